@@ -46,6 +46,7 @@ describe('validateSettings', () => {
     [{ seed: 2 ** 53 }, 'seed', /from 0 to 9007199254740991/],
     [{ seed: -1 }, 'seed', /from 0/],
     [{ numImages: 0 }, 'numImages', /from 1 to 8/],
+    [{ priorSteps: 1 }, 'priorSteps', /from 2 to 100; got 1/],
     [{ mode: 'img2img', strength: 1.5 }, 'strength', /at most 1 .*got 1.5/],
     [{ mode: 'img2img', strength: 0 }, 'strength', /above 0/],
     [{ mode: 'depth', strength: Number.NaN }, 'strength', /got NaN/],

@@ -59,7 +59,8 @@ export const DEFAULT_SETTINGS: GenerationSettings = {
 
 export const LIMITS = {
   steps: { min: 1, max: 200 },
-  priorSteps: { min: 1, max: 100 },
+  // The UnCLIP prior scheduler divides by (steps − 1): one step is undefined.
+  priorSteps: { min: 2, max: 100 },
   guidance: { min: 0, max: 30 },
   numImages: { min: 1, max: 8 },
   promptChars: 10_000,

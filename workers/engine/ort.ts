@@ -1,0 +1,109 @@
+/**
+ * The engine's seam to onnxruntime. The engine never imports onnxruntime-web or -node: the caller
+ * hands it either module (both satisfy OrtRuntime), so the same pipelines run in the browser worker,
+ * in Node tests, in the CLI and in benchmarks.
+ */
+import type { InferenceSession, Tensor } from 'onnxruntime-common';
+
+export type { InferenceSession, Tensor };
+
+export interface OrtRuntime {
+  readonly InferenceSession: {
+    create(model: Uint8Array, options?: InferenceSession.SessionOptions): Promise<InferenceSession>;
+  };
+  readonly Tensor: {
+    new (type: 'float32', data: Float32Array, dims: readonly number[]): Tensor;
+    new (type: 'int64', data: BigInt64Array, dims: readonly number[]): Tensor;
+    new (type: 'int32', data: Int32Array, dims: readonly number[]): Tensor;
+    new (type: 'bool', data: Uint8Array, dims: readonly number[]): Tensor;
+  };
+}
+
+/** Counts of ORT objects the engine created and has not yet released; tests assert they return to 0. */
+export interface LiveCounts {
+  readonly tensors: number;
+  readonly sessions: number;
+}
+
+const live = { tensors: 0, sessions: 0 };
+
+export function liveOrtObjects(): LiveCounts {
+  return { ...live };
+}
+
+/** Marks a session as created by the engine; release it with `releaseSession`. */
+export function trackSession(session: InferenceSession): InferenceSession {
+  live.sessions++;
+  return session;
+}
+
+export async function releaseSession(session: InferenceSession): Promise<void> {
+  live.sessions--;
+  await session.release();
+}
+
+/**
+ * Owns every tensor made within one unit of work (a denoising step, a stage) and disposes them
+ * together, so an early return, an exception or a cancel can't leak GPU or wasm memory.
+ */
+export class TensorScope {
+  private readonly owned = new Set<Tensor>();
+
+  constructor(private readonly ort: OrtRuntime) {}
+
+  float32(data: Float32Array, dims: readonly number[]): Tensor {
+    return this.adopt(new this.ort.Tensor('float32', data, dims));
+  }
+
+  int64(data: BigInt64Array, dims: readonly number[]): Tensor {
+    return this.adopt(new this.ort.Tensor('int64', data, dims));
+  }
+
+  bool(data: Uint8Array, dims: readonly number[]): Tensor {
+    return this.adopt(new this.ort.Tensor('bool', data, dims));
+  }
+
+  /** Takes ownership of a tensor made elsewhere (a session output). */
+  adopt(tensor: Tensor): Tensor {
+    if (!this.owned.has(tensor)) {
+      this.owned.add(tensor);
+      live.tensors++;
+    }
+    return tensor;
+  }
+
+  /** Runs a session and adopts all its outputs. */
+  async run(session: InferenceSession, feeds: Record<string, Tensor>): Promise<Record<string, Tensor>> {
+    const outputs = await session.run(feeds);
+    for (const tensor of Object.values(outputs)) this.adopt(tensor);
+    return outputs;
+  }
+
+  /** Hands a tensor over to another scope (e.g. latents that outlive a step). */
+  transfer(tensor: Tensor, to: TensorScope): Tensor {
+    if (this.owned.delete(tensor)) {
+      live.tensors--;
+    }
+    return to.adopt(tensor);
+  }
+
+  /** Disposes one tensor early. */
+  dispose(tensor: Tensor): void {
+    if (this.owned.delete(tensor)) {
+      live.tensors--;
+      tensor.dispose();
+    }
+  }
+
+  disposeAll(): void {
+    for (const tensor of this.owned) tensor.dispose();
+    live.tensors -= this.owned.size;
+    this.owned.clear();
+  }
+}
+
+/** Reads a float32 tensor's values to the CPU (downloads it when it lives on the GPU). */
+export async function readFloat32(tensor: Tensor): Promise<Float32Array> {
+  if (tensor.type !== 'float32') throw new Error(`Expected a float32 tensor, got ${tensor.type}.`);
+  return (await tensor.getData()) as Float32Array;
+}

@@ -1,0 +1,270 @@
+/**
+ * DPMSolverMultistepScheduler with DPM-Solver++ (the "DPM++ 2M" sampler): deterministic, good images in
+ * ~20 decoder steps. The scheduler is stateful: it keeps the previous x0 estimate and its step index, so
+ * create (or setTimesteps) once per run.
+ */
+
+import {
+  arangeFloat64,
+  checkSameLength,
+  checkStepCount,
+  f32,
+  img2imgTimesteps,
+  linspaceFloat64,
+  type NoiseSchedule,
+  type NoiseScheduleConfig,
+  numel,
+  requireOneOf,
+  roundHalfEven,
+  SchedulerError,
+  type StepOptions,
+  type StepResult,
+  type TimestepSpacing,
+  torchExpFloat32,
+  torchLogFloat32,
+  trainingNoiseSchedule,
+  unsupported,
+} from './common';
+
+export interface DPMSolverMultistepSchedulerConfig extends NoiseScheduleConfig {
+  solver_order?: 1 | 2;
+  prediction_type?: 'epsilon';
+  thresholding?: boolean;
+  algorithm_type?: 'dpmsolver++';
+  solver_type?: 'midpoint' | 'heun';
+  lower_order_final?: boolean;
+  euler_at_final?: boolean;
+  use_karras_sigmas?: boolean | null;
+  use_exponential_sigmas?: boolean | null;
+  use_beta_sigmas?: boolean | null;
+  use_lu_lambdas?: boolean | null;
+  final_sigmas_type?: 'zero' | 'sigma_min' | null;
+  /** null (JSON has no -Infinity) means the default, -∞: no clipping. */
+  lambda_min_clipped?: number | null;
+  variance_type?: null;
+  timestep_spacing?: TimestepSpacing;
+  steps_offset?: number;
+}
+
+/** DPM-Solver works in (α_t, σ_t) with α² + σ² = 1, derived from the VE sigma σ/α. */
+function alphaSigma(sigma: number): { alpha: number; sigma: number } {
+  const alpha = f32(1 / f32(Math.sqrt(f32(f32(sigma * sigma) + 1))));
+  return { alpha, sigma: f32(sigma * alpha) };
+}
+
+/** λ = log α − log σ (half log-SNR); +∞ at the final σ = 0. */
+function halfLogSnr(p: { alpha: number; sigma: number }): number {
+  return f32(torchLogFloat32(p.alpha) - torchLogFloat32(p.sigma));
+}
+
+export class DPMSolverMultistepScheduler {
+  readonly order = 1;
+  readonly initNoiseSigma = 1;
+  readonly config: Readonly<{
+    num_train_timesteps: number;
+    solver_order: 1 | 2;
+    solver_type: 'midpoint' | 'heun';
+    lower_order_final: boolean;
+    euler_at_final: boolean;
+    final_sigmas_type: 'zero' | 'sigma_min';
+    lambda_min_clipped: number;
+    timestep_spacing: TimestepSpacing;
+    steps_offset: number;
+  }>;
+  readonly schedule: NoiseSchedule;
+  /** σ_t = sqrt((1 − ᾱ_t) / ᾱ_t) for every training timestep, float32 like torch. */
+  private readonly trainSigmas: Float32Array;
+  private timestepList: number[] = [];
+  /** σ per inference step plus the final σ (0 or σ_min). */
+  private sigmas: Float32Array = new Float32Array(0);
+  private previousX0: Float32Array | undefined;
+  private lowerOrderCount = 0;
+  private stepIndex: number | undefined;
+
+  constructor(config: DPMSolverMultistepSchedulerConfig = {}) {
+    if (config.thresholding) requireOneOf('thresholding', config.thresholding, [false]);
+    requireOneOf('prediction_type', config.prediction_type ?? 'epsilon', ['epsilon']);
+    requireOneOf('algorithm_type', config.algorithm_type ?? 'dpmsolver++', ['dpmsolver++']);
+    requireOneOf('variance_type', config.variance_type ?? null, [null]);
+    for (const field of [
+      'use_karras_sigmas',
+      'use_exponential_sigmas',
+      'use_beta_sigmas',
+      'use_lu_lambdas',
+    ] as const) {
+      if (config[field]) unsupported(field, config[field], [false]);
+    }
+    this.config = {
+      num_train_timesteps: config.num_train_timesteps ?? 1000,
+      solver_order: requireOneOf('solver_order', config.solver_order ?? 2, [1, 2]),
+      solver_type: requireOneOf('solver_type', config.solver_type ?? 'midpoint', ['midpoint', 'heun']),
+      lower_order_final: config.lower_order_final ?? true,
+      euler_at_final: config.euler_at_final ?? false,
+      final_sigmas_type: requireOneOf('final_sigmas_type', config.final_sigmas_type ?? 'zero', [
+        'zero',
+        'sigma_min',
+      ]),
+      lambda_min_clipped: config.lambda_min_clipped ?? Number.NEGATIVE_INFINITY,
+      timestep_spacing: config.timestep_spacing ?? 'linspace',
+      steps_offset: config.steps_offset ?? 0,
+    };
+    this.schedule = trainingNoiseSchedule(config, 'linear');
+    this.trainSigmas = this.schedule.alphasCumprod.map((a) => Math.sqrt(f32(f32(1 - a) / a)));
+  }
+
+  get timesteps(): readonly number[] {
+    return this.timestepList;
+  }
+
+  /** Also resets the multistep history: one call per generation. */
+  setTimesteps(numInferenceSteps: number): void {
+    const numTrain = this.config.num_train_timesteps;
+    checkStepCount(numInferenceSteps, numTrain);
+    // Timesteps whose λ falls below lambda_min_clipped are cut from the top of the range.
+    const lambdas = this.schedule.alphasCumprod.map((a) =>
+      f32(torchLogFloat32(f32(Math.sqrt(a))) - torchLogFloat32(f32(Math.sqrt(f32(1 - a))))),
+    );
+    let clipped = 0;
+    for (let i = lambdas.length - 1; i >= 0 && (lambdas[i] as number) < this.config.lambda_min_clipped; i--)
+      clipped++;
+    const lastTimestep = numTrain - clipped;
+
+    let timesteps: number[];
+    const spacing = this.config.timestep_spacing;
+    if (spacing === 'linspace') {
+      timesteps = linspaceFloat64(0, lastTimestep - 1, numInferenceSteps + 1)
+        .map(roundHalfEven)
+        .reverse()
+        .slice(0, -1);
+    } else if (spacing === 'leading') {
+      const ratio = Math.floor(lastTimestep / (numInferenceSteps + 1));
+      timesteps = [];
+      for (let i = numInferenceSteps; i >= 1; i--) timesteps.push(i * ratio + this.config.steps_offset);
+    } else if (spacing === 'trailing') {
+      timesteps = arangeFloat64(lastTimestep, 0, -numTrain / numInferenceSteps).map(
+        (t) => roundHalfEven(t) - 1,
+      );
+    } else {
+      unsupported('timestep_spacing', spacing, ['linspace', 'leading', 'trailing']);
+    }
+
+    const sigmas = new Float32Array(timesteps.length + 1);
+    timesteps.forEach((t, i) => {
+      sigmas[i] = this.trainSigmas[t] as number;
+    });
+    sigmas[timesteps.length] = this.config.final_sigmas_type === 'zero' ? 0 : (this.trainSigmas[0] as number);
+    this.timestepList = timesteps;
+    this.sigmas = sigmas;
+    this.previousX0 = undefined;
+    this.lowerOrderCount = 0;
+    this.stepIndex = undefined;
+  }
+
+  getTimesteps(numInferenceSteps: number, strength: number): { timesteps: number[]; startIndex: number } {
+    this.setTimesteps(numInferenceSteps);
+    return img2imgTimesteps(this.timestepList, numInferenceSteps, strength);
+  }
+
+  scaleModelInput(sample: Float32Array, _timestep?: number): Float32Array {
+    return sample;
+  }
+
+  /**
+   * diffusers looks a timestep up in the schedule; a repeated timestep resolves to its second occurrence
+   * so that img2img starting mid-schedule does not skip a step; an unknown one to the last step.
+   */
+  private indexForTimestep(timestep: number): number {
+    const matches: number[] = [];
+    this.timestepList.forEach((t, i) => {
+      if (t === timestep) matches.push(i);
+    });
+    if (matches.length === 0) return this.timestepList.length - 1;
+    return (matches.length > 1 ? matches[1] : matches[0]) as number;
+  }
+
+  /** α_t·x + σ_t·noise at each batch item's timestep (the schedule's own σ grid, so only its timesteps). */
+  addNoise(originalSamples: Float32Array, noise: Float32Array, timesteps: readonly number[]): Float32Array {
+    checkSameLength('noise', noise, originalSamples.length);
+    if (timesteps.length === 0 || originalSamples.length % timesteps.length !== 0) {
+      throw new SchedulerError('invalid-argument', 'addNoise needs one timestep per batch item');
+    }
+    const itemSize = originalSamples.length / timesteps.length;
+    const out = new Float32Array(originalSamples.length);
+    timesteps.forEach((t, b) => {
+      const { alpha, sigma } = alphaSigma(this.sigmas[this.indexForTimestep(t)] as number);
+      for (let i = b * itemSize; i < (b + 1) * itemSize; i++) {
+        out[i] = f32(alpha * (originalSamples[i] as number)) + f32(sigma * (noise[i] as number));
+      }
+    });
+    return out;
+  }
+
+  step(modelOutput: Float32Array, timestep: number, sample: Float32Array, options: StepOptions): StepResult {
+    if (this.timestepList.length === 0) {
+      throw new SchedulerError('invalid-argument', 'DPMSolverMultistepScheduler.step before setTimesteps');
+    }
+    const size = numel(options.shape);
+    checkSameLength('sample', sample, size);
+    checkSameLength('modelOutput', modelOutput, size);
+    if (this.stepIndex === undefined) this.stepIndex = this.indexForTimestep(timestep);
+    const index = this.stepIndex;
+    const stepCount = this.timestepList.length;
+    const { lower_order_final: lowerOrderFinal, solver_order: solverOrder } = this.config;
+    const finalStepFirstOrder =
+      index === stepCount - 1 &&
+      (this.config.euler_at_final ||
+        (lowerOrderFinal && stepCount < 15) ||
+        this.config.final_sigmas_type === 'zero');
+
+    // Data prediction: x0 = (x_t − σ_t ε) / α_t.
+    const current = alphaSigma(this.sigmas[index] as number);
+    const x0 = new Float32Array(size);
+    for (let i = 0; i < size; i++) {
+      x0[i] = f32(
+        f32((sample[i] as number) - f32(current.sigma * (modelOutput[i] as number))) / current.alpha,
+      );
+    }
+
+    const target = alphaSigma(this.sigmas[index + 1] as number);
+    const lambdaTarget = halfLogSnr(target);
+    const lambdaCurrent = halfLogSnr(current);
+    const h = f32(lambdaTarget - lambdaCurrent);
+    const expm1 = f32(torchExpFloat32(-h) - 1);
+    const sampleCoeff = f32(target.sigma / current.sigma);
+    const x0Coeff = f32(target.alpha * expm1);
+    const prevSample = new Float32Array(size);
+
+    const previousX0 = this.previousX0;
+    const useSecondOrder =
+      solverOrder === 2 && this.lowerOrderCount >= 1 && !finalStepFirstOrder && previousX0 !== undefined;
+    if (!useSecondOrder) {
+      for (let i = 0; i < size; i++) {
+        prevSample[i] = f32(sampleCoeff * (sample[i] as number)) - f32(x0Coeff * (x0[i] as number));
+      }
+    } else {
+      // Second order: a finite difference of the last two x0 estimates, scaled by the step-size ratio.
+      const previous = alphaSigma(this.sigmas[index - 1] as number);
+      const h0 = f32(lambdaCurrent - halfLogSnr(previous));
+      const inverseRatio = f32(1 / f32(h0 / h));
+      let differenceCoeff: number;
+      let sign: 1 | -1;
+      if (this.config.solver_type === 'midpoint') {
+        differenceCoeff = f32(0.5 * x0Coeff);
+        sign = -1;
+      } else {
+        differenceCoeff = f32(target.alpha * f32(f32(expm1 / h) + 1));
+        sign = 1;
+      }
+      for (let i = 0; i < size; i++) {
+        const d1 = f32(inverseRatio * f32((x0[i] as number) - (previousX0[i] as number)));
+        const base = f32(f32(sampleCoeff * (sample[i] as number)) - f32(x0Coeff * (x0[i] as number)));
+        prevSample[i] = base + sign * f32(differenceCoeff * d1);
+      }
+    }
+
+    this.previousX0 = x0;
+    if (this.lowerOrderCount < solverOrder) this.lowerOrderCount++;
+    this.stepIndex = index + 1;
+    return { prevSample, predOriginalSample: x0 };
+  }
+}
