@@ -1,16 +1,43 @@
 /// <reference lib="webworker" />
 import * as Comlink from 'comlink';
 import smokeModelUrl from '../models/smoke/matmul_sigmoid.onnx?url';
-import type { GeneratorApi, SmokeTestResult } from './api';
+import type { GenerateRequest, GenerateResult, GeneratorApi, JobProgress, SmokeTestResult } from './api';
 import { installErrorCodeTransfer } from './error-transfer';
 import { KandinskyError } from './errors';
 import { probeGpu } from './gpu-probe';
+import { JobQueue } from './job-queue';
 import { ortWeb } from './ort-web';
 
 installErrorCodeTransfer();
 
+/** Progress listeners of queued and running jobs, by job id. */
+const listeners = new Map<string, (progress: JobProgress) => void>();
+
+const queue = new JobQueue<GenerateRequest, GenerateResult>(
+  async (_request, signal, jobId) => {
+    signal.throwIfAborted();
+    throw new KandinskyError('MODEL_LOAD_FAILED', `Job ${jobId}: no model set is loaded yet.`);
+  },
+  (positions) => {
+    for (const [jobId, position] of positions) listeners.get(jobId)?.({ stage: 'queued', position });
+  },
+);
+
 const api: GeneratorApi = {
   probeGpu,
+
+  async generate(jobId, request, onProgress) {
+    listeners.set(jobId, onProgress);
+    try {
+      return await queue.submit(jobId, request);
+    } finally {
+      listeners.delete(jobId);
+    }
+  },
+
+  async cancel(jobId) {
+    return queue.cancel(jobId);
+  },
 
   async runSmokeTest(input: Float32Array): Promise<SmokeTestResult> {
     if (input.length !== 6) {
