@@ -22,7 +22,11 @@ interface TokenizerConfig {
 
 function tokenText(token: unknown): string | undefined {
   if (typeof token === 'string') return token;
-  if (typeof token === 'object' && token !== null && typeof (token as { content?: unknown }).content === 'string') {
+  if (
+    typeof token === 'object' &&
+    token !== null &&
+    typeof (token as { content?: unknown }).content === 'string'
+  ) {
     return (token as { content: string }).content;
   }
   return undefined;
@@ -56,11 +60,15 @@ export class ClipTokenizer {
 
   /** Builds the tokenizer from a model set's `tokenizer.json` and `tokenizer_config.json`. */
   static fromJson(tokenizerJson: unknown, tokenizerConfig: unknown): ClipTokenizer {
-    if (typeof tokenizerJson !== 'object' || tokenizerJson === null) throw new Error('tokenizer.json is not an object.');
+    if (typeof tokenizerJson !== 'object' || tokenizerJson === null)
+      throw new Error('tokenizer.json is not an object.');
     if (typeof tokenizerConfig !== 'object' || tokenizerConfig === null) {
       throw new Error('tokenizer_config.json is not an object.');
     }
-    return new ClipTokenizer(new Tokenizer(tokenizerJson, tokenizerConfig), tokenizerConfig as TokenizerConfig);
+    return new ClipTokenizer(
+      new Tokenizer(tokenizerJson, tokenizerConfig),
+      tokenizerConfig as TokenizerConfig,
+    );
   }
 
   encode(prompt: string): ClipTokens {

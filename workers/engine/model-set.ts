@@ -1,0 +1,135 @@
+/**
+ * A loaded model set: the manifest plus lazily created ONNX sessions, constants and the tokenizer.
+ * It never fetches: bytes come from a `ModelFiles` reader (the IndexedDB store in the app, the file
+ * system in Node), so every byte it sees has already been verified by whoever supplies it.
+ */
+import type { GraphComponentId, TensorComponentId } from '../../models/contract';
+import type { Manifest, ManifestComponent } from '../../models/manifest';
+import { type InferenceSession, type OrtRuntime, releaseSession, trackSession } from './ort';
+import { ClipTokenizer } from './tokenizer';
+
+export interface ModelFiles {
+  /** The bytes of a file named in the manifest (path relative to the set). */
+  read(path: string): Promise<Uint8Array>;
+}
+
+export class ModelSetError extends Error {
+  override readonly name = 'ModelSetError';
+  constructor(
+    readonly code: 'MODEL_COMPONENT_MISSING' | 'MODEL_LOAD_FAILED',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+export interface ModelSetOptions {
+  /** Passed to every InferenceSession.create (execution providers, graph options...). */
+  readonly sessionOptions?: InferenceSession.SessionOptions;
+}
+
+const utf8 = new TextDecoder();
+
+export class ModelSet {
+  private readonly sessions = new Map<GraphComponentId, Promise<InferenceSession>>();
+  private readonly tensors = new Map<TensorComponentId, Promise<Float32Array>>();
+  private tokenizerPromise: Promise<ClipTokenizer> | null = null;
+
+  constructor(
+    readonly ort: OrtRuntime,
+    readonly manifest: Manifest,
+    private readonly files: ModelFiles,
+    private readonly options: ModelSetOptions = {},
+  ) {}
+
+  has(id: GraphComponentId | TensorComponentId): boolean {
+    return this.manifest.components[id] !== undefined;
+  }
+
+  private component(id: string): ManifestComponent {
+    const component = this.manifest.components[id as keyof Manifest['components']];
+    if (!component) {
+      throw new ModelSetError(
+        'MODEL_COMPONENT_MISSING',
+        `The model set "${this.manifest.modelId}" has no ${id} component; download it in the model manager.`,
+      );
+    }
+    return component;
+  }
+
+  tokenizer(): Promise<ClipTokenizer> {
+    this.tokenizerPromise ??= (async () => {
+      const files = this.component('tokenizer').files;
+      const read = async (name: string): Promise<unknown> => {
+        const file = files.find((f) => f.path.split('/').pop() === name);
+        if (!file) throw new ModelSetError('MODEL_LOAD_FAILED', `The tokenizer has no ${name}.`);
+        return JSON.parse(utf8.decode(await this.files.read(file.path)));
+      };
+      return ClipTokenizer.fromJson(await read('tokenizer.json'), await read('tokenizer_config.json'));
+    })();
+    return this.tokenizerPromise;
+  }
+
+  /** A float32 constant such as the prior's normalisation statistics. */
+  tensor(id: TensorComponentId): Promise<Float32Array> {
+    let pending = this.tensors.get(id);
+    if (!pending) {
+      const component = this.component(id);
+      const file = component.files[0];
+      if (!file) throw new ModelSetError('MODEL_LOAD_FAILED', `${id} lists no file.`);
+      pending = this.files.read(file.path).then((bytes) => {
+        // Copy into an aligned buffer: a Uint8Array view into a larger buffer may be misaligned.
+        const copy = bytes.slice();
+        return new Float32Array(copy.buffer, 0, copy.byteLength / 4);
+      });
+      this.tensors.set(id, pending);
+    }
+    return pending;
+  }
+
+  /** The session of a graph component, created on first use and then reused. */
+  session(id: GraphComponentId): Promise<InferenceSession> {
+    let pending = this.sessions.get(id);
+    if (!pending) {
+      pending = this.createSession(id);
+      this.sessions.set(id, pending);
+      // A failed creation must not poison the cache: the next call tries again.
+      pending.catch(() => this.sessions.delete(id));
+    }
+    return pending;
+  }
+
+  private async createSession(id: GraphComponentId): Promise<InferenceSession> {
+    const [graph, ...shards] = this.component(id).files;
+    if (!graph) throw new ModelSetError('MODEL_LOAD_FAILED', `${id} lists no graph file.`);
+    const graphBytes = await this.files.read(graph.path);
+    const externalData = await Promise.all(
+      shards.map(async (shard) => ({ path: shard.path, data: await this.files.read(shard.path) })),
+    );
+    try {
+      const session = await this.ort.InferenceSession.create(graphBytes, {
+        ...this.options.sessionOptions,
+        ...(externalData.length > 0 ? { externalData } : {}),
+      });
+      return trackSession(session);
+    } catch (error) {
+      throw new ModelSetError('MODEL_LOAD_FAILED', `Could not load ${id}: ${String(error)}`, {
+        cause: error,
+      });
+    }
+  }
+
+  /** Releases one component's session (low-memory mode frees each stage before the next). */
+  async release(id: GraphComponentId): Promise<void> {
+    const pending = this.sessions.get(id);
+    if (!pending) return;
+    this.sessions.delete(id);
+    const session = await pending.catch(() => null);
+    if (session) await releaseSession(session);
+  }
+
+  async releaseAll(): Promise<void> {
+    await Promise.all([...this.sessions.keys()].map((id) => this.release(id)));
+  }
+}
