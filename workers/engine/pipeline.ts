@@ -563,8 +563,8 @@ async function decodeLatents(
   let outDims: readonly number[] = [];
   // One image at a time: MoVQ's activations at full size are the largest of the pipeline.
   for (let b = 0; b < count; b++) {
-    checkAborted(hooks.signal);
     hooks.onProgress?.({ stage: 'decode', image: b + 1, images: count });
+    checkAborted(hooks.signal);
     const scope = new TensorScope(models.ort);
     try {
       const out = await scope.run(session, {

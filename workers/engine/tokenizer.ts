@@ -32,6 +32,23 @@ function tokenText(token: unknown): string | undefined {
   return undefined;
 }
 
+/** CJK ideograph blocks that BERT's basic tokenizer surrounds with spaces (one word each). */
+const CJK_IDEOGRAPH =
+  /([\u4E00-\u9FFF\u3400-\u4DBF\u{20000}-\u{2A6DF}\u{2A700}-\u{2B73F}\u{2B740}-\u{2B81F}\u{2B820}-\u{2CEAF}\uF900-\uFAFF\u{2F800}-\u{2FA1F}])/gu;
+
+/**
+ * The text clean-up of transformers' slow `CLIPTokenizer` when `ftfy` is not installed (the usual
+ * case: diffusers' Kandinsky pipelines load that tokenizer), which the fast tokenizer.json format
+ * can't express: drop NUL, U+FFFD and control/format characters, turn other whitespace into
+ * spaces, and make every CJK ideograph its own word. Lower-casing and NFC follow in tokenizer.json.
+ */
+export function basicClean(text: string): string {
+  return text
+    .replace(/[\0\uFFFD]|(?![\t\n\r])[\p{Cc}\p{Cf}]/gu, '')
+    .replace(/[\t\n\r\p{Zs}]/gu, ' ')
+    .replace(CJK_IDEOGRAPH, ' $1 ');
+}
+
 /**
  * The CLIP BPE tokenizer, padded and truncated the way diffusers' Kandinsky pipelines call it
  * (`padding="max_length", max_length=77, truncation=True`): the prompt's tokens are cut to 75 so
@@ -72,7 +89,7 @@ export class ClipTokenizer {
   }
 
   encode(prompt: string): ClipTokens {
-    const content = this.tokenizer.encode(prompt, { add_special_tokens: false }).ids;
+    const content = this.tokenizer.encode(basicClean(prompt), { add_special_tokens: false }).ids;
     const room = this.maxTokens - 2;
     const kept = content.slice(0, room);
     const inputIds = new BigInt64Array(this.maxTokens).fill(BigInt(this.padId));
