@@ -10,6 +10,8 @@ if (!existsSync(chromium)) {
   throw new Error(`No Chromium at ${chromium}: apt-get install -y chromium, or set CHROMIUM_PATH.`);
 }
 const port = Number(process.env.E2E_PORT ?? 4173);
+/** The browser parity harness (e2e/harness), a separate test-only build. */
+export const HARNESS_PORT = port + 1;
 
 export default defineConfig({
   testDir: 'e2e',
@@ -42,10 +44,18 @@ export default defineConfig({
       ],
     },
   },
-  webServer: {
-    command: `npx vite preview --port ${port} --strictPort`,
-    url: `http://localhost:${port}/`,
-    reuseExistingServer: !process.env.CI,
-    timeout: 60_000,
-  },
+  webServer: [
+    {
+      command: `npx vite preview --port ${port} --strictPort`,
+      url: `http://localhost:${port}/`,
+      reuseExistingServer: !process.env.CI,
+      timeout: 60_000,
+    },
+    {
+      command: `npx vite preview --config e2e/harness/vite.config.ts --port ${HARNESS_PORT} --strictPort`,
+      url: `http://localhost:${HARNESS_PORT}/`,
+      reuseExistingServer: !process.env.CI,
+      timeout: 60_000,
+    },
+  ],
 });

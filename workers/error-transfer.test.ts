@@ -61,3 +61,12 @@ describe('toWireError', () => {
     expect(toWireError({ code: 'MADE_UP', message: 'm' })).toEqual({ code: 'INTERNAL', message: 'm' });
   });
 });
+
+describe('store codes', () => {
+  it('every StoreError code crosses the boundary as itself, and ABORTED as CANCELLED', async () => {
+    const { STORE_ERROR_CODES } = await import('./store/store-error');
+    for (const code of STORE_ERROR_CODES) {
+      expect(toWireError({ code, message: 'm' }).code).toBe(code === 'ABORTED' ? 'CANCELLED' : code);
+    }
+  });
+});

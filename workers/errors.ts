@@ -3,12 +3,30 @@
  * postMessage, so the `code` string is the contract between the worker and the UI.
  */
 export const ERROR_CODES = [
+  // the GPU
   'WEBGPU_UNAVAILABLE',
   'WEBGPU_NO_ADAPTER',
   'WEBGPU_DEVICE_LOST',
+  'GPU_OUT_OF_MEMORY',
+  // running models
   'ORT_INIT_FAILED',
   'MODEL_LOAD_FAILED',
+  'MODEL_COMPONENT_MISSING',
   'INFERENCE_FAILED',
+  // the model store (workers/store/store-error.ts explains each)
+  'MANIFEST_INVALID',
+  'SOURCE_FILE_MISSING',
+  'SOURCE_FORBIDDEN',
+  'SOURCE_UNREACHABLE',
+  'HTTP_ERROR',
+  'SIZE_MISMATCH',
+  'INTEGRITY_MISMATCH',
+  'QUOTA_INSUFFICIENT',
+  'QUOTA_EXCEEDED',
+  'STORAGE_FAILED',
+  'NOT_CACHED',
+  'UNKNOWN_COMPONENT',
+  // the request
   'INVALID_INPUT',
   'CANCELLED',
   'INTERNAL',
@@ -36,12 +54,18 @@ function isErrorCode(value: unknown): value is ErrorCode {
   return typeof value === 'string' && (ERROR_CODES as readonly string[]).includes(value);
 }
 
+/** Codes of lower layers that mean the same as one of ours. */
+const ALIASES: Readonly<Record<string, ErrorCode>> = {
+  ABORTED: 'CANCELLED', // the store's pause/cancel
+};
+
 /** Reads the stable code and message from anything thrown on either side of the boundary. */
 export function toWireError(error: unknown): WireError {
   if (typeof error === 'object' && error !== null) {
     const { code, message } = error as { code?: unknown; message?: unknown };
     const text = typeof message === 'string' && message.length > 0 ? message : String(error);
-    return { code: isErrorCode(code) ? code : 'INTERNAL', message: text };
+    const known = typeof code === 'string' ? (ALIASES[code] ?? code) : code;
+    return { code: isErrorCode(known) ? known : 'INTERNAL', message: text };
   }
   return { code: 'INTERNAL', message: String(error) };
 }

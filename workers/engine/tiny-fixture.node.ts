@@ -9,35 +9,12 @@ import { nodeZlib } from './node-zlib.node';
 import { parseNpy } from './npy';
 import type { OrtRuntime } from './ort';
 import { decodePng, type RgbaImage } from './png';
-import type { GenerationSettings } from './settings';
+import type { ReferenceCase, ReferenceIndex } from './reference-cases';
+
+export { type ReferenceCase, settingsOf } from './reference-cases';
 
 export const TINY_DIR = fileURLToPath(new URL('../../models/fixtures/tiny/', import.meta.url));
 const REFERENCE_DIR = `${TINY_DIR}reference/`;
-
-export interface ReferenceCase {
-  readonly name: string;
-  readonly pipeline: 'txt2img' | 'img2img' | 'inpaint' | 'depth';
-  readonly params: {
-    readonly prompt: string;
-    readonly negative_prompt: string | null;
-    readonly seed: number;
-    readonly height: number;
-    readonly width: number;
-    readonly prior_num_inference_steps: number;
-    readonly num_inference_steps: number;
-    readonly prior_guidance_scale: number;
-    readonly guidance_scale: number;
-    readonly num_images_per_prompt: number;
-    readonly strength?: number;
-  };
-  readonly inputs: { readonly image?: string; readonly mask?: string; readonly hint?: string };
-  readonly tensors: Readonly<Record<string, { readonly file: string; readonly shape: readonly number[] }>>;
-}
-
-interface ReferenceIndex {
-  readonly cases: readonly ReferenceCase[];
-  readonly tokenizer_cases: readonly { readonly text: string; readonly input_ids: readonly number[] }[];
-}
 
 export const reference = JSON.parse(readFileSync(`${REFERENCE_DIR}cases.json`, 'utf8')) as ReferenceIndex;
 
@@ -70,23 +47,4 @@ export function referenceTensor(
 
 export async function referenceInput(path: string): Promise<RgbaImage> {
   return decodePng(new Uint8Array(readFileSync(REFERENCE_DIR + path)), nodeZlib, 1e7);
-}
-
-export function settingsOf(testCase: ReferenceCase): GenerationSettings {
-  const p = testCase.params;
-  return {
-    mode: testCase.pipeline,
-    prompt: p.prompt,
-    negativePrompt: p.negative_prompt ?? '',
-    seed: p.seed,
-    width: p.width,
-    height: p.height,
-    priorSteps: p.prior_num_inference_steps,
-    priorGuidance: p.prior_guidance_scale,
-    steps: p.num_inference_steps,
-    guidance: p.guidance_scale,
-    scheduler: 'ddpm',
-    numImages: p.num_images_per_prompt,
-    strength: p.strength ?? 1,
-  };
 }

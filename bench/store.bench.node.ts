@@ -1,0 +1,227 @@
+/**
+ * Model store benchmark: download throughput against a plain fetch of the same bytes, and peak
+ * memory while storing and loading a full-size (1 GiB) random ONNX component.
+ *
+ *   npx vitest run --config bench/bench.config.node.ts
+ *
+ * Not part of `npm test` (figures, not pass/fail). Needs ~1.1 GB free in the OS temp folder.
+ * The server runs in a child process so it doesn't share the measured process's CPU or memory.
+ */
+
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createHash, randomFillSync } from 'node:crypto';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { IDBFactory } from 'fake-indexeddb';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import type { Manifest } from '../models/manifest';
+import type { Sha256Factory } from '../workers/store/file-download';
+import { UrlSource } from '../workers/store/model-source';
+import { ModelStore } from '../workers/store/model-store';
+import { openStoreDatabase } from '../workers/store/store-database';
+import { fileBackedStore } from './fs-record-store.node';
+
+const MiB = 1024 * 1024;
+const SHARD_BYTES = 256 * MiB;
+const SHARDS = 4;
+const GRAPH_BYTES = 2 * MiB;
+const COMPONENT_BYTES = GRAPH_BYTES + SHARDS * SHARD_BYTES;
+const WORK = join(tmpdir(), 'kandinsky-store-bench');
+const SET_DIR = join(WORK, 'set');
+
+// A static file server with Range support, as a static host would be; plain JS for `node -e`.
+// A path starting /rate-N/ is sent at N bytes per second at most (per response).
+const SERVER_SOURCE = `
+const http = require('node:http'); const fs = require('node:fs'); const path = require('node:path');
+const root = process.argv[1];
+http.createServer((req, res) => {
+  let pathname = decodeURIComponent(new URL(req.url, 'http://x').pathname);
+  const limit = /^\\/rate-(\\d+)(\\/.*)$/.exec(pathname); const rate = limit ? Number(limit[1]) : 0;
+  if (limit) pathname = limit[2];
+  const file = path.join(root, pathname);
+  let size; try { size = fs.statSync(file).size; } catch { res.writeHead(404).end(); return; }
+  const m = /^bytes=(\\d+)-$/.exec(req.headers.range || ''); const start = m ? Number(m[1]) : 0;
+  const headers = { 'Content-Length': size - start, 'Content-Type': 'application/octet-stream' };
+  if (start > 0) headers['Content-Range'] = 'bytes ' + start + '-' + (size - 1) + '/' + size;
+  res.writeHead(start > 0 ? 206 : 200, headers);
+  const stream = fs.createReadStream(file, { start, highWaterMark: 1 << 20 });
+  if (!rate) { stream.pipe(res); return; }
+  const began = Date.now(); let sent = 0;
+  stream.on('data', (piece) => {
+    sent += piece.length;
+    const wait = began + (sent / rate) * 1000 - Date.now();
+    if (!res.write(piece) || wait > 0) { stream.pause(); setTimeout(() => stream.resume(), Math.max(wait, 0)); }
+  });
+  stream.on('end', () => res.end());
+}).listen(0, '127.0.0.1', function () { process.stdout.write(String(this.address().port) + '\\n'); });
+`;
+
+let server: ChildProcess;
+let manifestUrl: string;
+/** Per response, as a fast home connection (400 Mbit/s): the case the store is built for. */
+const LIMITED_RATE = 50_000_000;
+let limitedManifestUrl: string;
+let manifest: Manifest;
+
+function sha256Hex(bytes: Uint8Array): string {
+  return createHash('sha256').update(bytes).digest('hex');
+}
+
+beforeAll(async () => {
+  mkdirSync(SET_DIR, { recursive: true });
+  const files: { path: string; bytes: number; sha256: string; role: 'graph' | 'external-data' }[] = [];
+  const write = (path: string, bytes: number, role: 'graph' | 'external-data') => {
+    const data = randomFillSync(Buffer.allocUnsafe(bytes));
+    writeFileSync(join(SET_DIR, path), data);
+    files.push({ path, bytes, sha256: sha256Hex(data), role });
+  };
+  write('unet.onnx', GRAPH_BYTES, 'graph');
+  for (let i = 0; i < SHARDS; i++) write(`unet.onnx.data-0${i}`, SHARD_BYTES, 'external-data');
+  // Only the fields the store reads: this bench is about bytes, not a loadable model set.
+  manifest = {
+    modelId: 'bench-random-1gib',
+    components: {
+      unet: { kind: 'onnx', precision: 'fp16', requiredFeatures: [], optional: false, enables: [], files },
+    },
+  } as unknown as Manifest;
+  writeFileSync(join(SET_DIR, 'manifest.json'), JSON.stringify(manifest));
+
+  server = spawn(process.execPath, ['-e', SERVER_SOURCE, SET_DIR], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const port = await new Promise<string>((resolve) =>
+    server.stdout?.once('data', (d: Buffer) => resolve(d.toString().trim())),
+  );
+  manifestUrl = `http://127.0.0.1:${port}/manifest.json`;
+  limitedManifestUrl = `http://127.0.0.1:${port}/rate-${LIMITED_RATE}/manifest.json`;
+}, 120_000);
+
+afterAll(() => {
+  server?.kill();
+});
+
+const gc = (globalThis as { gc?: () => void }).gc ?? (() => undefined);
+
+/** Collects until freed ArrayBuffer backing stores are really gone, so baselines don't include them. */
+async function settle(): Promise<void> {
+  for (let i = 0; i < 3; i++) {
+    gc();
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/** Peak growth of RSS and ArrayBuffer memory over the level when it started, sampled every 5 ms. */
+async function memoryPeak() {
+  await settle();
+  const base = process.memoryUsage();
+  const peak = { rss: 0, arrayBuffers: 0 };
+  const sample = () => {
+    const now = process.memoryUsage();
+    peak.rss = Math.max(peak.rss, now.rss - base.rss);
+    peak.arrayBuffers = Math.max(peak.arrayBuffers, now.arrayBuffers - base.arrayBuffers);
+  };
+  const timer = setInterval(sample, 5);
+  return {
+    sample,
+    stop() {
+      clearInterval(timer);
+      sample();
+      return peak;
+    },
+  };
+}
+
+/** A plain fetch of every file, `concurrency` at a time, bytes read and dropped: the upper bound. */
+async function plainFetchSeconds(concurrency: number, url = manifestUrl): Promise<number> {
+  const paths = (manifest.components.unet?.files ?? []).map((f) => f.path);
+  const started = performance.now();
+  const next = async (): Promise<void> => {
+    for (let path = paths.shift(); path; path = paths.shift()) {
+      const response = await fetch(new URL(path, url));
+      const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+      while (!(await reader.read()).done) {
+        // discard
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, next));
+  return (performance.now() - started) / 1000;
+}
+
+const nodeSha256: Sha256Factory = () => {
+  const hash = createHash('sha256');
+  return {
+    update: (bytes) => hash.update(bytes),
+    digest: () => new Uint8Array(hash.digest()),
+  };
+};
+
+interface Run {
+  seconds: number;
+  peak: { rss: number; arrayBuffers: number };
+}
+
+async function storeDownload(
+  label: string,
+  createHash?: Sha256Factory,
+  url = manifestUrl,
+): Promise<{ run: Run; store: ModelStore; dispose(): void }> {
+  const database = fileBackedStore(join(WORK, `db-${label}`));
+  const store = new ModelStore({ database, ...(createHash ? { createHash } : {}) });
+  const memory = await memoryPeak();
+  const started = performance.now();
+  await store.download(new UrlSource(url), manifest, { onProgress: memory.sample });
+  const seconds = (performance.now() - started) / 1000;
+  return { run: { seconds, peak: memory.stop() }, store, dispose: database.dispose };
+}
+
+const mb = (bytes: number) => (bytes / 1e6).toFixed(0);
+const rate = (seconds: number) => `${(COMPONENT_BYTES / 1e6 / seconds).toFixed(0)} MB/s`;
+
+it('measures download throughput and peak memory for a 1 GiB component', async () => {
+  const plain = Math.min(await plainFetchSeconds(3), await plainFetchSeconds(3));
+  const withNoble = await storeDownload('noble');
+  const withNode = await storeDownload('node-crypto', nodeSha256);
+  withNode.dispose();
+  const plainLimited = await plainFetchSeconds(3, limitedManifestUrl);
+  const limited = await storeDownload('limited', undefined, limitedManifestUrl);
+  limited.dispose();
+
+  // Loading: the whole component as onnxruntime takes it, without and with re-hashing.
+  const loadMemory = await memoryPeak();
+  let started = performance.now();
+  let loaded: unknown = await withNoble.store.openOnnxModel(manifest, 'unet');
+  const loadSeconds = (performance.now() - started) / 1000;
+  const loadPeak = loadMemory.stop();
+  loaded = undefined;
+  const verifyMemory = await memoryPeak();
+  started = performance.now();
+  loaded = await withNoble.store.openOnnxModel(manifest, 'unet', { verify: true });
+  const verifySeconds = (performance.now() - started) / 1000;
+  const verifyPeak = verifyMemory.stop();
+  expect(loaded).toBeDefined();
+  loaded = undefined;
+  withNoble.dispose();
+
+  // A fake-indexeddb run too: everything stored stays in the JS heap there, so its figure is
+  // (store + database) and only the throughput is comparable.
+  const fake = new ModelStore({ database: openStoreDatabase(new IDBFactory()) });
+  started = performance.now();
+  await fake.download(new UrlSource(manifestUrl), manifest);
+  const fakeSeconds = (performance.now() - started) / 1000;
+
+  const ratio = (peak: { rss: number }) => (peak.rss / COMPONENT_BYTES).toFixed(3);
+  const lines = [
+    `component: ${mb(COMPONENT_BYTES)} MB (graph ${mb(GRAPH_BYTES)} MB + ${SHARDS} shards of ${mb(SHARD_BYTES)} MB), chunks 4 MiB, 3 files at a time`,
+    `plain fetch:                     ${plain.toFixed(2)} s  ${rate(plain)}`,
+    `store, noble sha256 (shipping):  ${withNoble.run.seconds.toFixed(2)} s  ${rate(withNoble.run.seconds)}  ratio ${(plain / withNoble.run.seconds).toFixed(2)}`,
+    `store, node:crypto sha256:       ${withNode.run.seconds.toFixed(2)} s  ${rate(withNode.run.seconds)}  ratio ${(plain / withNode.run.seconds).toFixed(2)}`,
+    `plain fetch at ${LIMITED_RATE / 1e6} MB/s per file:  ${plainLimited.toFixed(2)} s  ${rate(plainLimited)}`,
+    `store at ${LIMITED_RATE / 1e6} MB/s per file:        ${limited.run.seconds.toFixed(2)} s  ${rate(limited.run.seconds)}  ratio ${(plainLimited / limited.run.seconds).toFixed(2)}`,
+    `store, noble, fake-indexeddb:    ${fakeSeconds.toFixed(2)} s  ${rate(fakeSeconds)}  ratio ${(plain / fakeSeconds).toFixed(2)}`,
+    `peak while storing (noble):      +${mb(withNoble.run.peak.rss)} MB RSS (${ratio(withNoble.run.peak)} of size), +${mb(withNoble.run.peak.arrayBuffers)} MB ArrayBuffers`,
+    `peak while storing (node):       +${mb(withNode.run.peak.rss)} MB RSS (${ratio(withNode.run.peak)} of size), +${mb(withNode.run.peak.arrayBuffers)} MB ArrayBuffers`,
+    `peak while loading:              +${mb(loadPeak.rss)} MB RSS (${ratio(loadPeak)} of size), +${mb(loadPeak.arrayBuffers)} MB ArrayBuffers, ${loadSeconds.toFixed(2)} s`,
+    `peak while loading + verifying:  +${mb(verifyPeak.rss)} MB RSS (${ratio(verifyPeak)} of size), +${mb(verifyPeak.arrayBuffers)} MB ArrayBuffers, ${verifySeconds.toFixed(2)} s`,
+  ];
+  console.log(lines.join('\n'));
+}, 600_000);

@@ -1,0 +1,160 @@
+/**
+ * The installable, offline app under a sub-path, served by a plain static server that sends no
+ * COOP/COEP headers (like many static hosts): the service worker must precache the shell and the
+ * ORT runtime, add the isolation headers itself, and keep the app working offline.
+ */
+import { createReadStream, existsSync, statSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import path from 'node:path';
+import { expect, test } from '@playwright/test';
+
+const DIST = path.resolve(import.meta.dirname, '../dist');
+const SUB_PATH = '/apps/kandinsky/';
+const TYPES: Record<string, string> = {
+  '.html': 'text/html',
+  '.js': 'text/javascript',
+  '.mjs': 'text/javascript',
+  '.css': 'text/css',
+  '.wasm': 'application/wasm',
+  '.json': 'application/json',
+  '.webmanifest': 'application/manifest+json',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+};
+
+/** The browser globals the tests read inside page.evaluate (e2e files compile with Node types only). */
+interface PageGlobals {
+  readonly crossOriginIsolated: boolean;
+  readonly navigator: { serviceWorker: { ready: Promise<{ scope: string }> } };
+  readonly caches: {
+    keys(): Promise<string[]>;
+    open(name: string): Promise<{ keys(): Promise<readonly { url: string }[]> }>;
+  };
+}
+const isolated = () => (globalThis as unknown as PageGlobals).crossOriginIsolated;
+
+let server: Server;
+let origin = '';
+
+test.beforeAll(async () => {
+  if (!existsSync(path.join(DIST, 'index.html'))) throw new Error('Build the app first (npm run build).');
+  server = createServer((request, response) => {
+    const url = new URL(request.url ?? '/', 'http://localhost');
+    if (!url.pathname.startsWith(SUB_PATH)) {
+      response.writeHead(404).end();
+      return;
+    }
+    let file = path.join(DIST, decodeURIComponent(url.pathname.slice(SUB_PATH.length)));
+    if (!file.startsWith(DIST)) {
+      response.writeHead(403).end();
+      return;
+    }
+    if (existsSync(file) && statSync(file).isDirectory()) file = path.join(file, 'index.html');
+    if (!existsSync(file)) {
+      response.writeHead(404).end();
+      return;
+    }
+    // Deliberately no Cross-Origin-Opener/Embedder-Policy headers.
+    response.writeHead(200, { 'Content-Type': TYPES[path.extname(file)] ?? 'application/octet-stream' });
+    createReadStream(file).pipe(response);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  origin = `http://localhost:${(server.address() as AddressInfo).port}`;
+});
+
+test.afterAll(async () => {
+  await new Promise((resolve) => server.close(resolve));
+});
+
+test('under a sub-path without isolation headers: installable, isolated by the service worker, offline', async ({
+  page,
+  context,
+}, testInfo) => {
+  test.setTimeout(180_000);
+  const appUrl = `${origin}${SUB_PATH}`;
+  await page.goto(appUrl);
+  await expect(page.getByRole('heading', { name: 'Create' })).toBeVisible();
+  // The host sent no isolation headers, so the first visit is not cross-origin isolated.
+  expect(await page.evaluate(isolated)).toBe(false);
+
+  // Installable: a manifest with 192 and 512 px icons (one maskable), scoped to the sub-path.
+  const manifestHref = await page.locator('link[rel="manifest"]').getAttribute('href');
+  const manifest = (await (await page.request.get(new URL(manifestHref ?? '', appUrl).href)).json()) as {
+    start_url: string;
+    scope: string;
+    display: string;
+    icons: { src: string; sizes: string; purpose: string }[];
+  };
+  expect(manifest.display).toBe('standalone');
+  expect(manifest.icons.map((i) => `${i.sizes} ${i.purpose}`)).toEqual(
+    expect.arrayContaining(['192x192 any', '512x512 any', '512x512 maskable']),
+  );
+  for (const icon of manifest.icons) {
+    const response = await page.request.get(new URL(icon.src, new URL(manifestHref ?? '', appUrl)).href);
+    expect(response.status(), icon.src).toBe(200);
+  }
+
+  // The service worker installs with the sub-path as its scope and precaches the ORT runtime.
+  const scope = await page.evaluate(
+    async () => (await (globalThis as unknown as PageGlobals).navigator.serviceWorker.ready).scope,
+  );
+  expect(scope).toBe(appUrl);
+  const cached = await page.evaluate(async () => {
+    const { caches } = globalThis as unknown as PageGlobals;
+    const urls: string[] = [];
+    for (const name of await caches.keys()) {
+      for (const request of await (await caches.open(name)).keys()) urls.push(new URL(request.url).pathname);
+    }
+    return urls;
+  });
+  expect(cached).toEqual(
+    expect.arrayContaining([
+      `${SUB_PATH}index.html`,
+      `${SUB_PATH}ort/ort-wasm-simd-threaded.jsep.wasm`,
+      `${SUB_PATH}ort/ort-wasm-simd-threaded.jsep.mjs`,
+    ]),
+  );
+  expect(cached.some((url) => /\.(onnx|bin)$/.test(url) && !url.includes('matmul_sigmoid'))).toBe(false);
+
+  // Second visit: served by the service worker, which adds COOP/COEP → cross-origin isolated.
+  const second = await page.reload();
+  expect(second?.fromServiceWorker()).toBe(true);
+  expect(second?.headers()['cross-origin-embedder-policy']).toBe('require-corp');
+  expect(await page.evaluate(isolated)).toBe(true);
+
+  // Offline: the app still opens, and its WebGPU self-test (whose graph and ORT runtime are
+  // precached) still runs under the CSP.
+  await context.setOffline(true);
+  await page.reload();
+  await expect(page.getByRole('heading', { name: 'Create' })).toBeVisible();
+  await expect(page.getByTestId('self-test')).toHaveAttribute('data-state', 'passed');
+  await page.screenshot({ path: testInfo.outputPath('offline.png'), fullPage: true });
+  await context.setOffline(false);
+});
+
+test('the built page carries a CSP that allows only its own origin', async ({ page }) => {
+  const violations: string[] = [];
+  await page.exposeFunction('reportViolation', (text: string) => violations.push(text));
+  await page.addInitScript({
+    content: `document.addEventListener('securitypolicyviolation', (event) =>
+      window.reportViolation(event.violatedDirective + ' ' + event.blockedURI));`,
+  });
+  await page.goto('./');
+  const csp = await page.locator('meta[http-equiv="Content-Security-Policy"]').getAttribute('content');
+  expect(csp).toContain("default-src 'self'");
+  expect(csp).toContain("script-src 'self' 'wasm-unsafe-eval'");
+  expect(csp).not.toContain('unsafe-inline');
+  // The WebGPU self-test (module worker, ORT wasm) passes under it, with no violations.
+  await expect(page.getByTestId('self-test')).toHaveAttribute('data-state', /passed|failed/);
+  expect(await page.getByTestId('self-test').getAttribute('data-state')).toBe('passed');
+  // And an inline script, which the policy must block, is reported.
+  await page.evaluate(`(() => {
+    const script = document.createElement('script');
+    script.textContent = 'window.inlineRan = true';
+    document.head.append(script);
+  })()`);
+  await expect.poll(() => violations.some((v) => v.startsWith('script-src'))).toBe(true);
+  expect(await page.evaluate('window.inlineRan')).toBeUndefined();
+  expect(violations.filter((v) => !v.startsWith('script-src'))).toEqual([]);
+});

@@ -1,0 +1,125 @@
+/**
+ * The reference cases recorded from diffusers (models/fixtures/tiny/reference/cases.json) and how
+ * each maps onto our settings. Runtime-agnostic: the Node parity test and the browser harness share it.
+ */
+import { compareFloat32 } from './compare';
+import type { ModelSet } from './model-set';
+import { type PipelineRequest, type PipelineResult, runPipeline } from './pipeline';
+import type { RgbaImage } from './png';
+import type { GenerationSettings } from './settings';
+
+export interface ReferenceCase {
+  readonly name: string;
+  readonly pipeline: 'txt2img' | 'img2img' | 'inpaint' | 'depth';
+  readonly params: {
+    readonly prompt: string;
+    readonly negative_prompt: string | null;
+    readonly seed: number;
+    readonly height: number;
+    readonly width: number;
+    readonly prior_num_inference_steps: number;
+    readonly num_inference_steps: number;
+    readonly prior_guidance_scale: number;
+    readonly guidance_scale: number;
+    readonly num_images_per_prompt: number;
+    readonly strength?: number;
+  };
+  readonly inputs: { readonly image?: string; readonly mask?: string; readonly hint?: string };
+  readonly tensors: Readonly<Record<string, { readonly file: string; readonly shape: readonly number[] }>>;
+}
+
+export interface ReferenceIndex {
+  readonly cases: readonly ReferenceCase[];
+  readonly tokenizer_cases: readonly { readonly text: string; readonly input_ids: readonly number[] }[];
+}
+
+export function settingsOf(testCase: ReferenceCase): GenerationSettings {
+  const p = testCase.params;
+  return {
+    mode: testCase.pipeline,
+    prompt: p.prompt,
+    negativePrompt: p.negative_prompt ?? '',
+    seed: p.seed,
+    width: p.width,
+    height: p.height,
+    priorSteps: p.prior_num_inference_steps,
+    priorGuidance: p.prior_guidance_scale,
+    steps: p.num_inference_steps,
+    guidance: p.guidance_scale,
+    scheduler: 'ddpm',
+    numImages: p.num_images_per_prompt,
+    strength: p.strength ?? 1,
+  };
+}
+
+/** What every case must have compared: each step's latents, both embeddings, the noise and the image. */
+export const MUST_CHECK =
+  /^(decoder|prior)_latents_\d+$|^(negative_)?image_embeds$|^output_image$|^(prior|decoder)_noise$/;
+
+export interface TensorCheck {
+  readonly name: string;
+  /** Largest |ours − reference|; NaN when the shapes differ. */
+  readonly maxAbs: number;
+  /** Largest |reference| value: float32 errors grow with it. */
+  readonly magnitude: number;
+  readonly shapeOk: boolean;
+}
+
+export interface ReferenceData {
+  /** An input image of the case (`inputs/…png`), decoded. */
+  image(path: string): Promise<RgbaImage>;
+  /** A recorded tensor of the case, or null when the reference has none of that name. */
+  tensor(
+    testCase: ReferenceCase,
+    name: string,
+  ): Promise<{ data: ArrayLike<number | bigint>; shape: readonly number[] } | null>;
+}
+
+/** The pipeline request a reference case describes (a mask PNG's first channel is the mask). */
+export async function requestOf(testCase: ReferenceCase, data: ReferenceData): Promise<PipelineRequest> {
+  const { image, mask, hint } = testCase.inputs;
+  const maskImage = mask ? await data.image(mask) : undefined;
+  return {
+    settings: settingsOf(testCase),
+    ...(image ? { initImage: await data.image(image) } : {}),
+    ...(maskImage
+      ? {
+          mask: {
+            width: maskImage.width,
+            height: maskImage.height,
+            data: maskImage.data.filter((_, i) => i % 4 === 0),
+          },
+        }
+      : {}),
+    ...(hint ? { depthMap: await data.image(hint) } : {}),
+  };
+}
+
+/**
+ * Runs one reference case through the engine and compares every intermediate the engine traces
+ * with the recorded one of the same name.
+ */
+export async function checkReferenceCase(
+  models: ModelSet,
+  testCase: ReferenceCase,
+  data: ReferenceData,
+): Promise<{ checks: TensorCheck[]; traced: string[]; result: PipelineResult }> {
+  const traced = new Map<string, { data: Float32Array | BigInt64Array; dims: readonly number[] }>();
+  const result = await runPipeline(models, await requestOf(testCase, data), {
+    trace: (name, values, dims) => traced.set(name, { data: values.slice(), dims: [...dims] }),
+  });
+  const checks: TensorCheck[] = [];
+  for (const [name, { data: values, dims }] of traced) {
+    const expected = await data.tensor(testCase, name);
+    if (!expected) continue;
+    const shapeOk = dims.length === expected.shape.length && dims.every((d, i) => d === expected.shape[i]);
+    const reference = Array.from(expected.data, Number);
+    checks.push({
+      name,
+      maxAbs: shapeOk ? compareFloat32(Array.from(values, Number), reference).maxAbs : Number.NaN,
+      magnitude: reference.reduce((m, v) => Math.max(m, Math.abs(v)), 0),
+      shapeOk,
+    });
+  }
+  return { checks, traced: [...traced.keys()], result };
+}
