@@ -38,7 +38,7 @@ export interface SmokeTestResult {
   readonly runMs: number;
 }
 
-export interface GeneratorApi {
+export interface GeneratorApi extends ModelApi {
   /** Looks for a WebGPU adapter from inside the worker, where inference runs. */
   probeGpu(): Promise<GpuReport>;
   /**
@@ -100,8 +100,10 @@ export type JobProgress =
 
 export interface GeneratedImage {
   readonly image: RgbaImage;
-  /** The settings that reproduce exactly this image (its own seed when several were made). */
+  /** The settings of the batch: the same settings and seed make the same batch again. */
   readonly settings: GenerationSettings;
+  /** Which image of the batch this is, from 0. */
+  readonly index: number;
 }
 
 export interface GenerateResult {
@@ -111,4 +113,91 @@ export interface GenerateResult {
   readonly truncatedPrompt?: { readonly keptText: string; readonly droppedTokens: number };
   /** Wall time per stage, milliseconds. */
   readonly timings: Readonly<Record<'load' | 'encode' | 'prior' | 'denoise' | 'decode', number>>;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Model sets
+// ---------------------------------------------------------------------------------------------
+
+/** Where a model set comes from: a manifest URL (same origin or https), or files the user picked. */
+export type ModelSourceSpec =
+  | { readonly kind: 'url'; readonly url: string }
+  | {
+      readonly kind: 'files';
+      /** Paths relative to the folder holding manifest.json (pickers' webkitRelativePath is lost in postMessage). */
+      readonly files: readonly { readonly path: string; readonly file: Blob }[];
+    };
+
+export interface ModelComponentInfo {
+  readonly id: string;
+  readonly optional: boolean;
+  /** Features this component is needed for. */
+  readonly enables: readonly string[];
+  readonly state: 'complete' | 'partial' | 'absent';
+  /** Its size, and how much of it is stored, bytes. */
+  readonly bytes: number;
+  readonly storedBytes: number;
+}
+
+export interface ModelFeatureInfo {
+  readonly feature: string;
+  /** Every component it needs is stored and verified. */
+  readonly ready: boolean;
+  /** Bytes still to download before it can run. */
+  readonly missingBytes: number;
+}
+
+export interface ModelSetInfo {
+  readonly modelId: string;
+  readonly name: string;
+  readonly license: string;
+  /** A random-weight set makes noise, not pictures: the UI says so. */
+  readonly demo: boolean;
+  readonly sourceDescription: string;
+  readonly components: readonly ModelComponentInfo[];
+  readonly features: readonly ModelFeatureInfo[];
+  /** Output sizes this set supports, pixels. */
+  readonly sizeLimits: {
+    readonly minSide: number;
+    readonly maxSide: number;
+    readonly multiple: number;
+    readonly maxAspect: number;
+  };
+  readonly usageBytes: number | null;
+  readonly quotaBytes: number | null;
+  readonly persisted: boolean | null;
+}
+
+export interface ModelDownloadProgress {
+  readonly stage: 'queued' | 'downloading' | 'verifying' | 'stored' | 'failed';
+  readonly componentId: string;
+  readonly path: string | null;
+  readonly totalBytesDone: number;
+  readonly totalBytesTotal: number;
+  readonly bytesPerSecond: number | null;
+  readonly etaSeconds: number | null;
+}
+
+export interface ModelApi {
+  /** Reads and validates a model set's manifest and makes it the current set; nothing is downloaded. */
+  openModelSet(source: ModelSourceSpec): Promise<ModelSetInfo>;
+  /** The current set's storage status. */
+  modelSetInfo(): Promise<ModelSetInfo>;
+  /**
+   * Downloads (or imports) the required components plus those the features need, resuming what is
+   * stored. Pause with `pauseDownload`; calling again resumes.
+   */
+  downloadModels(
+    features: readonly string[],
+    onProgress: (progress: ModelDownloadProgress) => void,
+  ): Promise<ModelSetInfo>;
+  pauseDownload(): Promise<void>;
+  /** Deletes the given components of the current set (all when omitted). */
+  deleteModels(componentIds?: readonly string[]): Promise<ModelSetInfo>;
+  /** Re-hashes stored files; damaged ones are removed so the next download repairs them. */
+  verifyModels(): Promise<
+    { readonly componentId: string; readonly state: 'verified' | 'damaged' | 'absent' }[]
+  >;
+  /** Asks the browser to keep our storage under pressure; returns what it answered. */
+  requestPersistence(): Promise<'granted' | 'denied' | 'unsupported'>;
 }

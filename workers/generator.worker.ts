@@ -1,43 +1,48 @@
 /// <reference lib="webworker" />
+/**
+ * The generator worker: everything that touches models runs here, off the UI thread. It exposes
+ * the typed GeneratorApi (workers/api.ts) over comlink; errors carry a stable `code`.
+ */
 import * as Comlink from 'comlink';
 import smokeModelUrl from '../models/smoke/matmul_sigmoid.onnx?url';
-import type { GenerateRequest, GenerateResult, GeneratorApi, JobProgress, SmokeTestResult } from './api';
+import type { GenerateResult, GeneratorApi, SmokeTestResult } from './api';
 import { installErrorCodeTransfer } from './error-transfer';
 import { KandinskyError } from './errors';
+import { GeneratorService } from './generator-service';
 import { probeGpu } from './gpu-probe';
-import { JobQueue } from './job-queue';
 import { ortWeb } from './ort-web';
+import { createWorkerModelStore } from './store';
 
 installErrorCodeTransfer();
 
-/** Progress listeners of queued and running jobs, by job id. */
-const listeners = new Map<string, (progress: JobProgress) => void>();
+const service = new GeneratorService({
+  ort: ortWeb(),
+  store: createWorkerModelStore(),
+  sessionOptions: { executionProviders: ['webgpu'], graphOptimizationLevel: 'all' },
+});
 
-const queue = new JobQueue<GenerateRequest, GenerateResult>(
-  async (_request, signal, jobId) => {
-    signal.throwIfAborted();
-    throw new KandinskyError('MODEL_LOAD_FAILED', `Job ${jobId}: no model set is loaded yet.`);
-  },
-  (positions) => {
-    for (const [jobId, position] of positions) listeners.get(jobId)?.({ stage: 'queued', position });
-  },
-);
+/** Hands the images' pixel buffers over to the UI instead of copying them. */
+function transferImages(result: GenerateResult): GenerateResult {
+  return Comlink.transfer(
+    result,
+    result.images.map(({ image }) => image.data.buffer as ArrayBuffer),
+  );
+}
 
 const api: GeneratorApi = {
   probeGpu,
 
   async generate(jobId, request, onProgress) {
-    listeners.set(jobId, onProgress);
-    try {
-      return await queue.submit(jobId, request);
-    } finally {
-      listeners.delete(jobId);
-    }
+    return transferImages(await service.generate(jobId, request, onProgress));
   },
-
-  async cancel(jobId) {
-    return queue.cancel(jobId);
-  },
+  cancel: (jobId) => service.cancel(jobId),
+  openModelSet: (source) => service.openModelSet(source),
+  modelSetInfo: () => service.modelSetInfo(),
+  downloadModels: (features, onProgress) => service.downloadModels(features, onProgress),
+  pauseDownload: () => service.pauseDownload(),
+  deleteModels: (ids) => service.deleteModels(ids),
+  verifyModels: () => service.verifyModels(),
+  requestPersistence: () => service.requestPersistence(),
 
   async runSmokeTest(input: Float32Array): Promise<SmokeTestResult> {
     if (input.length !== 6) {
@@ -76,8 +81,8 @@ const api: GeneratorApi = {
       const outputs = await session.run({ x });
       const runMs = performance.now() - runStart;
       const y = outputs.y;
-      if (!y) throw new KandinskyError('INFERENCE_FAILED', 'The smoke graph returned no output "y".');
       try {
+        if (!y) throw new KandinskyError('INFERENCE_FAILED', 'The smoke graph returned no output "y".');
         const data = (await y.getData()) as Float32Array;
         return {
           executionProvider: 'webgpu',

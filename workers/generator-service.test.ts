@@ -1,0 +1,172 @@
+/**
+ * The generator worker's API, driven directly (no UI, no worker): a real local HTTP server serves
+ * the tiny model set, a real IndexedDB implementation stores it, onnxruntime-node runs it.
+ */
+import type { IDBFactory } from 'fake-indexeddb';
+import { createStore } from 'idb-keyval';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { GenerateRequest, JobProgress, ModelDownloadProgress } from './api';
+import { DEFAULT_SETTINGS } from './engine/settings';
+import { ortCpu } from './engine/tiny-fixture.node';
+import { toWireError } from './errors';
+import { GeneratorService } from './generator-service';
+import { type FaultServer, newProfile, startFaultServer, tinyModelSet } from './store/test-support.node';
+
+let server: FaultServer;
+beforeAll(async () => {
+  server = await startFaultServer(tinyModelSet());
+});
+afterAll(async () => {
+  await server.close();
+});
+
+function newService(profile = newProfile()) {
+  // idb-keyval's createStore opens the global indexedDB; point it at this profile's.
+  (globalThis as { indexedDB?: InstanceType<typeof IDBFactory> }).indexedDB = profile.indexedDB;
+  const service = new GeneratorService({
+    ort: ortCpu,
+    store: profile.openStore(),
+    sessionOptions: { executionProviders: ['cpu'] },
+    settingsStore: createStore('kandinsky-web-settings', 'kv'),
+  });
+  return { service, profile };
+}
+
+const request: GenerateRequest = {
+  settings: {
+    ...DEFAULT_SETTINGS,
+    prompt: 'a red cat',
+    width: 64,
+    height: 64,
+    priorSteps: 2,
+    steps: 2,
+    seed: 7,
+  },
+  previews: true,
+};
+
+const errorOf = (promise: Promise<unknown>) =>
+  promise.then(
+    () => null,
+    (e: unknown) => toWireError(e),
+  );
+
+describe('GeneratorService', () => {
+  it('opens a set, shows sizes before downloading, downloads with progress, then generates', async () => {
+    const { service } = newService();
+    const before = await service.openModelSet({ kind: 'url', url: server.manifestUrl });
+    expect(before.demo).toBe(true);
+    expect(before.components.every((c) => c.state === 'absent' && c.bytes > 0)).toBe(true);
+    const txt2img = before.features.find((f) => f.feature === 'text-to-image');
+    expect(txt2img).toMatchObject({ ready: false });
+    expect(txt2img?.missingBytes).toBeGreaterThan(0);
+
+    // Generating before downloading says what to do.
+    expect(await errorOf(service.generate('early', request, () => {}))).toMatchObject({
+      code: 'NOT_CACHED',
+      message: expect.stringMatching(/^Download .* first \(.* MB left\)/),
+    });
+
+    const progress: ModelDownloadProgress[] = [];
+    const after = await service.downloadModels(['text-to-image'], (p) => progress.push(p));
+    expect(after.features.find((f) => f.feature === 'text-to-image')).toMatchObject({
+      ready: true,
+      missingBytes: 0,
+    });
+    expect(progress.at(-1)?.totalBytesDone).toBe(txt2img?.missingBytes);
+
+    const events: JobProgress[] = [];
+    const result = await service.generate('job-1', request, (p) => events.push(p));
+    expect(result.images).toHaveLength(1);
+    expect(result.images[0]?.image).toMatchObject({ width: 64, height: 64 });
+    expect(result.images[0]?.settings.seed).toBe(7);
+    expect(events.map((e) => e.stage)).toContain('denoise');
+    expect(events.filter((e) => e.stage === 'denoise').every((e) => 'preview' in e && e.preview)).toBe(true);
+
+    // Inpainting needs components that were not downloaded.
+    const inpaint = await errorOf(
+      service.generate(
+        'job-2',
+        {
+          ...request,
+          settings: { ...request.settings, mode: 'inpaint' },
+          initImage: { width: 64, height: 64, data: new Uint8Array(64 * 64 * 4) },
+          mask: { width: 64, height: 64, data: new Uint8Array(64 * 64).fill(255) },
+        },
+        () => {},
+      ),
+    );
+    expect(inpaint).toMatchObject({ code: 'NOT_CACHED', message: expect.stringMatching(/unet_inpaint/) });
+    await service.dispose();
+  });
+
+  it('rejects bad settings naming the field, before touching the model', async () => {
+    const { service } = newService();
+    await service.openModelSet({ kind: 'url', url: server.manifestUrl });
+    const bad = await errorOf(
+      service.generate('bad', { ...request, settings: { ...request.settings, width: 100 } }, () => {}),
+    );
+    expect(bad).toMatchObject({
+      code: 'INVALID_INPUT',
+      message: expect.stringMatching(/width must be a multiple of 64/),
+    });
+  });
+
+  it('queues jobs, cancels a waiting one, and the queue keeps working', async () => {
+    const { service } = newService();
+    await service.openModelSet({ kind: 'url', url: server.manifestUrl });
+    await service.downloadModels([], () => {});
+    const positions: number[] = [];
+    const first = service.generate('a', request, () => {});
+    const second = service.generate('b', request, (p) => {
+      if (p.stage === 'queued') positions.push(p.position);
+    });
+    const third = service.generate('c', { ...request, settings: { ...request.settings, seed: 8 } }, () => {});
+    expect(await service.cancel('b')).toBe(true);
+    await expect(errorOf(second)).resolves.toMatchObject({ code: 'CANCELLED' });
+    expect(positions[0]).toBe(0);
+    const [a, c] = await Promise.all([first, third]);
+    expect(a.images[0]?.image.data).not.toEqual(c.images[0]?.image.data);
+    expect(await service.cancel('nope')).toBe(false);
+    await service.dispose();
+  });
+
+  it('reopens the last set offline from the saved manifest, and refuses an unknown one', async () => {
+    const profile = newProfile();
+    const online = newService(profile);
+    await online.service.openModelSet({ kind: 'url', url: server.manifestUrl });
+    await online.service.downloadModels([], () => {});
+
+    const offlineFetch = (async () => {
+      throw new TypeError('Failed to fetch');
+    }) as typeof fetch;
+    (globalThis as { indexedDB?: InstanceType<typeof IDBFactory> }).indexedDB = profile.indexedDB;
+    const offline = new GeneratorService({
+      ort: ortCpu,
+      store: profile.openStore(),
+      sessionOptions: { executionProviders: ['cpu'] },
+      settingsStore: createStore('kandinsky-web-settings', 'kv'),
+      fetch: offlineFetch,
+    });
+    const info = await offline.openModelSet({ kind: 'url', url: server.manifestUrl });
+    expect(info.features.find((f) => f.feature === 'text-to-image')?.ready).toBe(true);
+    const result = await offline.generate('offline', request, () => {});
+    expect(result.images).toHaveLength(1);
+    expect(
+      await errorOf(offline.openModelSet({ kind: 'url', url: `${server.manifestUrl}?other` })),
+    ).toMatchObject({
+      code: 'SOURCE_UNREACHABLE',
+    });
+    await offline.dispose();
+  });
+
+  it('deletes components and says so in the status', async () => {
+    const { service } = newService();
+    await service.openModelSet({ kind: 'url', url: server.manifestUrl });
+    await service.downloadModels([], () => {});
+    const info = await service.deleteModels(['unet']);
+    expect(info.components.find((c) => c.id === 'unet')?.state).toBe('absent');
+    expect(info.components.find((c) => c.id === 'prior')?.state).toBe('complete');
+    expect(await errorOf(service.generate('x', request, () => {}))).toMatchObject({ code: 'NOT_CACHED' });
+  });
+});
