@@ -1,0 +1,309 @@
+import * as Comlink from 'comlink';
+import { type ChangeEvent, useCallback, useEffect, useId, useMemo, useRef, useState } from 'react';
+import type { GeneratorApi, ModelDownloadProgress, ModelSetInfo } from '../../workers/api';
+import { toWireError, type WireError } from '../../workers/errors';
+import { FEATURE_LABELS, formatBytes, pickedFolderFiles, savedModelUrl, saveModelUrl } from './model-source';
+
+interface Props {
+  readonly api: Comlink.Remote<GeneratorApi> | null;
+  /** Told whenever the open set or what is stored of it changes. */
+  readonly onChange: (info: ModelSetInfo | null) => void;
+}
+
+type Busy = 'opening' | 'downloading' | 'deleting' | 'verifying' | null;
+
+export function ModelManager({ api, onChange }: Props) {
+  const ids = { url: useId(), folder: useId(), heading: useId() };
+  const [url, setUrl] = useState(() => savedModelUrl(localStorage, document.baseURI));
+  const [info, setInfo] = useState<ModelSetInfo | null>(null);
+  const [wanted, setWanted] = useState<ReadonlySet<string>>(new Set(['text-to-image']));
+  const [busy, setBusy] = useState<Busy>(null);
+  const [progress, setProgress] = useState<ModelDownloadProgress | null>(null);
+  const [error, setError] = useState<WireError | null>(null);
+  const [notice, setNotice] = useState<string | null>(null);
+  const opened = useRef(false);
+
+  const show = useCallback(
+    (next: ModelSetInfo) => {
+      setInfo(next);
+      onChange(next);
+    },
+    [onChange],
+  );
+
+  const run = useCallback(async (what: Exclude<Busy, null>, task: () => Promise<void>) => {
+    setBusy(what);
+    setError(null);
+    setNotice(null);
+    try {
+      await task();
+    } catch (e) {
+      const wire = toWireError(e);
+      // A pause is the user's choice, not a failure.
+      if (wire.code === 'CANCELLED') setNotice('Download paused: everything verified so far is kept.');
+      else setError(wire);
+    } finally {
+      setBusy(null);
+    }
+  }, []);
+
+  const open = useCallback(
+    (source: string) =>
+      run('opening', async () => {
+        if (!api) return;
+        show(await api.openModelSet({ kind: 'url', url: source }));
+        saveModelUrl(localStorage, source);
+      }),
+    [api, run, show],
+  );
+
+  useEffect(() => {
+    if (api && !opened.current) {
+      opened.current = true;
+      void open(url);
+    }
+  }, [api, open, url]);
+
+  const importFolder = (event: ChangeEvent<HTMLInputElement>) => {
+    const files = event.target.files;
+    if (!files || files.length === 0 || !api) return;
+    void run('opening', async () => {
+      show(await api.openModelSet({ kind: 'files', files: pickedFolderFiles(files) }));
+    });
+    event.target.value = '';
+  };
+
+  const features = info?.features ?? [];
+  const missingBytes = useMemo(() => {
+    if (!info) return 0;
+    const needed = new Set<string>();
+    for (const c of info.components) {
+      if (!c.optional || c.enables.some((f) => wanted.has(f))) needed.add(c.id);
+    }
+    return info.components.filter((c) => needed.has(c.id)).reduce((n, c) => n + c.bytes - c.storedBytes, 0);
+  }, [info, wanted]);
+
+  const download = () =>
+    run('downloading', async () => {
+      if (!api) return;
+      setProgress(null);
+      show(
+        await api.downloadModels(
+          [...wanted],
+          Comlink.proxy((p: ModelDownloadProgress) => setProgress(p)),
+        ),
+      );
+      const persistence = await api.requestPersistence();
+      if (persistence === 'denied') {
+        setNotice(
+          'Stored. The browser may clear it under storage pressure (persistent storage was not granted).',
+        );
+      }
+    });
+
+  const toggle = (feature: string) =>
+    setWanted((current) => {
+      const next = new Set(current);
+      if (next.has(feature)) next.delete(feature);
+      else next.add(feature);
+      return next;
+    });
+
+  return (
+    <section className="panel model-manager" aria-labelledby={ids.heading} data-slot="model-manager">
+      <h2 id={ids.heading}>Models</h2>
+      <form
+        className="model-source"
+        onSubmit={(event) => {
+          event.preventDefault();
+          void open(url);
+        }}
+      >
+        <label htmlFor={ids.url}>Model set (manifest URL)</label>
+        <div className="row">
+          <input id={ids.url} type="url" value={url} onChange={(e) => setUrl(e.target.value)} required />
+          <button type="submit" disabled={!api || busy !== null}>
+            Open
+          </button>
+          <label className="button secondary" htmlFor={ids.folder}>
+            Import folder…
+          </label>
+          <input
+            id={ids.folder}
+            className="visually-hidden"
+            type="file"
+            multiple
+            // Folder pick: no bytes leave the device and no network is used.
+            {...{ webkitdirectory: '' }}
+            onChange={importFolder}
+          />
+        </div>
+      </form>
+
+      {error && (
+        <p className="error" role="alert" data-testid="model-error" data-code={error.code}>
+          {error.message}
+        </p>
+      )}
+      {notice && (
+        <p className="detail" role="status">
+          {notice}
+        </p>
+      )}
+
+      {info && (
+        <div data-testid="model-set" data-model-id={info.modelId}>
+          <p>
+            <strong>{info.name}</strong> · license {info.license}
+            {info.demo && (
+              <span className="badge warning" data-testid="demo-badge">
+                {' '}
+                Demo model: random weights, its pictures are noise
+              </span>
+            )}
+          </p>
+
+          <fieldset className="features">
+            <legend>What to download</legend>
+            {features.map((f) => (
+              <label key={f.feature}>
+                <input
+                  type="checkbox"
+                  checked={f.feature === 'text-to-image' || wanted.has(f.feature)}
+                  disabled={f.feature === 'text-to-image'}
+                  onChange={() => toggle(f.feature)}
+                />
+                {FEATURE_LABELS[f.feature] ?? f.feature}{' '}
+                <span className="detail">
+                  {f.ready ? '· ready' : `· ${formatBytes(f.missingBytes)} to download`}
+                </span>
+              </label>
+            ))}
+          </fieldset>
+
+          <div className="row">
+            {busy === 'downloading' ? (
+              <button type="button" onClick={() => void api?.pauseDownload()}>
+                Pause
+              </button>
+            ) : (
+              <button
+                type="button"
+                onClick={download}
+                disabled={!api || busy !== null || missingBytes === 0}
+                data-testid="download-models"
+              >
+                {missingBytes === 0 ? 'Downloaded' : `Download ${formatBytes(missingBytes)}`}
+              </button>
+            )}
+            <button
+              type="button"
+              className="secondary"
+              disabled={!api || busy !== null}
+              onClick={() =>
+                void run('verifying', async () => {
+                  const reports = (await api?.verifyModels()) ?? [];
+                  const damaged = reports.filter((r) => r.state === 'damaged').map((r) => r.componentId);
+                  setNotice(
+                    damaged.length > 0
+                      ? `Damaged and removed: ${damaged.join(', ')}. Download again to repair.`
+                      : 'Every stored file matches its checksum.',
+                  );
+                  if (api) show(await api.modelSetInfo());
+                })
+              }
+            >
+              Check integrity
+            </button>
+          </div>
+
+          {progress && busy === 'downloading' && <DownloadBar progress={progress} />}
+
+          <table className="components" data-testid="model-components">
+            <caption className="visually-hidden">Components of the model set</caption>
+            <thead>
+              <tr>
+                <th scope="col">Component</th>
+                <th scope="col">Size</th>
+                <th scope="col">Status</th>
+                <th scope="col">
+                  <span className="visually-hidden">Actions</span>
+                </th>
+              </tr>
+            </thead>
+            <tbody>
+              {info.components.map((c) => (
+                <tr key={c.id} data-component={c.id} data-state={c.state}>
+                  <th scope="row">
+                    {c.id}
+                    {c.optional && <span className="detail"> (optional)</span>}
+                  </th>
+                  <td>{formatBytes(c.bytes)}</td>
+                  <td>
+                    {c.state === 'complete'
+                      ? 'stored'
+                      : c.state === 'partial'
+                        ? `${formatBytes(c.storedBytes)} stored`
+                        : 'not downloaded'}
+                  </td>
+                  <td>
+                    {c.state !== 'absent' && (
+                      <button
+                        type="button"
+                        className="link"
+                        disabled={!api || busy !== null}
+                        aria-label={`Delete ${c.id}`}
+                        onClick={() =>
+                          void run('deleting', async () => {
+                            if (api) show(await api.deleteModels([c.id]));
+                          })
+                        }
+                      >
+                        Delete
+                      </button>
+                    )}
+                  </td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+
+          <p className="detail" data-testid="storage-usage">
+            Storage used: {info.usageBytes === null ? 'unknown' : formatBytes(info.usageBytes)}
+            {info.quotaBytes !== null && ` of ${formatBytes(info.quotaBytes)} available to this site`} ·
+            persistent storage:{' '}
+            {info.persisted === null ? 'unknown' : info.persisted ? 'granted' : 'not granted'}
+          </p>
+          <button
+            type="button"
+            className="secondary danger"
+            disabled={!api || busy !== null}
+            onClick={() => {
+              if (!window.confirm(`Delete every stored file of ${info.name}?`)) return;
+              void run('deleting', async () => {
+                if (api) show(await api.deleteModels());
+              });
+            }}
+          >
+            Delete all
+          </button>
+        </div>
+      )}
+    </section>
+  );
+}
+
+function DownloadBar({ progress }: { readonly progress: ModelDownloadProgress }) {
+  const fraction = progress.totalBytesTotal > 0 ? progress.totalBytesDone / progress.totalBytesTotal : 0;
+  return (
+    <div className="download-progress" data-testid="download-progress">
+      <progress value={fraction} max={1} aria-label="Download progress" />
+      <span className="detail">
+        {formatBytes(progress.totalBytesDone)} of {formatBytes(progress.totalBytesTotal)}
+        {progress.bytesPerSecond !== null && ` · ${formatBytes(progress.bytesPerSecond)}/s`}
+        {progress.etaSeconds !== null && ` · ${Math.ceil(progress.etaSeconds)} s left`} ·{' '}
+        {progress.componentId}
+      </span>
+    </div>
+  );
+}

@@ -1,0 +1,40 @@
+import { describe, expect, it } from 'vitest';
+import { formatBytes, pickedFolderFiles } from './model-source';
+
+function picked(path: string): File {
+  const file = new File(['x'], path.split('/').pop() ?? path);
+  Object.defineProperty(file, 'webkitRelativePath', { value: path });
+  return file;
+}
+
+describe('pickedFolderFiles', () => {
+  it('makes paths relative to the folder holding manifest.json and drops files outside it', () => {
+    const files = pickedFolderFiles([
+      picked('downloads/kandinsky/manifest.json'),
+      picked('downloads/kandinsky/unet.onnx'),
+      picked('downloads/kandinsky/tokenizer/tokenizer.json'),
+      picked('downloads/notes.txt'),
+    ]);
+    expect(files.map((f) => f.path)).toEqual(['manifest.json', 'unet.onnx', 'tokenizer/tokenizer.json']);
+  });
+
+  it('uses the nearest manifest.json when a folder holds several sets', () => {
+    const files = pickedFolderFiles([
+      picked('a/manifest.json'),
+      picked('a/old/manifest.json'),
+      picked('a/x.bin'),
+    ]);
+    expect(files.map((f) => f.path)).toEqual(['manifest.json', 'old/manifest.json', 'x.bin']);
+  });
+});
+
+describe('formatBytes', () => {
+  it.each([
+    [512, '512 B'],
+    [25_167, '25 kB'],
+    [18_400_000, '18.4 MB'],
+    [1_980_000_000, '1.98 GB'],
+  ])('%d → %s', (bytes, text) => {
+    expect(formatBytes(bytes)).toBe(text);
+  });
+});
