@@ -16,6 +16,7 @@ import {
   movqOutputToImages,
   rgbaToSignedNchw,
 } from './image';
+import { type MixItem, mixImageEmbeds, mixNeedsImageEncoder } from './mix';
 import type { ModelSet } from './model-set';
 import { type InferenceSession, readFloat32, type Tensor, TensorScope } from './ort';
 import type { RgbaImage } from './png';
@@ -37,6 +38,11 @@ export interface PipelineRequest {
   readonly mask?: MaskImage;
   /** depth: the depth map (grey, near = bright) at the output size. */
   readonly depthMap?: RgbaImage;
+  /**
+   * Image mixing: these weighted prompts and pictures replace `settings.prompt` as the prior's
+   * input (workers/engine/mix.ts); the decoder stage runs as the mode says.
+   */
+  readonly mix?: readonly MixItem[];
 }
 
 export type PipelineProgress =
@@ -158,7 +164,10 @@ export async function runPipeline(
   checkInputs(request);
 
   let start = performance.now();
-  const components = componentsFor(settings.mode);
+  const components = [
+    ...componentsFor(settings.mode),
+    ...(mixNeedsImageEncoder(request.mix) ? (['image_encoder'] as const) : []),
+  ];
   if (!hooks.lowMemory) {
     for (const [index, component] of components.entries()) {
       checkAborted(hooks.signal);
@@ -169,7 +178,11 @@ export async function runPipeline(
   timings.load += performance.now() - start;
 
   try {
-    const { imageEmbeds, negativeImageEmbeds, truncatedPrompt } = await encodeAndRunPrior(stages, settings);
+    const { imageEmbeds, negativeImageEmbeds, truncatedPrompt } = request.mix
+      ? await mixImageEmbeds(models, request.mix, settings, generator, hooks, (priorSettings, trace) =>
+          encodeAndRunPrior({ ...stages, hooks: { ...hooks, trace } }, priorSettings),
+        )
+      : await encodeAndRunPrior(stages, settings);
     start = performance.now();
     const latents = await denoise(stages, request, imageEmbeds, negativeImageEmbeds);
     timings.denoise += performance.now() - start;

@@ -1,0 +1,387 @@
+"""Records reference outputs of diffusers' Kandinsky 2.2 image mixing for the tiny fixture set.
+
+Mixing is `KandinskyV22PriorPipeline.interpolate`: every prompt runs the whole prior, every picture
+goes through CLIPImageProcessor and the image encoder, the embeddings are summed with their weights,
+and one more prior run (on `negative_prompt`) gives the negative embedding. Its image embeddings
+then go to `KandinskyV22Pipeline` (the decoder half of the Combined pipeline) with the SAME
+generator, so the order of random draws over all prior runs and the decoder is part of the record.
+
+Also recorded: CLIPImageProcessor (shortest side -> 224 with Pillow's bicubic, centre crop) on
+pictures of several sizes, and plain Pillow resizes (bicubic, Lanczos), so the engine's TypeScript
+resampler can be checked against Pillow byte for byte.
+
+Uses the same seeded tiny modules and tokenizer as record_reference.py (imported, not copied).
+Output: <set>/reference-mix/cases.json, <case>/*.npy, inputs/*.png, resample/*.png.
+Run: `. /work/refenv/env.sh && /usr/bin/python3 models/export/record_mix_reference.py models/fixtures/tiny`
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import shutil
+import sys
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Dict, List, Optional, Tuple, Union
+
+import numpy as np
+import torch
+from PIL import Image
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from architectures import DECODER_SCHEDULER, PRIOR_SCHEDULER, build_component  # noqa: E402
+from record_reference import IMAGE_PROCESSOR, NEGATIVE, RNG_SITES, Recorder, dumps_compact, wrap_forward  # noqa: E402
+from tiny_tokenizer import load_reference_tokenizer  # noqa: E402
+
+
+@dataclass
+class MixCase:
+    name: str
+    # A prompt (str) or an input picture ("image:<path relative to reference-mix/>").
+    items: List[Tuple[str, float]]
+    negative_prompt: Optional[str]
+    seed: int
+    height: int
+    width: int
+    prior_steps: int
+    decoder_steps: int
+    prior_guidance_scale: float = 4.0
+    guidance_scale: float = 4.0
+    num_images_per_prompt: int = 1
+    # The image encoder's input is 600 KB of float32: record it once, for one case.
+    record_pixel_values: bool = False
+
+
+CASES: List[MixCase] = [
+    MixCase("mix_two_prompts", [("a red cat, 4k photo", 0.3), ("a blue dragon over the mountains", 0.7)], None, 0, 64, 64, 2, 3),
+    MixCase("mix_prompt_image", [("a red cat, 4k photo", 0.6), ("image:inputs/mix_image.png", 0.4)], None, 5, 64, 64, 2, 3, record_pixel_values=True),
+    MixCase(
+        "mix_prompts_image_neg_x2",
+        [("portrait of a horse", 0.5), ("image:inputs/mix_image.png", 0.25), ("a yellow flower", 0.25)],
+        NEGATIVE,
+        7,
+        64,
+        128,
+        3,
+        2,
+        num_images_per_prompt=2,
+    ),
+]
+
+# (name, width, height): shorter and longer than 224, square, tall, wide, already 224 on one side.
+PREPROCESS_SIZES = [
+    ("mix_image", 96, 80),
+    ("up_square", 64, 64),
+    ("up_tall", 97, 531),
+    ("down_wide", 400, 300),
+    ("down_3x", 700, 672),
+    ("short_224", 500, 224),
+    ("exact_224", 224, 224),
+    ("down_tall", 250, 900),
+]
+
+# Plain resizes the CLI uses for input pictures (bicubic) and masks (Lanczos): (name, in, out, mode).
+RESAMPLE_CASES = [
+    ("bicubic_up", (61, 47), (128, 64), "RGB", Image.BICUBIC),
+    ("bicubic_down", (300, 170), (64, 128), "RGB", Image.BICUBIC),
+    ("bicubic_down_grey", (200, 200), (64, 64), "L", Image.BICUBIC),
+    ("lanczos_down_grey", (150, 90), (64, 64), "L", Image.LANCZOS),
+    ("lanczos_up_rgb", (40, 30), (128, 64), "RGB", Image.LANCZOS),
+]
+
+
+def test_picture(width: int, height: int, seed: int, mode: str = "RGB") -> Image.Image:
+    """Smooth gradients, hard-edged shapes, one-pixel stripes (they clip after the negative lobes)
+    and a patch of noise: every part of a kernel matters, and the PNG stays small."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
+    u, v = x / max(width - 1, 1), y / max(height - 1, 1)
+    rgb = np.stack([255 * u, 255 * v, 128 + 100 * np.sin(6 * u + 4 * v)], axis=-1)
+    disc = (u - 0.6) ** 2 + (v - 0.4) ** 2 < 0.05
+    rgb[disc] = [250, 30, 40]
+    rgb[(np.abs(u - 0.3) < 0.08) & (np.abs(v - 0.7) < 0.15)] = [10, 240, 20]
+    stripes = (np.abs(u - 0.75) < 0.1) & (v > 0.75)
+    rgb[stripes] = np.where((x[stripes] % 2 == 0)[:, None], 255.0, 0.0)
+    patch = (u < 0.2) & (v < 0.2)
+    rgb[patch] += rng.normal(0, 40, (int(patch.sum()), 3))
+    image = Image.fromarray(np.clip(np.round(rgb), 0, 255).astype(np.uint8), "RGB")
+    return image.convert(mode)
+
+
+@contextmanager
+def recording_draws(rec: Recorder, runs: Dict[str, int]):
+    """Logs every `randn_tensor` of the prior runs and the decoder, in order, under readable names."""
+    patched = []
+    for module_name, site in RNG_SITES.items():
+        module = importlib.import_module(module_name)
+        original = module.randn_tensor
+
+        def draw(*args, _original=original, _site=site, **kwargs):
+            value = _original(*args, **kwargs)
+            if _site == "prior.initial_latents":
+                runs["prior"] += 1
+                runs["prior_step"] = 0
+                name = f"mix_prior_{runs['prior']}_prior_noise"
+            elif _site == "prior.scheduler_step":
+                name = f"mix_prior_{runs['prior']}_prior_step_noise_{runs['prior_step']}"
+                runs["prior_step"] += 1
+            elif _site == "decoder.scheduler_step":
+                name = f"decoder_step_noise_{runs['decoder_step']}"
+                runs["decoder_step"] += 1
+            else:
+                name = "decoder_noise"
+            rec.save(name, value)
+            rec.rng_draws.append({"index": len(rec.rng_draws), "site": _site, "shape": list(value.shape), "tensor": name})
+            return value
+
+        module.randn_tensor = draw
+        patched.append((module, original))
+    try:
+        yield
+    finally:
+        for module, original in patched:
+            module.randn_tensor = original
+
+
+def run_case(case: MixCase, tokenizer_dir: Path, out_root: Path) -> dict:
+    from diffusers import DDPMScheduler, KandinskyV22Pipeline, KandinskyV22PriorPipeline, UnCLIPScheduler
+    from transformers import CLIPImageProcessor
+
+    case_dir = out_root / case.name
+    if case_dir.exists():
+        shutil.rmtree(case_dir)
+    case_dir.mkdir(parents=True)
+    rec = Recorder(case_dir)
+    runs = {"prior": -1, "prior_step": 0, "decoder_step": 0}
+
+    text_encoder = build_component("text_encoder", "tiny")
+    image_encoder = build_component("image_encoder", "tiny")
+    prior = build_component("prior", "tiny")
+    unet = build_component("unet", "tiny")
+    movq = build_component("movq", "tiny")
+    tokenizer = load_reference_tokenizer(tokenizer_dir)
+
+    def on_image_encoder(args, kwargs, out):
+        pixels = kwargs.get("pixel_values", args[0] if args else None)
+        # get_zero_embed also runs the encoder (on zeros); only the mixed picture is of interest.
+        if bool(pixels.abs().sum() > 0):
+            if case.record_pixel_values:
+                rec.save("image_encoder_pixel_values", pixels)
+            rec.save("image_encoder_image_embeds", out["image_embeds"])
+
+    wrap_forward(image_encoder, on_image_encoder)
+
+    class RecordingPriorPipeline(KandinskyV22PriorPipeline):
+        """Records what each of interpolate's prior runs returned."""
+
+        def __call__(self, *args, **kwargs):
+            out = super().__call__(*args, **kwargs)
+            rec.save(f"mix_prior_{runs['prior']}_image_embeds", out.image_embeds)
+            rec.save(f"mix_prior_{runs['prior']}_negative_image_embeds", out.negative_image_embeds)
+            return out
+
+    prior_pipe = RecordingPriorPipeline(
+        prior=prior,
+        image_encoder=image_encoder,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        scheduler=UnCLIPScheduler(**{k: v for k, v in PRIOR_SCHEDULER.items() if k != "class_name"}),
+        image_processor=CLIPImageProcessor(**IMAGE_PROCESSOR),
+    )
+    prior_pipe.set_progress_bar_config(disable=True)
+    decoder = KandinskyV22Pipeline(
+        unet=unet,
+        scheduler=DDPMScheduler(**{k: v for k, v in DECODER_SCHEDULER.items() if k != "class_name"}),
+        movq=movq,
+    )
+    decoder.set_progress_bar_config(disable=True)
+
+    def on_unet(args, kwargs, out):
+        if runs["decoder_step"] == 0 and "decoder_image_embeds" not in rec.tensors:
+            rec.save("decoder_image_embeds", kwargs["added_cond_kwargs"]["image_embeds"])
+
+    wrap_forward(unet, on_unet)
+    original_decode = movq.decode
+
+    def decode(latents, *args, **kwargs):
+        rec.save("movq_input_latents", latents)
+        out = original_decode(latents, *args, **kwargs)
+        rec.save("movq_output", out.sample if hasattr(out, "sample") else out[0])
+        return out
+
+    movq.decode = decode
+
+    def decoder_callback(pipe, i, t, kwargs):
+        rec.save(f"decoder_latents_{i}", kwargs["latents"])
+        return {}
+
+    conditions: List[Union[str, Image.Image]] = []
+    for item, _ in case.items:
+        if item.startswith("image:"):
+            conditions.append(Image.open(out_root / item[len("image:") :]).convert("RGB"))
+        else:
+            conditions.append(item)
+
+    generator = torch.Generator().manual_seed(case.seed)
+    with recording_draws(rec, runs), torch.no_grad():
+        # The engine's reading of one negative prompt: it is the prior's unconditional text in every
+        # run (negative_prior_prompt) and the text whose embedding becomes the negative one
+        # (negative_prompt), as in the Combined pipelines. Without one, diffusers' defaults.
+        negative = {"negative_prior_prompt": case.negative_prompt, "negative_prompt": case.negative_prompt or ""}
+        mixed = prior_pipe.interpolate(
+            conditions,
+            [weight for _, weight in case.items],
+            num_images_per_prompt=case.num_images_per_prompt,
+            num_inference_steps=case.prior_steps,
+            generator=generator,
+            guidance_scale=case.prior_guidance_scale,
+            **negative,
+        )
+        rec.save("image_embeds", mixed.image_embeds)
+        rec.save("negative_image_embeds", mixed.negative_image_embeds)
+        images = decoder(
+            image_embeds=mixed.image_embeds,
+            negative_image_embeds=mixed.negative_image_embeds,
+            height=case.height,
+            width=case.width,
+            num_inference_steps=case.decoder_steps,
+            guidance_scale=case.guidance_scale,
+            generator=generator,
+            output_type="np",
+            callback_on_step_end=decoder_callback,
+        ).images
+    rec.save("output_image", images.astype(np.float32))
+
+    return {
+        "name": case.name,
+        "diffusers_pipeline": "KandinskyV22PriorPipeline.interpolate + KandinskyV22Pipeline (one generator)",
+        "params": {
+            "items": [
+                {"image": item[len("image:") :], "weight": weight} if item.startswith("image:") else {"prompt": item, "weight": weight}
+                for item, weight in case.items
+            ],
+            "negative_prior_prompt": case.negative_prompt,
+            "negative_prompt": case.negative_prompt or "",
+            "seed": case.seed,
+            "height": case.height,
+            "width": case.width,
+            "prior_num_inference_steps": case.prior_steps,
+            "num_inference_steps": case.decoder_steps,
+            "prior_guidance_scale": case.prior_guidance_scale,
+            "guidance_scale": case.guidance_scale,
+            "num_images_per_prompt": case.num_images_per_prompt,
+        },
+        "prior_runs": runs["prior"] + 1,
+        "rng_draws": rec.rng_draws,
+        "tensors": dict(sorted(rec.tensors.items())),
+    }
+
+
+def record_preprocessing(out_root: Path) -> List[dict]:
+    """CLIPImageProcessor on pictures of several sizes; its uint8 crop is saved as a PNG, after
+    checking that rescaling and normalising that crop gives the processor's pixel_values exactly."""
+    from transformers import CLIPImageProcessor
+
+    processor = CLIPImageProcessor(**IMAGE_PROCESSOR)
+    mean = np.array(IMAGE_PROCESSOR["image_mean"], dtype=np.float32)
+    std = np.array(IMAGE_PROCESSOR["image_std"], dtype=np.float32)
+    (out_root / "inputs").mkdir(parents=True, exist_ok=True)
+    (out_root / "preprocess").mkdir(parents=True, exist_ok=True)
+    cases = []
+    for index, (name, width, height) in enumerate(PREPROCESS_SIZES):
+        picture = test_picture(width, height, seed=100 + index)
+        source = f"inputs/{name}.png"
+        picture.save(out_root / source)
+        picture = Image.open(out_root / source).convert("RGB")
+        pixel_values = processor(picture, return_tensors="np").pixel_values[0]
+        # The same steps by hand, to store the 8-bit crop the TypeScript port must reproduce.
+        short, long = min(width, height), max(width, height)
+        new_long = int(224 * long / short)
+        size = (new_long, 224) if width >= height else (224, new_long)
+        if width == height:
+            size = (224, 224)
+        resized = np.array(picture.resize(size, resample=Image.BICUBIC))
+        top, left = (resized.shape[0] - 224) // 2, (resized.shape[1] - 224) // 2
+        crop = resized[top : top + 224, left : left + 224]
+        by_hand = ((crop.astype(np.float64) * (1 / 255)).astype(np.float32) - mean) / std
+        if not np.array_equal(by_hand.transpose(2, 0, 1), pixel_values):
+            raise AssertionError(f"{name}: hand-made preprocessing differs from CLIPImageProcessor")
+        expected = f"preprocess/{name}_crop.png"
+        Image.fromarray(crop, "RGB").save(out_root / expected)
+        cases.append({"name": name, "input": source, "width": width, "height": height, "resized": list(size), "crop": expected})
+    return cases
+
+
+def record_resampling(out_root: Path) -> List[dict]:
+    (out_root / "resample").mkdir(parents=True, exist_ok=True)
+    cases = []
+    for index, (name, in_size, out_size, mode, resample) in enumerate(RESAMPLE_CASES):
+        picture = test_picture(*in_size, seed=200 + index, mode=mode)
+        source = f"resample/{name}_in.png"
+        picture.save(out_root / source)
+        expected = f"resample/{name}_out.png"
+        Image.open(out_root / source).resize(out_size, resample=resample).save(out_root / expected)
+        cases.append(
+            {
+                "name": name,
+                "input": source,
+                "output": expected,
+                "mode": mode,
+                "filter": {Image.BICUBIC: "bicubic", Image.LANCZOS: "lanczos"}[resample],
+                "width": out_size[0],
+                "height": out_size[1],
+            }
+        )
+    return cases
+
+
+def record_all(set_dir: Path) -> None:
+    import PIL
+    import diffusers
+    import transformers
+
+    torch.set_num_threads(1)
+    out_root = set_dir / "reference-mix"
+    out_root.mkdir(parents=True, exist_ok=True)
+    preprocess = record_preprocessing(out_root)
+    resample = record_resampling(out_root)
+    cases = []
+    for case in CASES:
+        print(f"  recording {case.name}", flush=True)
+        cases.append(run_case(case, set_dir / "tokenizer", out_root))
+    document = {
+        "format": 1,
+        "description": "Reference intermediates of diffusers' Kandinsky 2.2 image mixing (interpolate) on the tiny random-weight set",
+        "recorded_with": {
+            "diffusers": diffusers.__version__,
+            "transformers": transformers.__version__,
+            "torch": torch.__version__,
+            "pillow": PIL.__version__,
+        },
+        "generator": (
+            "one CPU torch.Generator seeded with manual_seed(seed): one prior run per prompt item in order, then the "
+            "prior run on negative_prompt, then the decoder; every draw is listed in rng_draws"
+        ),
+        "npy": "float32, little-endian, C order",
+        "schedulers": {"prior": PRIOR_SCHEDULER, "decoder": DECODER_SCHEDULER},
+        "image_processor": IMAGE_PROCESSOR,
+        "preprocess_cases": preprocess,
+        "resample_cases": resample,
+        "cases": cases,
+    }
+    (out_root / "cases.json").write_text(dumps_compact(document) + "\n", encoding="utf-8")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("set_dir", type=Path, help="model set folder holding tokenizer/ (models/fixtures/tiny)")
+    record_all(parser.parse_args().set_dir)
+
+
+if __name__ == "__main__":
+    main()
