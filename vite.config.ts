@@ -1,6 +1,8 @@
 import react from '@vitejs/plugin-react';
 import { defaultClientConditions, defineConfig } from 'vite';
+import { modelFixture } from './scripts/model-fixture.ts';
 import { ortRuntime } from './scripts/ort-runtime.ts';
+import { cspMetaTag, modelOriginsFromEnv, pwa } from './scripts/pwa.ts';
 
 /**
  * Cross-origin isolation lets onnxruntime-web use multi-threaded wasm (SharedArrayBuffer).
@@ -14,7 +16,10 @@ const isolationHeaders = {
 export default defineConfig({
   // Relative base: the build works from any static host and under any sub-path.
   base: './',
-  plugins: [react(), ortRuntime()],
+  // pwa(): web manifest + service worker (app shell and ORT runtime precached, COOP/COEP added);
+  // cspMetaTag: the page's Content-Security-Policy, built-in only (dev's hot reload needs inline code).
+  // modelFixture(): the tiny demo model set at ./models/tiny/, so a fresh `npm start` works end to end.
+  plugins: [react(), ortRuntime(), modelFixture(), ...pwa(), cspMetaTag(modelOriginsFromEnv(process.env))],
   resolve: {
     // Pick onnxruntime-web's entry that loads its .mjs/.wasm from `wasmPaths` (our origin)
     // instead of the variant that inlines the loader and lets the bundler emit another copy.

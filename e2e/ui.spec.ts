@@ -109,9 +109,9 @@ test('the generate screen: modes by keyboard, size validation, prompt required, 
   await expect(page.getByTestId('size-error')).toHaveCount(0);
 
   // Out-of-range steps: the field names the range.
-  await page.getByLabel('Steps').fill('0');
+  await page.getByRole('spinbutton', { name: 'Steps', exact: true }).fill('0');
   await expect(page.getByTestId('error-steps')).toHaveText(/Steps must be a whole number from 1 to 200/);
-  await page.getByLabel('Steps').fill('20');
+  await page.getByRole('spinbutton', { name: 'Steps', exact: true }).fill('20');
   await expect(page.getByTestId('error-steps')).toHaveCount(0);
 
   // Ctrl+Enter with an empty prompt asks for one instead of starting a job.
@@ -147,13 +147,14 @@ test('image → image and inpaint: pick a picture, see it cropped, paint and cle
     /gradient\.png: 400×300, used centre-cropped at 1024×1024/,
   );
   await page.getByRole('button', { name: 'Match the picture’s shape' }).click();
-  await expect(page.getByTestId('source-info')).toHaveText(/at 1152×896/);
+  await expect(page.getByTestId('source-info')).toHaveText(/at 1216×896/);
   await page.screenshot({ path: testInfo.outputPath('img2img.png'), fullPage: true });
 
   // The same picture carries over to inpainting, where the mask is painted over it.
   await page.getByRole('tab', { name: 'Inpaint' }).click();
   const mask = page.getByTestId('mask-canvas');
   await expect(mask).toHaveAttribute('aria-label', /nothing painted yet/);
+  await mask.scrollIntoViewIfNeeded();
   const box = await mask.boundingBox();
   if (!box) throw new Error('mask canvas not laid out');
   await page.mouse.move(box.x + box.width * 0.3, box.y + box.height * 0.3);
@@ -243,7 +244,7 @@ test('importing a PNG restores its settings; a PNG with garbage settings changes
   await expect(page.getByLabel('Negative prompt')).toHaveValue('blurry');
   await expect(page.getByRole('radio', { name: /Wide 16:9/ })).toBeChecked();
   await expect(page.getByLabel('Seed', { exact: true })).toHaveValue('123456789');
-  await expect(page.getByLabel('Steps')).toHaveValue('30');
+  await expect(page.getByRole('spinbutton', { name: 'Steps', exact: true })).toHaveValue('30');
   await expect(page.getByLabel('Scheduler')).toHaveValue('ddim');
 });
 

@@ -1,8 +1,18 @@
-import { useEffect, useState } from 'react';
-import type { GpuReport, SmokeTestResult } from '../workers/api';
+import type * as Comlink from 'comlink';
+import { useCallback, useEffect, useMemo, useState } from 'react';
+import type { GeneratorApi, GpuReport, SmokeTestResult } from '../workers/api';
+import { KANDINSKY_SIZE_LIMITS, type SizeLimits } from '../workers/engine/settings';
 import { toWireError, type WireError } from '../workers/errors';
 import { DeviceStatus } from './DeviceStatus';
+import { Gallery } from './gallery/Gallery';
+import { GalleryStore } from './gallery/gallery-store';
+import { useGallery } from './gallery/use-gallery';
+import { GenerateScreen } from './generate/GenerateScreen';
+import { useGenerateForm } from './generate/use-generate-form';
 import { startGenerator } from './generator-client';
+import { decodeImageFile } from './image-input/load-image';
+import { ModelManagerSlot } from './ModelManagerSlot';
+import { UpdatePrompt } from './pwa/UpdatePrompt';
 
 /** The input the self-test feeds the smoke graph; tests compute the expected output from it. */
 export const SMOKE_INPUT = Float32Array.from([1, 2, 3, -1, 0.5, 0.25]);
@@ -13,13 +23,26 @@ export type SelfTest =
   | { readonly state: 'failed'; readonly error: WireError }
   | { readonly state: 'skipped' };
 
-export function App() {
+interface Props {
+  /**
+   * Output sizes the loaded model set supports. Kandinsky 2.2's by default; the model manager
+   * passes the chosen set's (the tiny demo set works at 64 px).
+   */
+  readonly limits?: SizeLimits;
+}
+
+export function App({ limits = KANDINSKY_SIZE_LIMITS }: Props) {
+  const [api, setApi] = useState<Comlink.Remote<GeneratorApi> | null>(null);
   const [gpu, setGpu] = useState<GpuReport | null>(null);
   const [selfTest, setSelfTest] = useState<SelfTest>({ state: 'running' });
   const [workerError, setWorkerError] = useState<WireError | null>(null);
+  const galleryStore = useMemo(() => new GalleryStore(), []);
+  const gallery = useGallery(galleryStore);
+  const form = useGenerateForm();
 
   useEffect(() => {
     const generator = startGenerator();
+    setApi(() => generator.api);
     let live = true;
     (async () => {
       try {
@@ -42,9 +65,14 @@ export function App() {
     })();
     return () => {
       live = false;
+      setApi(null);
       generator.terminate();
     };
   }, []);
+
+  const { refresh } = gallery;
+  const onSaved = useCallback(() => void refresh(), [refresh]);
+  const { reuseSettings, setSource, setTab, update } = form;
 
   return (
     <div className="app">
@@ -54,6 +82,7 @@ export function App() {
           Kandinsky 2.2 image generation, entirely on your device. Prompts and pictures never leave it.
         </p>
       </header>
+      <UpdatePrompt />
       <main>
         {workerError ? (
           <section className="panel error" role="alert">
@@ -66,6 +95,25 @@ export function App() {
         ) : (
           <DeviceStatus gpu={gpu} selfTest={selfTest} userAgent={navigator.userAgent} />
         )}
+        <ModelManagerSlot />
+        <GenerateScreen api={api} form={form} limits={limits} gallery={galleryStore} onSaved={onSaved} />
+        <Gallery
+          store={galleryStore}
+          records={gallery.records}
+          error={gallery.error}
+          limits={limits}
+          onDelete={gallery.remove}
+          onReuseSettings={(settings) => {
+            reuseSettings(settings);
+            document.querySelector('.generate')?.scrollIntoView({ behavior: 'smooth' });
+          }}
+          onUseAsInput={async (png, record, tab) => {
+            setSource(await decodeImageFile(png, `gallery picture (seed ${record.settings.seed})`));
+            update({ width: record.width, height: record.height, prompt: record.settings.prompt });
+            setTab(tab);
+            document.querySelector('.generate')?.scrollIntoView({ behavior: 'smooth' });
+          }}
+        />
       </main>
     </div>
   );

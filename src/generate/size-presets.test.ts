@@ -1,0 +1,89 @@
+import { describe, expect, it } from 'vitest';
+import { KANDINSKY_SIZE_LIMITS, validateSize } from '../../workers/engine/settings';
+import { checkCustomSize, presetIdFor, SIZE_PRESETS, sizeForAspect } from './size-presets';
+
+describe('size presets', () => {
+  it.each(SIZE_PRESETS.map((p) => [p.label, p] as const))('%s is a size Kandinsky 2.2 accepts', (_, p) => {
+    expect(() => validateSize(p.width, p.height, KANDINSKY_SIZE_LIMITS)).not.toThrow();
+    // About one megapixel, the training resolution: within ±10%.
+    expect(Math.abs((p.width * p.height) / (1024 * 1024) - 1)).toBeLessThan(0.1);
+  });
+
+  it('has the aspect ratios it names', () => {
+    // Sides are multiples of 64, so the named ratio holds to within 3%.
+    const aspectError = (id: string, ratio: number) => {
+      const p = SIZE_PRESETS.find((preset) => preset.id === id);
+      return p ? Math.abs(p.width / p.height / ratio - 1) : Number.NaN;
+    };
+    expect(aspectError('square', 1)).toBe(0);
+    expect(aspectError('wide', 16 / 9)).toBeLessThan(0.03);
+    expect(aspectError('cinema', 21 / 9)).toBeLessThan(0.03);
+    expect(aspectError('portrait', 9 / 16)).toBeLessThan(0.03);
+    expect(aspectError('photo', 3 / 2)).toBeLessThan(0.03);
+  });
+
+  it('recognises a preset size and calls anything else custom', () => {
+    expect(presetIdFor(1344, 768)).toBe('wide');
+    expect(presetIdFor(768, 1344)).toBe('portrait');
+    expect(presetIdFor(1024, 768)).toBe('custom');
+  });
+});
+
+describe('checkCustomSize', () => {
+  it('accepts multiples of 64 within the limits', () => {
+    expect(checkCustomSize('1280', ' 704 ', KANDINSKY_SIZE_LIMITS)).toEqual({
+      ok: true,
+      width: 1280,
+      height: 704,
+    });
+  });
+
+  it('names the nearest valid sides when a side is not a multiple of 64', () => {
+    const check = checkCustomSize('1000', '768', KANDINSKY_SIZE_LIMITS);
+    expect(check).toMatchObject({ ok: false, field: 'width' });
+    expect(check.ok === false && check.message).toMatch(/multiple of 64.*use 960 or 1024/);
+  });
+
+  it('reports the field that is out of range', () => {
+    expect(checkCustomSize('1024', '4096', KANDINSKY_SIZE_LIMITS)).toMatchObject({
+      ok: false,
+      field: 'height',
+    });
+    expect(checkCustomSize('128', '1024', KANDINSKY_SIZE_LIMITS)).toMatchObject({
+      ok: false,
+      field: 'width',
+    });
+  });
+
+  it('rejects text and fractions before validating', () => {
+    expect(checkCustomSize('abc', '1024', KANDINSKY_SIZE_LIMITS)).toMatchObject({
+      ok: false,
+      field: 'width',
+      message: 'The width must be a whole number of pixels.',
+    });
+    expect(checkCustomSize('1024', '512.5', KANDINSKY_SIZE_LIMITS)).toMatchObject({
+      ok: false,
+      field: 'height',
+    });
+  });
+
+  it('refuses aspect ratios beyond 4:1', () => {
+    const check = checkCustomSize('2048', '256', KANDINSKY_SIZE_LIMITS);
+    expect(check.ok === false && check.message).toMatch(/aspect ratios up to 4:1/);
+  });
+});
+
+describe('sizeForAspect', () => {
+  it('keeps a photo’s aspect at about a megapixel, in valid steps', () => {
+    const size = sizeForAspect(4000, 3000, KANDINSKY_SIZE_LIMITS);
+    expect(() => validateSize(size.width, size.height, KANDINSKY_SIZE_LIMITS)).not.toThrow();
+    expect(size.width / size.height).toBeCloseTo(4 / 3, 1);
+    expect(size.width * size.height).toBeGreaterThan(0.9 * 1024 * 1024);
+  });
+
+  it('clamps a panorama to the widest allowed aspect', () => {
+    const size = sizeForAspect(10_000, 1000, KANDINSKY_SIZE_LIMITS);
+    expect(() => validateSize(size.width, size.height, KANDINSKY_SIZE_LIMITS)).not.toThrow();
+    expect(size.width / size.height).toBeLessThanOrEqual(4);
+  });
+});

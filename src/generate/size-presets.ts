@@ -1,0 +1,76 @@
+/**
+ * Output sizes offered on the generate screen. Kandinsky 2.2 was trained at ~1 megapixel in many
+ * aspect ratios, so the presets show that off rather than the 512×512 habit of older models.
+ */
+import { SettingsError, type SizeLimits, validateSize } from '../../workers/engine/settings';
+
+export interface SizePreset {
+  readonly id: string;
+  readonly label: string;
+  /** Pixels. */
+  readonly width: number;
+  readonly height: number;
+}
+
+export const SIZE_PRESETS: readonly SizePreset[] = [
+  { id: 'square', label: 'Square 1:1', width: 1024, height: 1024 },
+  { id: 'wide', label: 'Wide 16:9', width: 1344, height: 768 },
+  { id: 'cinema', label: 'Cinema 21:9', width: 1536, height: 640 },
+  { id: 'portrait', label: 'Portrait 9:16', width: 768, height: 1344 },
+  { id: 'photo', label: 'Photo 3:2', width: 1216, height: 832 },
+];
+
+/** The preset a size matches, or 'custom'. */
+export function presetIdFor(width: number, height: number): string {
+  return SIZE_PRESETS.find((p) => p.width === width && p.height === height)?.id ?? 'custom';
+}
+
+export type SizeCheck =
+  | { readonly ok: true; readonly width: number; readonly height: number }
+  | { readonly ok: false; readonly field: 'width' | 'height'; readonly message: string };
+
+/**
+ * Parses the custom width/height fields as typed and checks them against the model set's limits.
+ * Returns validateSize's message (it names the nearest valid sizes) instead of throwing, so the
+ * form can show it next to the field while the person types.
+ */
+export function checkCustomSize(widthText: string, heightText: string, limits: SizeLimits): SizeCheck {
+  const fields = [
+    ['width', widthText],
+    ['height', heightText],
+  ] as const;
+  for (const [field, text] of fields) {
+    if (!/^\s*\d+\s*$/.test(text)) {
+      return { ok: false, field, message: `The ${field} must be a whole number of pixels.` };
+    }
+  }
+  const width = Number(widthText);
+  const height = Number(heightText);
+  try {
+    validateSize(width, height, limits);
+    return { ok: true, width, height };
+  } catch (error) {
+    if (error instanceof SettingsError && (error.field === 'width' || error.field === 'height')) {
+      return { ok: false, field: error.field, message: error.message };
+    }
+    throw error;
+  }
+}
+
+/**
+ * The valid size closest to an input image's aspect ratio at about the same pixel count as
+ * `targetPixels`, so an img2img input is not squashed or cropped more than it must be.
+ */
+export function sizeForAspect(
+  imageWidth: number,
+  imageHeight: number,
+  limits: SizeLimits,
+  targetPixels = 1024 * 1024,
+): { readonly width: number; readonly height: number } {
+  const aspect = Math.min(limits.maxAspect, Math.max(1 / limits.maxAspect, imageWidth / imageHeight));
+  const snap = (value: number) =>
+    Math.min(limits.maxSide, Math.max(limits.minSide, Math.round(value / limits.multiple) * limits.multiple));
+  const height = snap(Math.sqrt(targetPixels / aspect));
+  const width = snap(height * aspect);
+  return { width, height };
+}

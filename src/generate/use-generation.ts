@@ -1,0 +1,135 @@
+/**
+ * One generation at a time from the UI's side: starts a job on the worker, follows its typed
+ * progress (preview, step timing for the ETA), cancels it, and saves every finished image to the
+ * gallery as a PNG that carries its settings.
+ */
+import * as Comlink from 'comlink';
+import { useCallback, useRef, useState } from 'react';
+import type {
+  GenerateRequest,
+  GenerateResult,
+  GeneratorApi,
+  JobProgress,
+  RgbaImage,
+} from '../../workers/api';
+import { webZlib } from '../../workers/engine/web-zlib';
+import { toWireError, type WireError } from '../../workers/errors';
+import { GalleryError, type GalleryRecord, type GalleryStore } from '../gallery/gallery-store';
+import { encodeImagePng } from '../gallery/png-settings';
+import { StepTimer } from './eta';
+
+export interface ResultImage {
+  readonly key: string;
+  readonly png: Blob;
+  readonly settings: GenerateResult['images'][number]['settings'];
+  readonly galleryId: string | null;
+}
+
+export type GenerationState =
+  | { readonly phase: 'idle' }
+  | {
+      readonly phase: 'running';
+      readonly jobId: string;
+      readonly progress: JobProgress | null;
+      readonly preview: RgbaImage | null;
+      /** Milliseconds left in the current step loop, or null before it can be estimated. */
+      readonly remainingMs: number | null;
+      readonly cancelling: boolean;
+    }
+  | {
+      readonly phase: 'done';
+      readonly images: readonly ResultImage[];
+      readonly truncatedPrompt: GenerateResult['truncatedPrompt'];
+      readonly timings: GenerateResult['timings'];
+      /** Set when the images were made but the gallery could not keep them. */
+      readonly saveError: GalleryError | null;
+    }
+  | { readonly phase: 'cancelled' }
+  | { readonly phase: 'failed'; readonly error: WireError };
+
+export function useGeneration(
+  api: Comlink.Remote<GeneratorApi> | null,
+  gallery: GalleryStore,
+  onSaved: (records: readonly GalleryRecord[]) => void,
+) {
+  const [state, setState] = useState<GenerationState>({ phase: 'idle' });
+  const timer = useRef(new StepTimer());
+
+  const start = useCallback(
+    async (request: GenerateRequest) => {
+      if (!api) return;
+      const jobId = crypto.randomUUID();
+      timer.current = new StepTimer();
+      setState({
+        phase: 'running',
+        jobId,
+        progress: null,
+        preview: null,
+        remainingMs: null,
+        cancelling: false,
+      });
+      const onProgress = (progress: JobProgress) => {
+        let remainingMs: number | null = null;
+        if (progress.stage === 'prior' || progress.stage === 'denoise') {
+          timer.current.record(progress.stage, progress.step, performance.now());
+          remainingMs = timer.current.remainingMs(progress.step, progress.steps);
+        }
+        setState((previous) =>
+          previous.phase === 'running' && previous.jobId === jobId
+            ? {
+                ...previous,
+                progress,
+                remainingMs,
+                preview:
+                  progress.stage === 'denoise' && progress.preview ? progress.preview : previous.preview,
+              }
+            : previous,
+        );
+      };
+      let result: GenerateResult;
+      try {
+        result = await api.generate(jobId, request, Comlink.proxy(onProgress));
+      } catch (error) {
+        const wire = toWireError(error);
+        setState(wire.code === 'CANCELLED' ? { phase: 'cancelled' } : { phase: 'failed', error: wire });
+        return;
+      }
+      const images: ResultImage[] = [];
+      const saved: GalleryRecord[] = [];
+      let saveError: GalleryError | null = null;
+      for (const [index, generated] of result.images.entries()) {
+        const bytes = await encodeImagePng(generated.image, generated.settings, webZlib);
+        const png = new Blob([bytes as Uint8Array<ArrayBuffer>], { type: 'image/png' });
+        let galleryId: string | null = null;
+        if (!saveError) {
+          try {
+            const record = await gallery.save(png, generated.settings, generated.image);
+            saved.push(record);
+            galleryId = record.id;
+          } catch (error) {
+            saveError =
+              error instanceof GalleryError ? error : new GalleryError('STORAGE_FAILED', String(error));
+          }
+        }
+        images.push({ key: `${jobId}-${index}`, png, settings: generated.settings, galleryId });
+      }
+      if (saved.length > 0) onSaved(saved);
+      setState({
+        phase: 'done',
+        images,
+        truncatedPrompt: result.truncatedPrompt,
+        timings: result.timings,
+        saveError,
+      });
+    },
+    [api, gallery, onSaved],
+  );
+
+  const cancel = useCallback(async () => {
+    if (!api || state.phase !== 'running') return;
+    setState({ ...state, cancelling: true });
+    await api.cancel(state.jobId);
+  }, [api, state]);
+
+  return { state, start, cancel };
+}
