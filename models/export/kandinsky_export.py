@@ -1,0 +1,332 @@
+"""Kandinsky 2.2 -> ONNX model sets for Kandinsky Web (contract version 1, see models/CONTRACT.md).
+
+Modes:
+  --tiny-random                 the committed test fixture: real architectures at the tiny sizes of
+                                diffusers' tests, seeded random weights, fp32, plus reference outputs
+                                recorded from the diffusers pipelines (models/fixtures/tiny/)
+  --random-weights full-size    real sizes, random weights, for download/storage/memory tests
+                                (models/.random-full/, never committed)
+  --prior DIR --decoder DIR     real checkpoints (diffusers folders of kandinsky-community/
+                                kandinsky-2-2-prior and -decoder; optional --decoder-inpaint,
+                                --controlnet-depth)
+Options: --precision fp32|fp16|int8|int4, --shard-mb, --check, --components.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import shutil
+import sys
+import tempfile
+import warnings
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+HERE = Path(__file__).resolve().parent
+MODELS_DIR = HERE.parent
+sys.path.insert(0, str(HERE))
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+
+import architectures as arch  # noqa: E402
+from checks import compare_graph, format_report, torch_references  # noqa: E402
+from onnx_export import export_graph, load_exported, save_graph, sha256_file  # noqa: E402
+import precision as precision_tools  # noqa: E402
+import tiny_tokenizer  # noqa: E402
+
+CONTRACT_VERSION = "1"
+MANIFEST_VERSION = 1
+
+# What each component is for: optional components name the features they enable.
+COMPONENT_ROLES = {
+    "tokenizer": (False, ["text-to-image", "image-to-image", "inpainting", "depth-control"]),
+    "text_encoder": (False, ["text-to-image", "image-to-image", "inpainting", "depth-control"]),
+    "prior": (False, ["text-to-image", "image-to-image", "inpainting", "depth-control"]),
+    "prior_clip_mean": (False, ["text-to-image", "image-to-image", "inpainting", "depth-control"]),
+    "prior_clip_std": (False, ["text-to-image", "image-to-image", "inpainting", "depth-control"]),
+    "negative_image_embeds": (False, ["text-to-image", "image-to-image", "inpainting", "depth-control"]),
+    "unet": (False, ["text-to-image", "image-to-image"]),
+    "movq_decoder": (False, ["text-to-image", "image-to-image", "inpainting", "depth-control"]),
+    "movq_encoder": (True, ["image-to-image", "inpainting"]),
+    "unet_inpaint": (True, ["inpainting"]),
+    "unet_depth": (True, ["depth-control"]),
+    "image_encoder": (True, ["image-prompt"]),
+}
+
+SET_INFO = {
+    "tiny": {
+        "modelId": "kandinsky-2.2-tiny-random",
+        "name": "Kandinsky 2.2, tiny random weights (test fixture)",
+        "source": "tiny-random",
+    },
+    "tiny-precision": {
+        "modelId": "kandinsky-2.2-tiny-random-precision",
+        "name": "Kandinsky 2.2, tiny random weights (precision tests)",
+        "source": "random-weights",
+    },
+    "full": {
+        "modelId": "kandinsky-2.2-random-full",
+        "name": "Kandinsky 2.2, full size, random weights (scale tests only)",
+        "source": "random-weights",
+    },
+    "pretrained": {
+        "modelId": "kandinsky-2.2",
+        "name": "Kandinsky 2.2",
+        "source": "pretrained",
+    },
+}
+
+
+def file_entry(root: Path, path: Path, role: str) -> dict:
+    return {"path": path.relative_to(root).as_posix(), "bytes": path.stat().st_size, "sha256": sha256_file(path), "role": role}
+
+
+def write_tensor(out_dir: Path, name: str, value: np.ndarray) -> Path:
+    """Constants ship as raw little-endian float32, C order; dtype and shape live in the manifest."""
+    path = out_dir / f"{name}.bin"
+    path.write_bytes(np.ascontiguousarray(value.astype("<f4")).tobytes())
+    return path
+
+
+class ModelSource:
+    """Where torch modules come from: seeded random weights (tiny/full) or checkpoints."""
+
+    def __init__(self, size: str, prior_dir=None, decoder_dir=None, inpaint_dir=None, depth_dir=None):
+        self.size = size
+        self.dirs = {"prior": prior_dir, "decoder": decoder_dir, "inpaint": inpaint_dir, "depth": depth_dir}
+        self._cache: Dict[str, torch.nn.Module] = {}
+
+    def available(self, component: str) -> bool:
+        if self.size != "pretrained":
+            return True
+        need = {"unet_inpaint": "inpaint", "unet_depth": "depth"}.get(component)
+        return need is None or self.dirs[need] is not None
+
+    def release(self) -> None:
+        self._cache.clear()
+
+    def module(self, source: str) -> torch.nn.Module:
+        if source not in self._cache:
+            self._cache.clear()  # one large module in memory at a time
+            self._cache[source] = self._load(source)
+        return self._cache[source]
+
+    def _load(self, source: str) -> torch.nn.Module:
+        if self.size in ("tiny", "full", "tiny-precision"):
+            return arch.build_component(source, "full" if self.size == "full" else "tiny")
+        from diffusers import PriorTransformer, UNet2DConditionModel, VQModel
+        from transformers import CLIPTextModelWithProjection, CLIPVisionModelWithProjection
+
+        prior, decoder = self.dirs["prior"], self.dirs["decoder"]
+        loaders = {
+            "text_encoder": lambda: CLIPTextModelWithProjection.from_pretrained(prior, subfolder="text_encoder", **arch.EAGER),
+            "image_encoder": lambda: CLIPVisionModelWithProjection.from_pretrained(
+                prior, subfolder="image_encoder", **arch.EAGER
+            ),
+            "prior": lambda: PriorTransformer.from_pretrained(prior, subfolder="prior"),
+            "unet": lambda: UNet2DConditionModel.from_pretrained(decoder, subfolder="unet"),
+            "unet_inpaint": lambda: UNet2DConditionModel.from_pretrained(self.dirs["inpaint"], subfolder="unet"),
+            "unet_depth": lambda: UNet2DConditionModel.from_pretrained(self.dirs["depth"], subfolder="unet"),
+            "movq": lambda: VQModel.from_pretrained(decoder, subfolder="movq"),
+        }
+        return loaders[source]().float().eval()
+
+    def write_tokenizer(self, out_dir: Path) -> None:
+        target = out_dir / "tokenizer"
+        if self.size in ("tiny", "tiny-precision"):
+            tiny_tokenizer.write_tokenizer(target, arch.TINY["text_encoder"]["vocab_size"])
+            return
+        if self.size == "full":
+            # A random-weight set needs a tokenizer of the real vocabulary size only for scale; the
+            # tiny vocabulary keeps the file small and the ids valid (all ids < 49408).
+            tiny_tokenizer.write_tokenizer(target, 1000)
+            return
+        tiny_tokenizer.copy_pretrained_tokenizer(Path(self.dirs["prior"]) / "tokenizer", target)
+
+
+def export_set(args) -> None:
+    size = args.size
+    out_dir: Path = args.out
+    manifest_path = out_dir / "manifest.json"
+    partial = bool(args.components) and manifest_path.exists()
+    if out_dir.exists() and args.clean and not partial:
+        for child in out_dir.iterdir():
+            if child.name == "reference" and args.skip_reference:
+                continue
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    source = ModelSource(size, args.prior, args.decoder, args.decoder_inpaint, args.controlnet_depth)
+    precision = args.precision
+    shard_bytes = int(args.shard_mb * 1024 * 1024)
+    wanted = args.components or [spec.component for spec in arch.GRAPHS]
+
+    # --components re-exports some graphs into an existing set and keeps the rest of its manifest.
+    previous = json.loads(manifest_path.read_text(encoding="utf-8")) if partial else {}
+    components: Dict[str, dict] = dict(previous.get("components", {}))
+    checks: Dict[str, dict] = {}
+
+    source.write_tokenizer(out_dir)
+    tok_files = ["tokenizer.json", "tokenizer_config.json", "vocab.json", "merges.txt", "special_tokens_map.json"]
+    components["tokenizer"] = {
+        "kind": "tokenizer",
+        "files": [file_entry(out_dir, out_dir / "tokenizer" / f, "tokenizer") for f in tok_files if (out_dir / "tokenizer" / f).exists()],
+    }
+
+    dims = dict(previous.get("dims", {}))
+    for spec in arch.GRAPHS:
+        if spec.component not in wanted or not source.available(spec.component):
+            continue
+        started = time.time()
+        model = source.module(spec.source)
+        references = torch_references(spec, model) if args.check else None
+        record_constants(spec, model, out_dir, components, dims)
+        with tempfile.TemporaryDirectory(prefix=f"kandinsky-{spec.component}-") as work_dir:
+            exported = export_graph(spec, model, work_dir)
+            if spec.component != "movq_decoder":  # the encoder reuses the decoder's module
+                source.release()  # large sets: free the torch weights before the ONNX copy is loaded
+            del model
+            gc.collect()
+            graph = load_exported(spec, exported)
+        graph, info = precision_tools.convert(graph, precision, spec.component)
+        graph_path, shards = save_graph(graph, out_dir, spec.component, shard_bytes)
+        del graph
+        gc.collect()
+        entry = {
+            "kind": "onnx",
+            "precision": info["precision"],
+            "requiredFeatures": info["required_features"],
+            "files": [file_entry(out_dir, graph_path, "graph")] + [file_entry(out_dir, s, "external-data") for s in shards],
+        }
+        components[spec.component] = entry
+        total = sum(f["bytes"] for f in entry["files"])
+        print(
+            f"exported {spec.component:>14}: {total / 1e6:9.2f} MB in {len(entry['files'])} file(s), "
+            f"{time.time() - started:.1f} s",
+            flush=True,
+        )
+        if references is not None:
+            report = compare_graph(spec, graph_path, references)
+            checks[spec.component] = {"precision": info["precision"], "outputs": report}
+            print(format_report(spec.component, report), flush=True)
+
+    if "negative_image_embeds" not in components and (out_dir / "negative_image_embeds.bin").exists():
+        raise SystemExit("negative_image_embeds needs the image_encoder component in the same run")
+
+    if size == "tiny" and not args.skip_reference:
+        import record_reference
+
+        print("recording reference outputs (diffusers pipelines)", flush=True)
+        record_reference.record_all(out_dir)
+
+    manifest = build_manifest(size, components, dims)
+    (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    if checks:
+        (out_dir / "check_report.json").write_text(json.dumps(checks, indent=2) + "\n", encoding="utf-8")
+    total = sum(f["bytes"] for c in components.values() for f in c["files"])
+    print(f"manifest: {len(components)} components, {total / 1e6:.2f} MB -> {out_dir / 'manifest.json'}")
+
+
+def record_constants(spec, model, out_dir: Path, components: Dict[str, dict], dims: dict) -> None:
+    """Constants and dimensions that come with a component's torch module."""
+    if spec.component == "prior":
+        components["prior_clip_mean"] = tensor_component(out_dir, "prior_clip_mean", model.clip_mean.detach().numpy())
+        components["prior_clip_std"] = tensor_component(out_dir, "prior_clip_std", model.clip_std.detach().numpy())
+        dims["imageEmbedDim"] = int(model.config.embedding_dim)
+    if spec.component == "text_encoder":
+        dims["textHiddenSize"] = int(model.config.hidden_size)
+        dims["textMaxLength"] = int(model.config.max_position_embeddings)
+    if spec.component == "image_encoder":
+        with torch.no_grad():
+            size_px = model.config.image_size
+            zero = torch.zeros(1, 3, size_px, size_px)
+            negative = model(pixel_values=zero).image_embeds.numpy()
+        components["negative_image_embeds"] = tensor_component(out_dir, "negative_image_embeds", negative)
+        dims["imageEncoderSize"] = int(size_px)
+    if spec.component == "movq_decoder":
+        dims["latentChannels"] = int(model.config.latent_channels)
+        dims["movqScaleFactor"] = 2 ** (len(model.config.block_out_channels) - 1)
+
+
+def tensor_component(out_dir: Path, name: str, value: np.ndarray) -> dict:
+    path = write_tensor(out_dir, name, value)
+    return {"kind": "tensor", "dtype": "float32", "shape": list(value.shape), "files": [file_entry(out_dir, path, "tensor")]}
+
+
+def build_manifest(size: str, components: Dict[str, dict], dims: dict) -> dict:
+    ordered = {}
+    for name, (optional, enables) in COMPONENT_ROLES.items():
+        if name in components:
+            ordered[name] = {**components[name], "optional": optional, "enables": enables}
+    info = SET_INFO[size]
+    return {
+        "manifestVersion": MANIFEST_VERSION,
+        "contractVersion": CONTRACT_VERSION,
+        "modelId": info["modelId"],
+        "name": info["name"],
+        "source": info["source"],
+        "license": "Apache-2.0",
+        "dims": dims,
+        "schedulers": {"prior": arch.PRIOR_SCHEDULER, "decoder": arch.DECODER_SCHEDULER},
+        "components": ordered,
+    }
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    parser = argparse.ArgumentParser(description="Export Kandinsky 2.2 to ONNX model sets (contract version 1)")
+    mode = parser.add_mutually_exclusive_group(required=True)
+    mode.add_argument("--tiny-random", action="store_true", help="the committed tiny fixture set")
+    mode.add_argument(
+        "--random-weights",
+        choices=["full-size", "tiny"],
+        help="random weights at real dimensions (full-size) or the tiny ones (tiny: any precision, no reference)",
+    )
+    mode.add_argument("--prior", type=Path, help="diffusers folder of kandinsky-2-2-prior")
+    parser.add_argument("--decoder", type=Path, help="diffusers folder of kandinsky-2-2-decoder")
+    parser.add_argument("--decoder-inpaint", type=Path, help="diffusers folder of kandinsky-2-2-decoder-inpaint")
+    parser.add_argument("--controlnet-depth", type=Path, help="diffusers folder of kandinsky-2-2-controlnet-depth")
+    parser.add_argument("--out", type=Path, help="output folder")
+    parser.add_argument("--precision", choices=["fp32", "fp16", "int8", "int4"], default="fp32")
+    parser.add_argument("--shard-mb", type=float, help="external-data shard size (default 256; tiny set 1)")
+    parser.add_argument("--components", nargs="+", help="export only these graph components")
+    parser.add_argument("--check", action="store_true", help="compare every graph with its torch module")
+    parser.add_argument("--skip-reference", action="store_true", help="tiny set: keep the existing reference/")
+    parser.add_argument("--no-clean", dest="clean", action="store_false", help="keep other files in --out")
+    args = parser.parse_args(argv)
+
+    warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
+    warnings.filterwarnings("ignore", category=UserWarning, module="torch.onnx")
+    if args.tiny_random:
+        torch.set_num_threads(1)  # bit-identical reference recordings run to run
+    if args.tiny_random:
+        args.size = "tiny"
+        args.out = args.out or MODELS_DIR / "fixtures" / "tiny"
+        args.shard_mb = args.shard_mb or 1
+        if args.precision != "fp32":
+            parser.error("the tiny fixture set is fp32 (the test adapter has no shader-f16)")
+    elif args.random_weights:
+        args.size = "full" if args.random_weights == "full-size" else "tiny-precision"
+        folder = ".random-full" if args.size == "full" else ".random-tiny"
+        args.out = args.out or MODELS_DIR / folder / args.precision
+        args.shard_mb = args.shard_mb or (256 if args.size == "full" else 1)
+        args.skip_reference = True
+    else:
+        if args.decoder is None:
+            parser.error("--prior needs --decoder")
+        args.size = "pretrained"
+        args.skip_reference = True
+        args.shard_mb = args.shard_mb or 256
+        if args.out is None:
+            parser.error("--out is required with real checkpoints")
+    if args.components:
+        unknown = set(args.components) - set(arch.GRAPHS_BY_NAME)
+        if unknown:
+            parser.error(f"unknown components: {sorted(unknown)}")
+    export_set(args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,357 @@
+"""Precision conversion of exported fp32 graphs. Graph inputs and outputs stay float32 at every
+precision (CONTRACT.md), so the engine is precision-agnostic.
+
+fp16  weights and activations in float16, except LayerNormalization / InstanceNormalization
+      (diffusers' GroupNorm) / Softmax, which run in float32 between Casts, and the timestep
+      embedding (Sin/Cos and everything feeding them: t · freq needs float32 near t = 999).
+      Needs the WebGPU feature "shader-f16".
+int8  weight-only: MatMul / Gemm / Conv / Gather weights stored as int8 with a float32 scale per
+      output channel (symmetric), dequantised in the graph (DequantizeLinear); compute stays fp32,
+      so it runs on adapters without shader-f16.
+int4  weight-only: MatMul / Gemm weights as 4-bit blocks of 32 with a float32 scale per block
+      (com.microsoft MatMulNBits, which onnxruntime-web runs on WebGPU); Conv and Gather weights
+      as int8 like above; compute fp32.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Dict, List, Optional, Set, Tuple
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+FP32_OPS = {"LayerNormalization", "InstanceNormalization", "GroupNormalization", "Softmax"}
+TIMESTEP_OPS = {"Sin", "Cos"}
+# (op type, input index) that must be float32 whatever the data type is.
+FP32_ONLY_INPUTS = {("Resize", 2)}
+FP16_MAX = 65504.0
+MIN_QUANT_ELEMENTS = 4096  # smaller weights stay float32 (biases, norms, tiny projections)
+INT4_BLOCK = 32
+
+
+def convert(graph: onnx.ModelProto, precision: str, component: str) -> Tuple[onnx.ModelProto, dict]:
+    if precision == "fp32":
+        return graph, {"precision": "fp32", "required_features": []}
+    if precision == "fp16":
+        return to_fp16(graph), {"precision": "fp16", "required_features": ["shader-f16"]}
+    if precision == "int8":
+        return quantize_weights(graph, bits=8), {"precision": "int8", "required_features": []}
+    if precision == "int4":
+        return quantize_weights(graph, bits=4), {"precision": "int4", "required_features": []}
+    raise ValueError(f"unknown precision {precision!r}")
+
+
+# ---------------------------------------------------------------------------------------------
+# fp16
+# ---------------------------------------------------------------------------------------------
+
+
+def _producers(graph: onnx.GraphProto) -> Dict[str, onnx.NodeProto]:
+    return {out: node for node in graph.node for out in node.output}
+
+
+def skeleton(model: onnx.ModelProto) -> onnx.ModelProto:
+    """The graph with large initializers reduced to name, type and dims: shape inference needs no
+    weights, and a full-size graph with them is over protobuf's 2 GB limit."""
+    light = onnx.ModelProto()
+    light.ir_version = model.ir_version
+    light.opset_import.extend(model.opset_import)
+    light.graph.name = model.graph.name
+    light.graph.node.extend(model.graph.node)
+    light.graph.input.extend(model.graph.input)
+    light.graph.output.extend(model.graph.output)
+    for init in model.graph.initializer:
+        if init.HasField("raw_data") and len(init.raw_data) > 4096:
+            stub = light.graph.initializer.add()
+            stub.name = init.name
+            stub.data_type = init.data_type
+            stub.dims.extend(init.dims)
+            stub.raw_data = b""
+            # Shape inference reads no values from large weights; give it a correctly sized zero
+            # buffer only if it ever needs one (it does not for the ops in these graphs).
+        else:
+            light.graph.initializer.append(init)
+    return light
+
+
+def _float_values(model: onnx.ModelProto) -> Set[str]:
+    """Names of every float32 value (inputs, initializers, node outputs), from shape inference."""
+    inferred = onnx.shape_inference.infer_shapes(skeleton(model))
+    floats = set()
+    for value in list(inferred.graph.value_info) + list(inferred.graph.input) + list(inferred.graph.output):
+        if value.type.tensor_type.elem_type == TensorProto.FLOAT:
+            floats.add(value.name)
+    for init in model.graph.initializer:
+        if init.data_type == TensorProto.FLOAT:
+            floats.add(init.name)
+    for node in model.graph.node:
+        if node.op_type == "Constant":
+            t = next((a.t for a in node.attribute if a.name == "value"), None)
+            if t is not None and t.data_type == TensorProto.FLOAT:
+                floats.add(node.output[0])
+        if node.op_type == "Cast" and next(a.i for a in node.attribute if a.name == "to") == TensorProto.FLOAT:
+            floats.add(node.output[0])
+    return floats
+
+
+def _fp32_region(graph: onnx.GraphProto, floats: Set[str]) -> Set[int]:
+    """Indices of nodes that compute in float32: the kept ops and every float producer upstream
+    of the timestep embedding's Sin/Cos."""
+    producers = _producers(graph)
+    index = {id(n): i for i, n in enumerate(graph.node)}
+    region = {i for i, n in enumerate(graph.node) if n.op_type in FP32_OPS}
+    stack = [n for n in graph.node if n.op_type in TIMESTEP_OPS]
+    while stack:
+        node = stack.pop()
+        i = index[id(node)]
+        if i in region and node.op_type not in TIMESTEP_OPS:
+            continue
+        region.add(i)
+        for name in node.input:
+            producer = producers.get(name)
+            if producer is not None and name in floats and index[id(producer)] not in region:
+                stack.append(producer)
+    return region
+
+
+def to_fp16(model: onnx.ModelProto) -> onnx.ModelProto:
+    graph = model.graph
+    floats = _float_values(model)
+    region = _fp32_region(graph, floats)
+    graph_inputs = {i.name for i in graph.input}
+    initializers = {i.name: i for i in graph.initializer}
+
+    # dtype each float value will have after conversion.
+    dtype: Dict[str, int] = {name: TensorProto.FLOAT for name in graph_inputs if name in floats}
+    for i, node in enumerate(graph.node):
+        for out in node.output:
+            if out in floats:
+                dtype[out] = TensorProto.FLOAT if i in region else TensorProto.FLOAT16
+
+    # Initializers: fp16 where any fp16 consumer reads them, plus an fp32 copy if needed.
+    needs: Dict[str, Set[int]] = defaultdict(set)
+    for i, node in enumerate(graph.node):
+        for k, name in enumerate(node.input):
+            if name in initializers and name in floats:
+                wanted = TensorProto.FLOAT if (i in region or (node.op_type, k) in FP32_ONLY_INPUTS) else TensorProto.FLOAT16
+                needs[name].add(wanted)
+    new_inits = []
+    for init in graph.initializer:
+        wanted = needs.get(init.name)
+        if not wanted or init.data_type != TensorProto.FLOAT:
+            new_inits.append(init)
+            continue
+        array = numpy_helper.to_array(init)
+        if TensorProto.FLOAT16 in wanted:
+            half = numpy_helper.from_array(np.clip(array, -FP16_MAX, FP16_MAX).astype(np.float16), init.name)
+            new_inits.append(half)
+            dtype[init.name] = TensorProto.FLOAT16
+            if TensorProto.FLOAT in wanted:
+                new_inits.append(numpy_helper.from_array(array, init.name + "__fp32"))
+        else:
+            new_inits.append(init)
+            dtype[init.name] = TensorProto.FLOAT
+    del graph.initializer[:]
+    graph.initializer.extend(new_inits)
+
+    # Constant-producing nodes in the fp16 region emit fp16.
+    for i, node in enumerate(graph.node):
+        if i in region:
+            continue
+        if node.op_type in ("Constant", "ConstantOfShape"):
+            for attr in node.attribute:
+                if attr.name == "value" and attr.t.data_type == TensorProto.FLOAT:
+                    value = numpy_helper.to_array(attr.t)
+                    attr.t.CopyFrom(numpy_helper.from_array(np.clip(value, -FP16_MAX, FP16_MAX).astype(np.float16), attr.t.name))
+        elif node.op_type == "Cast":
+            for attr in node.attribute:
+                if attr.name == "to" and attr.i == TensorProto.FLOAT:
+                    attr.i = TensorProto.FLOAT16
+
+    # Casts where a consumer needs the other float type.
+    new_nodes: List[onnx.NodeProto] = []
+    casts: Dict[Tuple[str, int], str] = {}
+
+    def cast_of(name: str, to: int) -> str:
+        key = (name, to)
+        if key not in casts:
+            if to == TensorProto.FLOAT and name in initializers and f"{name}__fp32" in {i.name for i in graph.initializer}:
+                casts[key] = f"{name}__fp32"
+                return casts[key]
+            out = f"{name}__to_{'fp32' if to == TensorProto.FLOAT else 'fp16'}"
+            new_nodes.append(helper.make_node("Cast", [name], [out], to=to, name=out))
+            casts[key] = out
+        return casts[key]
+
+    for i, node in enumerate(graph.node):
+        for k, name in enumerate(node.input):
+            if name not in dtype:
+                continue
+            wanted = TensorProto.FLOAT if (i in region or (node.op_type, k) in FP32_ONLY_INPUTS) else TensorProto.FLOAT16
+            if dtype[name] != wanted:
+                node.input[k] = cast_of(name, wanted)
+        new_nodes.append(node)
+
+    # Graph outputs stay float32.
+    for output in graph.output:
+        if dtype.get(output.name) == TensorProto.FLOAT16:
+            inner = output.name + "__fp16"
+            for node in new_nodes:
+                for k, name in enumerate(node.input):
+                    if name == output.name:
+                        node.input[k] = inner
+                for k, name in enumerate(node.output):
+                    if name == output.name:
+                        node.output[k] = inner
+            new_nodes.append(helper.make_node("Cast", [inner], [output.name], to=TensorProto.FLOAT, name=output.name + "__cast"))
+
+    del graph.node[:]
+    graph.node.extend(_topological(new_nodes, graph))
+    del graph.value_info[:]
+    return model
+
+
+def _topological(nodes: List[onnx.NodeProto], graph: onnx.GraphProto) -> List[onnx.NodeProto]:
+    available = {i.name for i in graph.input} | {i.name for i in graph.initializer} | {""}
+    pending = list(nodes)
+    ordered = []
+    while pending:
+        progress = []
+        rest = []
+        for node in pending:
+            if all(name in available for name in node.input):
+                progress.append(node)
+                available.update(node.output)
+            else:
+                rest.append(node)
+        if not progress:
+            raise ValueError(f"graph has a cycle or a missing input near {rest[0].name}")
+        ordered.extend(progress)
+        pending = rest
+    return ordered
+
+
+# ---------------------------------------------------------------------------------------------
+# Weight-only quantisation
+# ---------------------------------------------------------------------------------------------
+
+# (op type, weight input index, output-channel axis of the weight as stored)
+WEIGHT_INPUTS = {("MatMul", 1): 1, ("Conv", 1): 0, ("Gather", 0): 0}
+
+
+def _weight_axis(node: onnx.NodeProto, k: int) -> Optional[int]:
+    if node.op_type == "Gemm" and k == 1:
+        trans_b = next((a.i for a in node.attribute if a.name == "transB"), 0)
+        return 0 if trans_b else 1
+    return WEIGHT_INPUTS.get((node.op_type, k))
+
+
+def _int8_dequantize(name: str, array: np.ndarray, axis: int) -> Tuple[List[onnx.TensorProto], onnx.NodeProto]:
+    reduce_axes = tuple(a for a in range(array.ndim) if a != axis)
+    scale = np.max(np.abs(array), axis=reduce_axes) / 127.0
+    scale = np.where(scale == 0, 1.0, scale).astype(np.float32)
+    shape = [1] * array.ndim
+    shape[axis] = -1
+    q = np.clip(np.round(array / scale.reshape(shape)), -127, 127).astype(np.int8)
+    tensors = [
+        numpy_helper.from_array(q, name + "__int8"),
+        numpy_helper.from_array(scale, name + "__scale"),
+        numpy_helper.from_array(np.zeros_like(scale, dtype=np.int8), name + "__zero"),
+    ]
+    node = helper.make_node(
+        "DequantizeLinear", [t.name for t in tensors], [name + "__dequant"], axis=axis, name=name + "__dequant"
+    )
+    return tensors, node
+
+
+def _matmul_nbits(node: onnx.NodeProto, weight: np.ndarray, name: str, bias: Optional[str]) -> Tuple[List[onnx.TensorProto], List[onnx.NodeProto]]:
+    """MatMul(A, W[K, N]) -> com.microsoft MatMulNBits with 4-bit symmetric blocks (zero point 8)."""
+    k_dim, n_dim = weight.shape
+    blocks = -(-k_dim // INT4_BLOCK)
+    padded = np.zeros((blocks * INT4_BLOCK, n_dim), np.float32)
+    padded[:k_dim] = weight
+    w = padded.T.reshape(n_dim, blocks, INT4_BLOCK)  # [N, blocks, block]
+    scale = np.max(np.abs(w), axis=2) / 7.0
+    scale = np.where(scale == 0, 1.0, scale).astype(np.float32)
+    q = np.clip(np.round(w / scale[..., None]) + 8, 0, 15).astype(np.uint8)
+    packed = (q[..., 0::2] | (q[..., 1::2] << 4)).astype(np.uint8)  # low nibble first
+    tensors = [numpy_helper.from_array(packed, name + "__q4"), numpy_helper.from_array(scale.reshape(-1), name + "__scales")]
+    out = node.output[0] if bias is None else node.output[0] + "__nobias"
+    nodes = [
+        helper.make_node(
+            "MatMulNBits",
+            [node.input[0], tensors[0].name, tensors[1].name],
+            [out],
+            domain="com.microsoft",
+            K=k_dim,
+            N=n_dim,
+            bits=4,
+            block_size=INT4_BLOCK,
+            name=node.name + "__nbits",
+        )
+    ]
+    if bias is not None:
+        nodes.append(helper.make_node("Add", [out, bias], [node.output[0]], name=node.name + "__bias"))
+    return tensors, nodes
+
+
+def quantize_weights(model: onnx.ModelProto, bits: int) -> onnx.ModelProto:
+    graph = model.graph
+    initializers = {i.name: i for i in graph.initializer}
+    consumers: Dict[str, List[Tuple[onnx.NodeProto, int]]] = defaultdict(list)
+    for node in graph.node:
+        for k, name in enumerate(node.input):
+            consumers[name].append((node, k))
+
+    new_nodes: List[onnx.NodeProto] = []
+    new_inits: List[onnx.TensorProto] = []
+    replaced: Set[str] = set()
+    dequantized: Dict[str, str] = {}
+
+    def eligible(name: str) -> bool:
+        init = initializers.get(name)
+        return init is not None and init.data_type == TensorProto.FLOAT and int(np.prod(init.dims)) >= MIN_QUANT_ELEMENTS
+
+    for node in graph.node:
+        # int4: plain 2-D weights of MatMul (and Gemm without transposed A) become MatMulNBits.
+        if bits == 4 and node.op_type in ("MatMul", "Gemm") and eligible(node.input[1]) and len(consumers[node.input[1]]) == 1:
+            attrs = {a.name: a for a in node.attribute}
+            weight = numpy_helper.to_array(initializers[node.input[1]])
+            plain_gemm = node.op_type == "Gemm" and attrs.get("transA", helper.make_attribute("transA", 0)).i == 0 and (
+                attrs.get("alpha") is None or attrs["alpha"].f == 1.0
+            ) and (attrs.get("beta") is None or attrs["beta"].f == 1.0)
+            if weight.ndim == 2 and weight.shape[1] % 2 == 0 and (node.op_type == "MatMul" or plain_gemm):
+                if node.op_type == "Gemm" and attrs.get("transB") is not None and attrs["transB"].i == 1:
+                    weight = weight.T
+                bias = node.input[2] if node.op_type == "Gemm" and len(node.input) > 2 and node.input[2] else None
+                tensors, nodes = _matmul_nbits(node, weight, node.input[1], bias)
+                new_inits.extend(tensors)
+                new_nodes.extend(nodes)
+                replaced.add(node.input[1])
+                continue
+        for k, name in enumerate(node.input):
+            axis = _weight_axis(node, k)
+            if axis is None or not eligible(name):
+                continue
+            if name not in dequantized:
+                array = numpy_helper.to_array(initializers[name])
+                if axis >= array.ndim:
+                    continue
+                tensors, deq = _int8_dequantize(name, array, axis)
+                new_inits.extend(tensors)
+                new_nodes.append(deq)
+                dequantized[name] = deq.output[0]
+            node.input[k] = dequantized[name]
+        new_nodes.append(node)
+
+    still_used = {name for node in new_nodes for name in node.input}
+    kept = [i for i in graph.initializer if i.name in still_used]
+    del graph.initializer[:]
+    graph.initializer.extend(kept + new_inits)
+    del graph.node[:]
+    graph.node.extend(_topological(new_nodes, graph))
+    if bits == 4 and not any(o.domain == "com.microsoft" for o in model.opset_import):
+        model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
+    return model

@@ -1,0 +1,84 @@
+"""Download size of each real Kandinsky 2.2 component at each precision, computed from the published
+configurations (architectures.FULL) without allocating weights, with the same rules as precision.py:
+
+fp32 4 bytes/parameter; fp16 2; int8: Linear / Conv / Embedding weights of >= 4096 elements as int8
+plus a float32 scale per output channel, the rest float32; int4: Linear weights as 4-bit blocks of 32
+with a float32 scale per block (0.625 bytes/parameter), Conv / Embedding weights int8, the rest float32.
+Graph structure (a few hundred KB per graph) is not included.
+
+    . /work/refenv/env.sh && /usr/bin/python3 models/export/size_table.py
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from torch import nn  # noqa: E402
+
+import architectures as arch  # noqa: E402
+from precision import INT4_BLOCK, MIN_QUANT_ELEMENTS  # noqa: E402
+
+COMPONENTS = [
+    ("text_encoder", "text_encoder", None),
+    ("prior", "prior", None),
+    ("image_encoder", "image_encoder", None),
+    ("unet", "unet", None),
+    ("unet_inpaint", "unet_inpaint", None),
+    ("unet_depth", "unet_depth", None),
+    ("movq_encoder", "movq", ("encoder", "quant_conv")),
+    ("movq_decoder", "movq", ("post_quant_conv", "decoder")),
+]
+
+
+def component_bytes(source: str, parts) -> dict:
+    model = arch._build_on_meta(source, arch.FULL)
+    modules = [getattr(model, p) for p in parts] if parts else [model]
+    params = 0
+    sizes = {"fp32": 0, "fp16": 0, "int8": 0, "int4": 0}
+    seen = set()
+    for root in modules:
+        for module in root.modules():
+            for name, p in module.named_parameters(recurse=False):
+                if id(p) in seen:
+                    continue
+                seen.add(id(p))
+                n = p.numel()
+                params += n
+                sizes["fp32"] += 4 * n
+                sizes["fp16"] += 2 * n
+                big = name == "weight" and n >= MIN_QUANT_ELEMENTS
+                out_channels = p.shape[0]
+                if big and isinstance(module, (nn.Linear, nn.Conv2d, nn.Embedding)):
+                    sizes["int8"] += n + 4 * out_channels
+                else:
+                    sizes["int8"] += 4 * n
+                if big and isinstance(module, nn.Linear):
+                    sizes["int4"] += n // 2 + 4 * (n // INT4_BLOCK)
+                elif big and isinstance(module, (nn.Conv2d, nn.Embedding)):
+                    sizes["int4"] += n + 4 * out_channels
+                else:
+                    sizes["int4"] += 4 * n
+    # nn.Parameter attributes outside submodules (e.g. the prior's positional embedding) are
+    # covered above via module.named_parameters(recurse=False) on the root.
+    return {"params": params, **sizes}
+
+
+def main() -> None:
+    rows = []
+    for component, source, parts in COMPONENTS:
+        rows.append((component, component_bytes(source, parts)))
+    gb = lambda b: f"{b / 1e9:.2f} GB" if b >= 1e9 else f"{b / 1e6:.0f} MB"  # noqa: E731
+    print("| component | parameters | fp32 | fp16 | int8 | int4 |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for component, r in rows:
+        print(f"| {component} | {r['params'] / 1e6:,.1f} M | {gb(r['fp32'])} | {gb(r['fp16'])} | {gb(r['int8'])} | {gb(r['int4'])} |")
+    text2img = ["text_encoder", "prior", "unet", "movq_decoder"]
+    sums = {p: sum(r[p] for c, r in rows if c in text2img) for p in ("fp32", "fp16", "int8", "int4")}
+    print(f"| **text-to-image set** (text encoder, prior, unet, MoVQ decoder) | | {gb(sums['fp32'])} | {gb(sums['fp16'])} | {gb(sums['int8'])} | {gb(sums['int4'])} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,208 @@
+// parseManifest accepts the fixture manifest and rejects each kind of bad manifest with its own code
+// and a message naming the bad field.
+import { readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { checkFilePath, ManifestError, type ManifestErrorCode, parseManifest } from './manifest';
+
+const FIXTURE = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'tiny', 'manifest.json');
+const good: unknown = JSON.parse(readFileSync(FIXTURE, 'utf8'));
+
+// biome-ignore lint/suspicious/noExplicitAny: tests edit raw JSON on purpose
+type Json = any;
+
+function rejected(edit: (m: Json) => void): ManifestError {
+  const manifest = structuredClone(good) as Json;
+  edit(manifest);
+  try {
+    parseManifest(manifest);
+  } catch (error) {
+    if (error instanceof ManifestError) return error;
+    throw error;
+  }
+  throw new Error('manifest was accepted');
+}
+
+function expectRejected(edit: (m: Json) => void, code: ManifestErrorCode, field: string): void {
+  const error = rejected(edit);
+  expect(error.code).toBe(code);
+  expect(error.field).toBe(field);
+  expect(error.message).toContain(field);
+}
+
+describe('parseManifest', () => {
+  it('accepts the fixture manifest and types it', () => {
+    const manifest = parseManifest(good);
+    expect(manifest.components.unet?.kind).toBe('onnx');
+    expect(manifest.schedulers.decoder.steps_offset).toBe(1);
+  });
+
+  it('rejects a non-object', () => {
+    for (const value of [null, 42, 'manifest', []]) {
+      expect(() => parseManifest(value)).toThrow(ManifestError);
+    }
+    expect(() => parseManifest({})).toThrow(expect.objectContaining({ code: 'MANIFEST_INVALID' }));
+  });
+
+  it('rejects path traversal', () => {
+    expectRejected(
+      (m) => (m.components.unet.files[1].path = '../../etc/passwd'),
+      'MANIFEST_UNSAFE_PATH',
+      'components.unet.files[1].path',
+    );
+    expectRejected(
+      (m) => (m.components.unet.files[0].path = 'a/./unet.onnx'),
+      'MANIFEST_UNSAFE_PATH',
+      'components.unet.files[0].path',
+    );
+  });
+
+  it('rejects absolute paths and URLs', () => {
+    expectRejected(
+      (m) => (m.components.prior.files[0].path = '/prior.onnx'),
+      'MANIFEST_UNSAFE_PATH',
+      'components.prior.files[0].path',
+    );
+    expectRejected(
+      (m) => (m.components.prior.files[0].path = 'https://evil.example/prior.onnx'),
+      'MANIFEST_UNSAFE_PATH',
+      'components.prior.files[0].path',
+    );
+    expectRejected(
+      (m) => (m.components.prior.files[0].path = '//evil.example/p.onnx'),
+      'MANIFEST_UNSAFE_PATH',
+      'components.prior.files[0].path',
+    );
+    expectRejected(
+      (m) => (m.components.prior.files[0].path = 'C:\\prior.onnx'),
+      'MANIFEST_UNSAFE_PATH',
+      'components.prior.files[0].path',
+    );
+  });
+
+  it('rejects duplicate file names, also across components and letter case', () => {
+    expectRejected(
+      (m) => (m.components.unet_inpaint.files[0].path = m.components.unet.files[0].path),
+      'MANIFEST_DUPLICATE_FILE',
+      'components.unet_inpaint.files[0].path',
+    );
+    expectRejected(
+      (m) => (m.components.unet.files[2].path = 'UNET.onnx'),
+      'MANIFEST_DUPLICATE_FILE',
+      'components.unet.files[2].path',
+    );
+  });
+
+  it('rejects negative, fractional and oversized byte sizes', () => {
+    expectRejected(
+      (m) => (m.components.unet.files[1].bytes = -1),
+      'MANIFEST_INVALID_SIZE',
+      'components.unet.files[1].bytes',
+    );
+    expectRejected(
+      (m) => (m.components.unet.files[1].bytes = 10.5),
+      'MANIFEST_INVALID_SIZE',
+      'components.unet.files[1].bytes',
+    );
+    expectRejected(
+      (m) => (m.components.unet.files[1].bytes = 300 * 1024 * 1024),
+      'MANIFEST_INVALID_SIZE',
+      'components.unet.files[1].bytes',
+    );
+  });
+
+  it('rejects a malformed sha256', () => {
+    expectRejected(
+      (m) => (m.components.movq_decoder.files[0].sha256 = 'ABC'),
+      'MANIFEST_INVALID_HASH',
+      'components.movq_decoder.files[0].sha256',
+    );
+  });
+
+  it('rejects an unknown contract or manifest version', () => {
+    expectRejected((m) => (m.contractVersion = '2'), 'MANIFEST_UNSUPPORTED_VERSION', 'contractVersion');
+    expectRejected((m) => (m.manifestVersion = 7), 'MANIFEST_UNSUPPORTED_VERSION', 'manifestVersion');
+  });
+
+  it('rejects a set without a required component', () => {
+    expectRejected((m) => delete m.components.prior, 'MANIFEST_MISSING_COMPONENT', 'components.prior');
+    expectRejected(
+      (m) => delete m.components.negative_image_embeds,
+      'MANIFEST_MISSING_COMPONENT',
+      'components.negative_image_embeds',
+    );
+  });
+
+  it('rejects contradictions: fp16 without shader-f16, wrong kind, file roles, tensor size', () => {
+    expectRejected(
+      (m) => (m.components.unet.precision = 'fp16'),
+      'MANIFEST_INCONSISTENT',
+      'components.unet.requiredFeatures',
+    );
+    expectRejected(
+      (m) => (m.components.prior_clip_std = { ...m.components.unet, optional: false }),
+      'MANIFEST_INCONSISTENT',
+      'components.prior_clip_std.kind',
+    );
+    expectRejected(
+      (m) => m.components.unet.files.reverse(),
+      'MANIFEST_INCONSISTENT',
+      'components.unet.files',
+    );
+    expectRejected(
+      (m) => (m.components.prior_clip_mean.shape = [1, 33]),
+      'MANIFEST_INCONSISTENT',
+      'components.prior_clip_mean.files[0].bytes',
+    );
+    expectRejected(
+      (m) => (m.components.unet.optional = true),
+      'MANIFEST_INCONSISTENT',
+      'components.unet.optional',
+    );
+  });
+
+  it('rejects schema errors with the field named', () => {
+    expectRejected(
+      (m) => (m.components.unet.precision = 'fp8'),
+      'MANIFEST_INVALID',
+      'components.unet.precision',
+    );
+    expectRejected(
+      (m) => (m.components.depth_estimator = m.components.unet),
+      'MANIFEST_INVALID',
+      'components.depth_estimator',
+    );
+    expectRejected(
+      (m) => (m.schedulers.decoder.timestep_spacing = 'sideways'),
+      'MANIFEST_INVALID',
+      'schedulers.decoder.timestep_spacing',
+    );
+    expectRejected((m) => (m.extra = true), 'MANIFEST_INVALID', 'extra');
+  });
+});
+
+describe('checkFilePath', () => {
+  it('accepts plain relative paths', () => {
+    for (const path of ['unet.onnx', 'unet.onnx.data-00', 'tokenizer/tokenizer.json', '_x/y-z.bin']) {
+      expect(checkFilePath(path), path).toBeNull();
+    }
+  });
+  it('refuses the rest', () => {
+    for (const path of [
+      '',
+      '..',
+      'a/../b',
+      './a',
+      '.hidden',
+      'a//b',
+      'a\\b',
+      'file:///x',
+      'data:x',
+      'a b',
+      'é.onnx',
+    ]) {
+      expect(checkFilePath(path), path).not.toBeNull();
+    }
+  });
+});
