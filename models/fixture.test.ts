@@ -7,6 +7,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
+import { type NpyArray, parseNpy } from '../workers/engine/npy';
 import {
   componentKind,
   DYNAMIC_AXES,
@@ -19,7 +20,6 @@ import {
   TENSOR_CONTRACTS,
 } from './contract';
 import { type Manifest, manifestFiles, parseManifest } from './manifest';
-import { type NpyArray, parseNpy } from '../workers/engine/npy';
 
 const SET_DIR = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'tiny');
 const REFERENCE_DIR = join(SET_DIR, 'reference');

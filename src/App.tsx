@@ -1,6 +1,6 @@
 import type * as Comlink from 'comlink';
 import { useCallback, useEffect, useMemo, useState } from 'react';
-import type { GeneratorApi, GpuReport, SmokeTestResult } from '../workers/api';
+import type { GeneratorApi, GpuReport, ModelSetInfo, SmokeTestResult } from '../workers/api';
 import { KANDINSKY_SIZE_LIMITS, type SizeLimits } from '../workers/engine/settings';
 import { toWireError, type WireError } from '../workers/errors';
 import { DeviceStatus } from './DeviceStatus';
@@ -8,10 +8,11 @@ import { Gallery } from './gallery/Gallery';
 import { GalleryStore } from './gallery/gallery-store';
 import { useGallery } from './gallery/use-gallery';
 import { GenerateScreen } from './generate/GenerateScreen';
+import { clampSize } from './generate/size-presets';
 import { useGenerateForm } from './generate/use-generate-form';
 import { startGenerator } from './generator-client';
 import { decodeImageFile } from './image-input/load-image';
-import { ModelManagerSlot } from './ModelManagerSlot';
+import { ModelManager } from './models/ModelManager';
 import { UpdatePrompt } from './pwa/UpdatePrompt';
 
 /** The input the self-test feeds the smoke graph; tests compute the expected output from it. */
@@ -23,16 +24,11 @@ export type SelfTest =
   | { readonly state: 'failed'; readonly error: WireError }
   | { readonly state: 'skipped' };
 
-interface Props {
-  /**
-   * Output sizes the loaded model set supports. Kandinsky 2.2's by default; the model manager
-   * passes the chosen set's (the tiny demo set works at 64 px).
-   */
-  readonly limits?: SizeLimits;
-}
-
-export function App({ limits = KANDINSKY_SIZE_LIMITS }: Props) {
+export function App() {
   const [api, setApi] = useState<Comlink.Remote<GeneratorApi> | null>(null);
+  const [modelSet, setModelSet] = useState<ModelSetInfo | null>(null);
+  // Output sizes the open model set supports (the tiny demo set works from 64 px).
+  const limits: SizeLimits = modelSet?.sizeLimits ?? KANDINSKY_SIZE_LIMITS;
   const [gpu, setGpu] = useState<GpuReport | null>(null);
   const [selfTest, setSelfTest] = useState<SelfTest>({ state: 'running' });
   const [workerError, setWorkerError] = useState<WireError | null>(null);
@@ -74,6 +70,13 @@ export function App({ limits = KANDINSKY_SIZE_LIMITS }: Props) {
   const onSaved = useCallback(() => void refresh(), [refresh]);
   const { reuseSettings, setSource, setTab, update } = form;
 
+  // A newly opened model set may not take the current size (the demo set stops at 512 px).
+  const { width, height } = form.settings;
+  useEffect(() => {
+    const fitted = clampSize(width, height, limits);
+    if (fitted.width !== width || fitted.height !== height) update(fitted);
+  }, [limits, width, height, update]);
+
   return (
     <div className="app">
       <header className="app-header">
@@ -95,7 +98,7 @@ export function App({ limits = KANDINSKY_SIZE_LIMITS }: Props) {
         ) : (
           <DeviceStatus gpu={gpu} selfTest={selfTest} userAgent={navigator.userAgent} />
         )}
-        <ModelManagerSlot />
+        <ModelManager api={api} onChange={setModelSet} />
         <GenerateScreen api={api} form={form} limits={limits} gallery={galleryStore} onSaved={onSaved} />
         <Gallery
           store={galleryStore}

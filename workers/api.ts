@@ -1,9 +1,10 @@
 /** The typed surface of the generator worker, shared by the worker and the UI client. */
 
+import type { MixItem } from './engine/mix';
 import type { RgbaImage } from './engine/png';
 import type { GenerationSettings } from './engine/settings';
 
-export type { GenerationSettings, RgbaImage };
+export type { GenerationSettings, MixItem, RgbaImage };
 
 export interface GpuAdapterReport {
   readonly vendor: string;
@@ -79,6 +80,11 @@ export interface GenerateRequest {
   readonly mask?: MaskImage;
   /** depth: a ready depth map (near = bright) used instead of estimating one from `initImage`. */
   readonly depthMap?: RgbaImage;
+  /**
+   * Mix: two or more weighted prompts and pictures whose image embeddings are blended, replacing
+   * the prompt as the prior's input (weights are used as given; the UI normalises them).
+   */
+  readonly mix?: readonly MixItem[];
   /** Send a small RGB preview of the latents with every denoising step (costs one readback each). */
   readonly previews: boolean;
 }

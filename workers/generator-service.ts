@@ -15,6 +15,7 @@ import type {
   ModelSetInfo,
   ModelSourceSpec,
 } from './api';
+import { mixNeedsImageEncoder } from './engine/mix';
 import { ModelSet } from './engine/model-set';
 import type { InferenceSession, OrtRuntime } from './engine/ort';
 import { componentsFor, runPipeline } from './engine/pipeline';
@@ -57,7 +58,8 @@ function isDemo(manifest: Manifest): boolean {
 
 /** The components a generation of this request needs, beyond the required ones. */
 function neededComponents(request: GenerateRequest): string[] {
-  return [...new Set([...REQUIRED_COMPONENTS, ...componentsFor(request.settings.mode)])];
+  const imageEncoder = mixNeedsImageEncoder(request.mix) ? ['image_encoder'] : [];
+  return [...new Set([...REQUIRED_COMPONENTS, ...componentsFor(request.settings.mode), ...imageEncoder])];
 }
 
 export class GeneratorService implements ModelApi {
@@ -118,6 +120,7 @@ export class GeneratorService implements ModelApi {
           ...(request.initImage ? { initImage: request.initImage } : {}),
           ...(request.mask ? { mask: request.mask } : {}),
           ...(request.depthMap ? { depthMap: request.depthMap } : {}),
+          ...(request.mix ? { mix: request.mix } : {}),
         },
         {
           signal,

@@ -87,3 +87,16 @@ describe('sizeForAspect', () => {
     expect(size.width / size.height).toBeLessThanOrEqual(4);
   });
 });
+
+describe('clampSize', () => {
+  it('brings a size into a model set’s range and keeps valid sizes as they are', async () => {
+    const { clampSize } = await import('./size-presets');
+    const { KANDINSKY_SIZE_LIMITS } = await import('../../workers/engine/settings');
+    const tiny = { minSide: 64, maxSide: 512, multiple: 64, maxAspect: 8 };
+    expect(clampSize(1024, 1024, tiny)).toEqual({ width: 512, height: 512 });
+    expect(clampSize(1536, 640, tiny)).toEqual({ width: 512, height: 512 });
+    expect(clampSize(1000, 100, KANDINSKY_SIZE_LIMITS)).toEqual({ width: 1024, height: 256 });
+    expect(clampSize(2048, 256, KANDINSKY_SIZE_LIMITS)).toEqual({ width: 1024, height: 256 });
+    expect(clampSize(1344, 768, KANDINSKY_SIZE_LIMITS)).toEqual({ width: 1344, height: 768 });
+  });
+});

@@ -74,3 +74,19 @@ export function sizeForAspect(
   const width = snap(height * aspect);
   return { width, height };
 }
+
+/**
+ * The nearest size a model set accepts: each side clamped into its range and rounded to its
+ * multiple, the aspect ratio kept within its limit (e.g. 1024×1024 becomes 512×512 for the demo set).
+ */
+export function clampSize(width: number, height: number, limits: SizeLimits): { width: number; height: number } {
+  const side = (value: number) =>
+    Math.min(limits.maxSide, Math.max(limits.minSide, Math.round(value / limits.multiple) * limits.multiple));
+  let w = side(width);
+  let h = side(height);
+  if (Math.max(w, h) / Math.min(w, h) > limits.maxAspect) {
+    if (w > h) w = side(Math.floor((h * limits.maxAspect) / limits.multiple) * limits.multiple);
+    else h = side(Math.floor((w * limits.maxAspect) / limits.multiple) * limits.multiple);
+  }
+  return { width: w, height: h };
+}

@@ -1,20 +1,14 @@
 /**
  * Image mixing ("interpolate" in diffusers' Kandinsky 2.2 prior): several prompts and pictures,
  * each with a weight, blended into one image embedding that the text→image decoder then draws.
- *
- * The worker API has no `mix` field yet; MixGenerateRequest is the proposed addition, sent as a
- * GenerateRequest with the extra field (structured clone carries it; today's worker ignores it).
+ * The worker runs it from GenerateRequest's `mix` (workers/engine/mix.ts reproduces diffusers).
  */
-import type { GenerateRequest, RgbaImage } from '../../workers/api';
+import type { GenerateRequest, MixItem, RgbaImage } from '../../workers/api';
 
-export type MixItem =
-  | { readonly kind: 'prompt'; readonly prompt: string; readonly weight: number }
-  | { readonly kind: 'image'; readonly image: RgbaImage; readonly weight: number };
+export type { MixItem };
 
-export interface MixGenerateRequest extends GenerateRequest {
-  /** Two or more prompts and/or images with weights; the weights are normalised to sum to 1. */
-  readonly mix?: readonly MixItem[];
-}
+/** A generation request with a mix (GenerateRequest's `mix` field). */
+export type MixGenerateRequest = GenerateRequest;
 
 /** A row in the mix editor: a prompt, or a picture (not yet loaded: image null). */
 export type MixDraft =
