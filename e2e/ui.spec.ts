@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 /**
  * The generate screen, picture inputs, mask painting and gallery, driven like a person would.
  * Generation itself needs a model set; these tests cover what works without one (layout,
@@ -64,7 +65,16 @@ const savedSettings: GenerationSettings = {
   scheduler: 'ddim',
 };
 
+const tinyManifest = JSON.parse(
+  readFileSync(new URL('../models/fixtures/tiny/manifest.json', import.meta.url), 'utf8'),
+) as Record<string, unknown>;
+
 async function open(page: Page) {
+  // These tests are about the form at Kandinsky 2.2's real sizes (256–2048 px): present the demo
+  // set as a real one, so its 64–512 px limits don't apply.
+  await page.route('**/models/tiny/manifest.json', (route) =>
+    route.fulfill({ json: { ...tinyManifest, source: 'pretrained' } }),
+  );
   const errors: string[] = [];
   page.on('pageerror', (error) => errors.push(error.message));
   page.on('console', (message) => {
