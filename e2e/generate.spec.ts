@@ -1,0 +1,95 @@
+/**
+ * A new user's first session, end to end in Chromium with WebGPU (SwiftShader) on the tiny demo set:
+ * download the model, generate, see the seed, cancel a run, reload (gallery and model kept), go
+ * offline and generate again, download a PNG whose text chunks hold the settings.
+ */
+import { readFileSync } from 'node:fs';
+import { expect, type Page, test } from '@playwright/test';
+import { readPngText } from '../workers/engine/png';
+
+test.describe.configure({ mode: 'serial' });
+
+async function setSmallRun(page: Page, options: { steps: number; seed: number; prompt: string }) {
+  await page.getByLabel('Prompt', { exact: true }).fill(options.prompt);
+  await page.getByRole('radio', { name: /Custom/ }).check();
+  await page.getByLabel('Width (px)').fill('64');
+  await page.getByLabel('Height (px)').fill('64');
+  await page.getByRole('spinbutton', { name: 'Steps', exact: true }).fill(String(options.steps));
+  await page.locator('details.advanced summary').click();
+  await page.getByRole('spinbutton', { name: 'Prior steps', exact: true }).fill('2');
+  const random = page.getByRole('checkbox', { name: 'New random seed each time' });
+  if (await random.isChecked()) await random.uncheck();
+  await page.getByRole('spinbutton', { name: 'Seed' }).fill(String(options.seed));
+}
+
+test('first session: download, generate, cancel, reload, offline, PNG with settings', async ({
+  page,
+  context,
+}, testInfo) => {
+  test.setTimeout(10 * 60_000);
+  const shot = (name: string) =>
+    page.screenshot({ path: testInfo.outputPath(`${name}.png`), fullPage: true });
+  await page.goto('./');
+
+  // The model manager shows the demo set and what a download costs before anything is fetched.
+  const manager = page.locator('[data-slot="model-manager"]');
+  await expect(manager.getByTestId('demo-badge')).toBeVisible();
+  const download = manager.getByTestId('download-models');
+  await expect(download).toHaveText(/Download \d+(\.\d)? MB/);
+  await shot('1-model-manager');
+  await download.click();
+  await expect(download).toHaveText('Downloaded', { timeout: 120_000 });
+  await expect(manager.locator('tr[data-component="unet"]')).toHaveAttribute('data-state', 'complete');
+
+  // Generate: preview and progress while it runs, then the picture with its seed.
+  await setSmallRun(page, { steps: 2, seed: 4242, prompt: 'a red lighthouse on a cliff' });
+  await page.getByTestId('generate').click();
+  await expect(page.getByTestId('progress')).toBeVisible();
+  await expect(page.getByTestId('result-seed')).toHaveText(/Seed 4242/, { timeout: 180_000 });
+  const result = page.getByTestId('results').locator('img').first();
+  await expect(result).toHaveJSProperty('naturalWidth', 64);
+  await shot('2-generated');
+
+  // The gallery saved it.
+  await expect(page.getByTestId('gallery-item')).toHaveCount(1);
+
+  // Download the PNG: its text chunks hold the settings.
+  const [png] = await Promise.all([
+    page.waitForEvent('download'),
+    page.getByTestId('results').getByRole('button', { name: 'Download PNG' }).click(),
+  ]);
+  const text = readPngText(new Uint8Array(readFileSync(await png.path())));
+  const settings = JSON.parse(text['kandinsky-web'] ?? '{}') as Record<string, unknown>;
+  expect(settings).toMatchObject({
+    prompt: 'a red lighthouse on a cliff',
+    seed: 4242,
+    width: 64,
+    height: 64,
+    steps: 2,
+  });
+
+  // A longer run, cancelled after its first denoising step.
+  await page.getByRole('spinbutton', { name: 'Steps', exact: true }).fill('40');
+  await page.getByTestId('generate').click();
+  await expect(page.getByTestId('progress-label')).toHaveText(/Denoising|step/i, { timeout: 120_000 });
+  await page.getByTestId('progress').getByRole('button', { name: 'Cancel' }).click();
+  await expect(page.getByTestId('cancelled')).toBeVisible({ timeout: 60_000 });
+  await shot('3-cancelled');
+  await expect(page.getByTestId('gallery-item')).toHaveCount(1);
+
+  // Reload: the gallery and the downloaded model are still there.
+  await page.reload();
+  await expect(page.getByTestId('gallery-item')).toHaveCount(1);
+  await expect(manager.getByTestId('download-models')).toHaveText('Downloaded');
+
+  // Offline (after the service worker took over): the app loads and generates from the stored model.
+  await context.setOffline(true);
+  await page.reload();
+  await expect(manager.getByTestId('download-models')).toHaveText('Downloaded');
+  await setSmallRun(page, { steps: 2, seed: 7, prompt: 'offline fox' });
+  await page.getByTestId('generate').click();
+  await expect(page.getByTestId('result-seed')).toHaveText(/Seed 7/, { timeout: 180_000 });
+  await expect(page.getByTestId('gallery-item')).toHaveCount(2);
+  await shot('4-offline');
+  await context.setOffline(false);
+});
