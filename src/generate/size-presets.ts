@@ -79,7 +79,11 @@ export function sizeForAspect(
  * The nearest size a model set accepts: each side clamped into its range and rounded to its
  * multiple, the aspect ratio kept within its limit (e.g. 1024×1024 becomes 512×512 for the demo set).
  */
-export function clampSize(width: number, height: number, limits: SizeLimits): { width: number; height: number } {
+export function clampSize(
+  width: number,
+  height: number,
+  limits: SizeLimits,
+): { width: number; height: number } {
   const side = (value: number) =>
     Math.min(limits.maxSide, Math.max(limits.minSide, Math.round(value / limits.multiple) * limits.multiple));
   let w = side(width);
