@@ -1,8 +1,7 @@
-/**
- * The closed list of failures that cross the worker boundary. comlink loses `instanceof` across
- * postMessage, so the `code` string is the contract between the worker and the UI.
- */
-export const ERROR_CODES = [
+import { STORE_ERROR_CODES, type StoreErrorCode } from './store/store-error';
+
+/** The generator's own failures, besides the model store's. */
+const GENERATOR_ERROR_CODES = [
   // the GPU
   'WEBGPU_UNAVAILABLE',
   'WEBGPU_NO_ADAPTER',
@@ -13,26 +12,26 @@ export const ERROR_CODES = [
   'MODEL_LOAD_FAILED',
   'MODEL_COMPONENT_MISSING',
   'INFERENCE_FAILED',
-  // the model store (workers/store/store-error.ts explains each)
-  'MANIFEST_INVALID',
-  'SOURCE_FILE_MISSING',
-  'SOURCE_FORBIDDEN',
-  'SOURCE_UNREACHABLE',
-  'HTTP_ERROR',
-  'SIZE_MISMATCH',
-  'INTEGRITY_MISMATCH',
-  'QUOTA_INSUFFICIENT',
-  'QUOTA_EXCEEDED',
-  'STORAGE_FAILED',
-  'NOT_CACHED',
-  'UNKNOWN_COMPONENT',
   // the request
   'INVALID_INPUT',
   'CANCELLED',
   'INTERNAL',
 ] as const;
 
-export type ErrorCode = (typeof ERROR_CODES)[number];
+/** The store's pause/cancel crosses the boundary as CANCELLED (see ALIASES). */
+type StoreCode = Exclude<StoreErrorCode, 'ABORTED'>;
+
+/**
+ * The closed list of failures that cross the worker boundary: the generator's and the model
+ * store's (workers/store/store-error.ts explains each). comlink loses `instanceof` across
+ * postMessage, so the `code` string is the contract between the worker and the UI.
+ */
+export type ErrorCode = (typeof GENERATOR_ERROR_CODES)[number] | StoreCode;
+
+export const ERROR_CODES: readonly ErrorCode[] = [
+  ...GENERATOR_ERROR_CODES,
+  ...STORE_ERROR_CODES.filter((code): code is StoreCode => code !== 'ABORTED'),
+];
 
 export class KandinskyError extends Error {
   override readonly name = 'KandinskyError';
