@@ -13,13 +13,13 @@ import { parseArgs } from 'node:util';
 import * as ortNode from 'onnxruntime-node';
 import type { ComponentId } from '../models/contract';
 import { type Manifest, ManifestError, manifestFiles, parseManifest } from '../models/manifest';
-import { encodeImagePng, readSettingsFromPng, SettingsImportError } from '../src/gallery/png-settings';
 import type { MaskImage } from '../workers/engine/image';
 import { ModelSet } from '../workers/engine/model-set';
 import { nodeZlib } from '../workers/engine/node-zlib.node';
 import type { OrtRuntime } from '../workers/engine/ort';
 import { componentsFor, type PipelineProgress, runPipeline } from '../workers/engine/pipeline';
 import { decodePng, PngError, type RgbaImage } from '../workers/engine/png';
+import { encodeImagePng, readSettingsFromPng, SettingsImportError } from '../workers/engine/png-settings';
 import { resamplePixels, resizeRgb } from '../workers/engine/resample';
 import {
   DECODER_SCHEDULERS,

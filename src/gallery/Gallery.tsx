@@ -1,10 +1,10 @@
 import { useEffect, useId, useRef, useState } from 'react';
 import type { GenerationSettings } from '../../workers/api';
+import { readSettingsFromPng, SettingsImportError } from '../../workers/engine/png-settings';
 import type { SizeLimits } from '../../workers/engine/settings';
 import { ErrorNotice } from '../generate/ErrorNotice';
 import { downloadBlob, pngFileName, useObjectUrl } from '../use-object-url';
 import type { GalleryError, GalleryRecord, GalleryStore } from './gallery-store';
-import { readSettingsFromPng, SettingsImportError } from './png-settings';
 
 export type InputTab = 'img2img' | 'inpaint';
 

@@ -12,10 +12,10 @@ import type {
   JobProgress,
   RgbaImage,
 } from '../../workers/api';
+import { encodeImagePng } from '../../workers/engine/png-settings';
 import { webZlib } from '../../workers/engine/web-zlib';
 import { toWireError, type WireError } from '../../workers/errors';
 import { GalleryError, type GalleryRecord, type GalleryStore } from '../gallery/gallery-store';
-import { encodeImagePng } from '../gallery/png-settings';
 import { StepTimer } from './eta';
 
 export interface ResultImage {

@@ -1,13 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { nodeZlib } from '../../workers/engine/node-zlib.node';
-import { decodePng, encodePng } from '../../workers/engine/png';
-import {
-  DEFAULT_SETTINGS,
-  type GenerationSettings,
-  KANDINSKY_SIZE_LIMITS,
-} from '../../workers/engine/settings';
-import { webZlib } from '../../workers/engine/web-zlib';
+import { nodeZlib } from './node-zlib.node';
+import { decodePng, encodePng } from './png';
 import { encodeImagePng, readSettingsFromPng, SETTINGS_KEYWORD, SettingsImportError } from './png-settings';
+import { DEFAULT_SETTINGS, type GenerationSettings, KANDINSKY_SIZE_LIMITS } from './settings';
+import { webZlib } from './web-zlib';
 
 const settings: GenerationSettings = {
   ...DEFAULT_SETTINGS,

@@ -3,14 +3,14 @@
  * iTXt chunk under the keyword `kandinsky-web`. The CLI reads the same chunk, and re-importing
  * the PNG into the app restores the settings.
  */
-import type { GenerationSettings, RgbaImage } from '../../workers/api';
-import { encodePng, PngError, readPngText, type Zlib } from '../../workers/engine/png';
+import { encodePng, PngError, type RgbaImage, readPngText, type Zlib } from './png';
 import {
   DEFAULT_SETTINGS,
+  type GenerationSettings,
   SettingsError,
   type SizeLimits,
   validateSettings,
-} from '../../workers/engine/settings';
+} from './settings';
 
 export const SETTINGS_KEYWORD = 'kandinsky-web';
 
