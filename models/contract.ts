@@ -16,6 +16,9 @@ export const FEATURES = [
   'inpainting',
   'depth-control',
   'image-prompt',
+  // Depth control from a photo: the depth map is estimated on the device and the photo is the
+  // image-to-image start (diffusers' KandinskyV22ControlnetImg2ImgPipeline).
+  'depth-from-photo',
 ] as const;
 export type Feature = (typeof FEATURES)[number];
 
@@ -28,6 +31,7 @@ export const GRAPH_COMPONENTS = [
   'unet_depth',
   'movq_decoder',
   'movq_encoder',
+  'depth_estimator',
 ] as const;
 export type GraphComponentId = (typeof GRAPH_COMPONENTS)[number];
 
@@ -63,6 +67,7 @@ export const FEATURE_COMPONENTS: Record<Feature, readonly ComponentId[]> = {
   inpainting: ['unet_inpaint', 'movq_encoder'],
   'depth-control': ['unet_depth'],
   'image-prompt': ['image_encoder'],
+  'depth-from-photo': ['unet_depth', 'movq_encoder', 'depth_estimator'],
 };
 
 /** Tokenizer files the engine reads (others, e.g. vocab.json and merges.txt, may also be listed). */
@@ -71,7 +76,16 @@ export const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json'] as co
 export type TensorDType = 'float32' | 'int64' | 'bool';
 
 /** Dynamic ONNX dims (their `dim_param` names in the graphs). */
-export const DYNAMIC_AXES = ['batch', 'height', 'width', 'height_px', 'width_px'] as const;
+export const DYNAMIC_AXES = [
+  'batch',
+  'height',
+  'width',
+  'height_px',
+  'width_px',
+  // The depth estimator's input size in pixels (multiples of DEPTH_PATCH_SIZE, any aspect).
+  'depth_height',
+  'depth_width',
+] as const;
 export type DynamicAxis = (typeof DYNAMIC_AXES)[number];
 
 /** Dims fixed per model set, given in the manifest's `dims`. */
@@ -177,7 +191,21 @@ export const GRAPH_CONTRACTS: Record<GraphComponentId, GraphContract> = {
     inputs: [{ name: 'image', dtype: 'float32', shape: ['batch', 3, 'height_px', 'width_px'] }],
     outputs: [{ name: 'latents', dtype: 'float32', shape: ['batch', '$latentChannels', 'height', 'width'] }],
   },
+  depth_estimator: {
+    inputs: [{ name: 'pixel_values', dtype: 'float32', shape: ['batch', 3, 'depth_height', 'depth_width'] }],
+    outputs: [{ name: 'predicted_depth', dtype: 'float32', shape: ['batch', 'depth_height', 'depth_width'] }],
+  },
 };
+
+/**
+ * The depth estimator's preprocessing (transformers' DPTImageProcessor as Depth Anything ships it):
+ * resize with Pillow's bicubic to about `dims.depthImageSize` keeping the aspect ratio, each side
+ * rounded to a multiple of the ViT patch, then `/255` and ImageNet mean/std. Fixed by the contract;
+ * only the target size is per set.
+ */
+export const DEPTH_PATCH_SIZE = 14;
+export const DEPTH_IMAGE_MEAN = [0.485, 0.456, 0.406] as const;
+export const DEPTH_IMAGE_STD = [0.229, 0.224, 0.225] as const;
 
 export const TENSOR_CONTRACTS: Record<TensorComponentId, TensorSpec> = {
   prior_clip_mean: { name: 'prior_clip_mean', dtype: 'float32', shape: [1, '$imageEmbedDim'] },

@@ -31,6 +31,22 @@ function expectRejected(edit: (m: Json) => void, code: ManifestErrorCode, field:
   expect(error.message).toContain(field);
 }
 
+describe('parseManifest: the optional depth estimator', () => {
+  it('needs dims.depthImageSize exactly when a depth_estimator is listed', () => {
+    expectRejected((m) => delete m.dims.depthImageSize, 'MANIFEST_INCONSISTENT', 'dims.depthImageSize');
+    expectRejected(
+      (m) => delete m.components.depth_estimator,
+      'MANIFEST_INCONSISTENT',
+      'dims.depthImageSize',
+    );
+    expectRejected((m) => (m.dims.depthImageSize = 60), 'MANIFEST_INCONSISTENT', 'dims.depthImageSize');
+    const withoutDepth = structuredClone(good) as Json;
+    delete withoutDepth.components.depth_estimator;
+    delete withoutDepth.dims.depthImageSize;
+    expect(parseManifest(withoutDepth).components.depth_estimator).toBeUndefined();
+  });
+});
+
 describe('parseManifest', () => {
   it('accepts the fixture manifest and types it', () => {
     const manifest = parseManifest(good);
@@ -169,9 +185,9 @@ describe('parseManifest', () => {
       'components.unet.precision',
     );
     expectRejected(
-      (m) => (m.components.depth_estimator = m.components.unet),
+      (m) => (m.components.pose_estimator = m.components.unet),
       'MANIFEST_INVALID',
-      'components.depth_estimator',
+      'components.pose_estimator',
     );
     expectRejected(
       (m) => (m.schedulers.decoder.timestep_spacing = 'sideways'),

@@ -8,6 +8,7 @@ import {
   CONTRACT_VERSION,
   type ComponentId,
   componentKind,
+  DEPTH_PATCH_SIZE,
   FEATURES,
   REQUIRED_COMPONENTS,
   TENSOR_CONTRACTS,
@@ -132,6 +133,21 @@ const Component = z.discriminatedUnion('kind', [OnnxComponent, TensorComponent, 
 
 const positiveInt = z.number().int().positive();
 
+const PRECISIONS = ['fp32', 'fp16', 'int8', 'int4'] as const;
+
+/**
+ * Another precision of the same model set, published next to it (models/CONTRACT.md, "Precision
+ * variants"): a complete manifest of its own at `manifest`, a path relative to this one. The app
+ * reads this list to choose a precision before it downloads anything.
+ */
+const Variant = z.strictObject({
+  precision: z.enum(PRECISIONS),
+  manifest: z.string(),
+  requiredFeatures: z.array(z.enum(['shader-f16'])),
+  /** Bytes of the text-to-image components at this precision, for the UI before the variant is read. */
+  textToImageBytes: z.number().int().nonnegative(),
+});
+
 const PriorScheduler = z.strictObject({
   class_name: z.literal('UnCLIPScheduler'),
   num_train_timesteps: positiveInt,
@@ -163,6 +179,8 @@ const Dims = z.strictObject({
   imageEncoderSize: positiveInt,
   latentChannels: positiveInt,
   movqScaleFactor: positiveInt,
+  /** The depth estimator's preprocessing size in pixels; present exactly when it is. */
+  depthImageSize: positiveInt.optional(),
 });
 
 const ManifestSchema = z
@@ -178,8 +196,19 @@ const ManifestSchema = z
     dims: Dims,
     schedulers: z.strictObject({ prior: PriorScheduler, decoder: DecoderScheduler }),
     components: z.partialRecord(z.enum(COMPONENT_IDS), Component),
+    variants: z.array(Variant).optional(),
   })
   .superRefine((manifest, ctx) => {
+    const precisions = new Set<string>();
+    manifest.variants?.forEach((variant, i) => {
+      const problem = checkFilePath(variant.manifest);
+      if (problem) fail(ctx, 'MANIFEST_UNSAFE_PATH', ['variants', i, 'manifest'], problem);
+      if (precisions.has(variant.precision))
+        fail(ctx, 'MANIFEST_INCONSISTENT', ['variants', i, 'precision'], `two variants are ${variant.precision}`);
+      precisions.add(variant.precision);
+      if (variant.precision === 'fp16' && !variant.requiredFeatures.includes('shader-f16'))
+        fail(ctx, 'MANIFEST_INCONSISTENT', ['variants', i, 'requiredFeatures'], 'fp16 requires "shader-f16"');
+    });
     if (manifest.manifestVersion !== MANIFEST_VERSION) {
       fail(
         ctx,
@@ -194,6 +223,22 @@ const ManifestSchema = z
         'MANIFEST_UNSUPPORTED_VERSION',
         ['contractVersion'],
         `this build implements contract "${CONTRACT_VERSION}", got "${manifest.contractVersion}"`,
+      );
+    }
+    if ('depth_estimator' in manifest.components !== (manifest.dims.depthImageSize !== undefined)) {
+      fail(
+        ctx,
+        'MANIFEST_INCONSISTENT',
+        ['dims', 'depthImageSize'],
+        'dims.depthImageSize is given exactly when the set has a depth_estimator',
+      );
+    }
+    if (manifest.dims.depthImageSize !== undefined && manifest.dims.depthImageSize % DEPTH_PATCH_SIZE !== 0) {
+      fail(
+        ctx,
+        'MANIFEST_INCONSISTENT',
+        ['dims', 'depthImageSize'],
+        `dims.depthImageSize must be a multiple of the depth model's patch size ${DEPTH_PATCH_SIZE}`,
       );
     }
     for (const id of REQUIRED_COMPONENTS) {
@@ -297,6 +342,7 @@ export type PriorSchedulerConfig = z.infer<typeof PriorScheduler>;
 export type DecoderSchedulerConfig = z.infer<typeof DecoderScheduler>;
 export type ManifestDims = z.infer<typeof Dims>;
 export type Manifest = z.infer<typeof ManifestSchema>;
+export type ManifestVariant = z.infer<typeof Variant>;
 
 function fieldName(path: readonly PropertyKey[]): string {
   let out = '';

@@ -327,6 +327,8 @@ function progressLine(p: PipelineProgress): string {
       return `load ${p.component} (${p.index + 1}/${p.count})`;
     case 'encode':
       return 'encode prompt';
+    case 'depth':
+      return `depth map ${p.depthMap.width}×${p.depthMap.height} estimated from the photo`;
     case 'prior':
       return `prior ${p.step}/${p.steps}`;
     case 'denoise':

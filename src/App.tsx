@@ -10,7 +10,7 @@ import { useGallery } from './gallery/use-gallery';
 import { GenerateScreen } from './generate/GenerateScreen';
 import { clampSize } from './generate/size-presets';
 import { useGenerateForm } from './generate/use-generate-form';
-import { startGenerator } from './generator-client';
+import { startGenerator, testHooksRequested } from './generator-client';
 import { decodeImageFile } from './image-input/load-image';
 import { ModelManager } from './models/ModelManager';
 import { UpdatePrompt } from './pwa/UpdatePrompt';
@@ -35,10 +35,26 @@ export function App() {
   const galleryStore = useMemo(() => new GalleryStore(), []);
   const gallery = useGallery(galleryStore);
   const form = useGenerateForm();
+  // Bumped to replace the worker: after its GPU device was lost, its onnxruntime can't run again.
+  const [generatorEpoch, setGeneratorEpoch] = useState(0);
+  const restartGenerator = useCallback(() => setGeneratorEpoch((epoch) => epoch + 1), []);
 
+  // Runs again (a new worker) whenever generatorEpoch changes; it also reads it for the test hooks.
   useEffect(() => {
-    const generator = startGenerator();
+    const generator = startGenerator({ testHooks: testHooksRequested(location.search) });
     setApi(() => generator.api);
+    setGpu(null);
+    setSelfTest({ state: 'running' });
+    setWorkerError(null);
+    const hooks = generator.testHooks;
+    if (hooks) {
+      // For end-to-end tests only (a `?test-hooks` URL): which worker this is, and its hooks.
+      (globalThis as { kandinskyTestHooks?: unknown }).kandinskyTestHooks = {
+        generatorEpoch,
+        liveOrtObjects: () => hooks.liveOrtObjects(),
+        destroyGpuDevice: () => hooks.destroyGpuDevice(),
+      };
+    }
     let live = true;
     (async () => {
       try {
@@ -64,7 +80,7 @@ export function App() {
       setApi(null);
       generator.terminate();
     };
-  }, []);
+  }, [generatorEpoch]);
 
   const { refresh } = gallery;
   const onSaved = useCallback(() => void refresh(), [refresh]);
@@ -99,7 +115,14 @@ export function App() {
           <DeviceStatus gpu={gpu} selfTest={selfTest} userAgent={navigator.userAgent} />
         )}
         <ModelManager api={api} onChange={setModelSet} />
-        <GenerateScreen api={api} form={form} limits={limits} gallery={galleryStore} onSaved={onSaved} />
+        <GenerateScreen
+          api={api}
+          form={form}
+          limits={limits}
+          gallery={galleryStore}
+          onSaved={onSaved}
+          onGeneratorLost={restartGenerator}
+        />
         <Gallery
           store={galleryStore}
           records={gallery.records}

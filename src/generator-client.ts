@@ -1,22 +1,31 @@
 import * as Comlink from 'comlink';
 import type { GeneratorApi } from '../workers/api';
+import { TEST_HOOKS_WORKER_NAME, type TestHooksApi } from '../workers/test-hooks';
 
 export interface GeneratorClient {
   readonly api: Comlink.Remote<GeneratorApi>;
+  /** Set only when the worker was started with test hooks (a `?test-hooks` page URL). */
+  readonly testHooks: Comlink.Remote<TestHooksApi> | null;
   terminate(): void;
 }
 
+/** Whether this page asked for the worker's test hooks: only end-to-end tests open it so. */
+export function testHooksRequested(search: string): boolean {
+  return new URLSearchParams(search).has('test-hooks');
+}
+
 /** Starts the generator worker; the UI talks to models only through this typed client. */
-export function startGenerator(): GeneratorClient {
+export function startGenerator(options: { readonly testHooks?: boolean } = {}): GeneratorClient {
   const worker = new Worker(new URL('../workers/generator.worker.ts', import.meta.url), {
     type: 'module',
-    name: 'generator',
+    name: options.testHooks ? TEST_HOOKS_WORKER_NAME : 'generator',
   });
-  const api = Comlink.wrap<GeneratorApi>(worker);
+  const remote = Comlink.wrap<GeneratorApi & TestHooksApi>(worker);
   return {
-    api,
+    api: remote,
+    testHooks: options.testHooks ? remote : null,
     terminate() {
-      api[Comlink.releaseProxy]();
+      remote[Comlink.releaseProxy]();
       worker.terminate();
     },
   };

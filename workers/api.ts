@@ -1,10 +1,12 @@
 /** The typed surface of the generator worker, shared by the worker and the UI client. */
 
+import type { Precision } from '../models/manifest';
 import type { MixItem } from './engine/mix';
 import type { RgbaImage } from './engine/png';
 import type { GenerationSettings } from './engine/settings';
+import type { PrecisionChoice } from './precision';
 
-export type { GenerationSettings, MixItem, RgbaImage };
+export type { GenerationSettings, MixItem, Precision, PrecisionChoice, RgbaImage };
 
 export interface GpuAdapterReport {
   readonly vendor: string;
@@ -100,6 +102,8 @@ export type JobProgress =
     }
   | { readonly stage: 'load'; readonly component: string; readonly index: number; readonly count: number }
   | { readonly stage: 'encode' }
+  /** depth mode with a photo: the depth map estimated from it (grey, near = bright), output size. */
+  | { readonly stage: 'depth'; readonly depthMap: RgbaImage }
   | { readonly stage: 'prior'; readonly step: number; readonly steps: number }
   | { readonly stage: 'denoise'; readonly step: number; readonly steps: number; readonly preview?: RgbaImage }
   | { readonly stage: 'decode'; readonly image: number; readonly images: number };
@@ -160,6 +164,20 @@ export interface ModelSetInfo {
   /** A random-weight set makes noise, not pictures: the UI says so. */
   readonly demo: boolean;
   readonly sourceDescription: string;
+  /** The precision the set was opened in, the variants it publishes, and which this adapter runs. */
+  readonly precision: {
+    readonly current: Precision | 'mixed';
+    readonly choice: PrecisionChoice;
+    /** Why this precision, e.g. "fp16: this GPU has shader-f16". */
+    readonly reason: string;
+    readonly options: readonly {
+      readonly precision: Precision;
+      readonly requiredFeatures: readonly string[];
+      readonly supported: boolean;
+      /** Text-to-image download at this precision, bytes; null for the opened manifest itself. */
+      readonly textToImageBytes: number | null;
+    }[];
+  };
   readonly components: readonly ModelComponentInfo[];
   readonly features: readonly ModelFeatureInfo[];
   /** Output sizes this set supports, pixels. */
@@ -185,8 +203,13 @@ export interface ModelDownloadProgress {
 }
 
 export interface ModelApi {
-  /** Reads and validates a model set's manifest and makes it the current set; nothing is downloaded. */
-  openModelSet(source: ModelSourceSpec): Promise<ModelSetInfo>;
+  /**
+   * Reads and validates a model set's manifest and makes it the current set; nothing is downloaded.
+   * `precision` picks one of the precision variants it publishes ('auto', the default: from the
+   * adapter — fp16 with shader-f16, else int8, else fp32). Rejects with WEBGPU_FEATURE_MISSING
+   * when the set (or the named precision) needs shader-f16 and the adapter lacks it.
+   */
+  openModelSet(source: ModelSourceSpec, precision?: PrecisionChoice): Promise<ModelSetInfo>;
   /** The current set's storage status. */
   modelSetInfo(): Promise<ModelSetInfo>;
   /**

@@ -6,6 +6,8 @@ const GENERATOR_ERROR_CODES = [
   'WEBGPU_UNAVAILABLE',
   'WEBGPU_NO_ADAPTER',
   'WEBGPU_DEVICE_LOST',
+  /** The model set needs a WebGPU feature (shader-f16) the adapter lacks. */
+  'WEBGPU_FEATURE_MISSING',
   'GPU_OUT_OF_MEMORY',
   // running models
   'ORT_INIT_FAILED',

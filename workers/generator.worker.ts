@@ -6,12 +6,14 @@
 import * as Comlink from 'comlink';
 import smokeModelUrl from '../models/smoke/matmul_sigmoid.onnx?url';
 import type { GenerateResult, GeneratorApi, SmokeTestResult } from './api';
+import { liveOrtObjects } from './engine/ort';
 import { installErrorCodeTransfer } from './error-transfer';
 import { KandinskyError } from './errors';
 import { GeneratorService } from './generator-service';
 import { probeGpu } from './gpu-probe';
 import { ortWeb } from './ort-web';
 import { createWorkerModelStore } from './store';
+import { TEST_HOOKS_WORKER_NAME, type TestHooksApi } from './test-hooks';
 
 installErrorCodeTransfer();
 
@@ -19,7 +21,31 @@ const service = new GeneratorService({
   ort: ortWeb(),
   store: createWorkerModelStore(),
   sessionOptions: { executionProviders: ['webgpu'], graphOptimizationLevel: 'all' },
+  // The precision a set opens in follows the adapter (shader-f16 → fp16).
+  adapter: async () => {
+    const report = await probeGpu();
+    return report.available ? { shaderF16: report.adapter.shaderF16 } : null;
+  },
 });
+
+/** onnxruntime's GPUDevice, once its WebGPU backend has started (it defines the property then). */
+function ortGpuDevice(): GPUDevice | null {
+  const descriptor = Object.getOwnPropertyDescriptor(ortWeb().env.webgpu, 'device');
+  return (descriptor && 'value' in descriptor ? (descriptor.value as GPUDevice | undefined) : null) ?? null;
+}
+
+let watchedDevice: GPUDevice | null = null;
+/**
+ * Fails the running job and every later one with WEBGPU_DEVICE_LOST when onnxruntime's device is
+ * lost (driver reset, GPU removed, out of memory, destroyed): onnxruntime itself may never return
+ * from the call it was in. Called whenever onnxruntime may have started its backend.
+ */
+function watchGpuDevice(): void {
+  const device = ortGpuDevice();
+  if (!device || device === watchedDevice) return;
+  watchedDevice = device;
+  void device.lost.then((info) => service.deviceLost(`${info.reason}: ${info.message || 'no details'}`));
+}
 
 /** Hands the images' pixel buffers over to the UI instead of copying them. */
 function transferImages(result: GenerateResult): GenerateResult {
@@ -33,10 +59,20 @@ const api: GeneratorApi = {
   probeGpu,
 
   async generate(jobId, request, onProgress) {
-    return transferImages(await service.generate(jobId, request, onProgress));
+    watchGpuDevice();
+    try {
+      return transferImages(
+        await service.generate(jobId, request, (progress) => {
+          watchGpuDevice();
+          onProgress(progress);
+        }),
+      );
+    } finally {
+      watchGpuDevice();
+    }
   },
   cancel: (jobId) => service.cancel(jobId),
-  openModelSet: (source) => service.openModelSet(source),
+  openModelSet: (source, precision) => service.openModelSet(source, precision),
   modelSetInfo: () => service.modelSetInfo(),
   downloadModels: (features, onProgress) => service.downloadModels(features, onProgress),
   pauseDownload: () => service.pauseDownload(),
@@ -75,6 +111,7 @@ const api: GeneratorApi = {
       );
     }
     const createMs = performance.now() - createStart;
+    watchGpuDevice();
     const x = new ort.Tensor('float32', input, [2, 3]);
     try {
       const runStart = performance.now();
@@ -106,7 +143,24 @@ const api: GeneratorApi = {
   },
 };
 
-Comlink.expose(api);
+/**
+ * Test hooks: only in a worker the page started under TEST_HOOKS_WORKER_NAME, which the UI does
+ * only for a `?test-hooks` page URL (src/generator-client.ts). They read counters and can destroy
+ * this worker's own GPU device — nothing a page could use against the user, but not part of the
+ * API either, so a normal page's worker doesn't have them.
+ */
+const testHooks: TestHooksApi = {
+  liveOrtObjects: async () => liveOrtObjects(),
+  async destroyGpuDevice() {
+    const device = ortGpuDevice();
+    if (!device) return false;
+    watchGpuDevice();
+    device.destroy();
+    return true;
+  },
+};
+
+Comlink.expose(self.name === TEST_HOOKS_WORKER_NAME ? { ...api, ...testHooks } : api);
 
 async function fetchBytes(url: string): Promise<Uint8Array> {
   const response = await fetch(url);

@@ -89,6 +89,30 @@ TINY = {
         up_block_types=["AttnUpDecoderBlock2D", "UpDecoderBlock2D", "UpDecoderBlock2D", "UpDecoderBlock2D"],
         vq_embed_dim=4,
     ),
+    # transformers.DepthAnythingConfig around a Dinov2Config backbone: Depth Anything small's layout
+    # (four backbone outputs, four reassemble factors, fusion + head) at test dimensions. The
+    # backbone's position embeddings are for 70 px (5x5 patches) while the tiny set preprocesses to
+    # 56 px (4x4), so the position-embedding interpolation is exercised by every fixture run.
+    "depth_estimator": dict(
+        backbone=dict(
+            hidden_size=32,
+            num_hidden_layers=4,
+            num_attention_heads=4,
+            mlp_ratio=4,
+            image_size=70,
+            patch_size=14,
+            out_indices=[1, 2, 3, 4],
+            apply_layernorm=True,
+            reshape_hidden_states=False,
+        ),
+        reassemble_hidden_size=32,
+        patch_size=14,
+        neck_hidden_sizes=[8, 16, 32, 32],
+        fusion_hidden_size=16,
+        head_hidden_size=8,
+        # DPTImageProcessor settings (the real model's preprocessor_config.json, smaller size).
+        image_size=56,
+    ),
 }
 
 # The published configurations (kandinsky-community/kandinsky-2-2-prior: text_encoder, image_encoder,
@@ -187,7 +211,62 @@ FULL = {
         sample_size=32,
         scaling_factor=0.18215,
     ),
+    # LiheYoung/depth-anything-small-hf (Apache-2.0): Dinov2-small backbone (facebook/dinov2-small,
+    # outputs of layers 9-12), neck [48, 96, 192, 384], fusion 64, head 32; preprocessed to 518 px.
+    "depth_estimator": dict(
+        backbone=dict(
+            hidden_size=384,
+            num_hidden_layers=12,
+            num_attention_heads=6,
+            mlp_ratio=4,
+            image_size=518,
+            patch_size=14,
+            layerscale_value=1.0,
+            out_indices=[9, 10, 11, 12],
+            apply_layernorm=True,
+            reshape_hidden_states=False,
+        ),
+        reassemble_hidden_size=384,
+        patch_size=14,
+        neck_hidden_sizes=[48, 96, 192, 384],
+        fusion_hidden_size=64,
+        head_hidden_size=32,
+        image_size=518,
+    ),
 }
+
+# DPTImageProcessor of Depth Anything (preprocessor_config.json of depth-anything-small-hf): keep
+# the aspect ratio, sides a multiple of 14, bicubic, /255, ImageNet mean/std. Only the size differs
+# between the real and the tiny set (manifest dims.depthImageSize).
+DEPTH_IMAGE_PROCESSOR = dict(
+    do_resize=True,
+    keep_aspect_ratio=True,
+    ensure_multiple_of=14,
+    resample=3,
+    do_rescale=True,
+    rescale_factor=1 / 255,
+    do_normalize=True,
+    image_mean=[0.485, 0.456, 0.406],
+    image_std=[0.229, 0.224, 0.225],
+    do_pad=False,
+)
+
+
+def depth_image_processor(size: str = "tiny"):
+    """The transformers DPTImageProcessor the depth-estimation pipeline uses for this set."""
+    from transformers import DPTImageProcessor
+
+    side = (TINY if size == "tiny" else FULL)["depth_estimator"]["image_size"]
+    return DPTImageProcessor(size={"height": side, "width": side}, **DEPTH_IMAGE_PROCESSOR)
+
+
+def _depth_config(sizes: dict):
+    from transformers import DepthAnythingConfig, Dinov2Config
+
+    spec = dict(sizes["depth_estimator"])
+    backbone = Dinov2Config(**spec.pop("backbone"))
+    spec.pop("image_size")
+    return DepthAnythingConfig(backbone_config=backbone, depth_estimation_type="relative", **spec)
 
 # Scheduler configurations shipped in the manifest (the engine implements both schedulers).
 PRIOR_SCHEDULER = {
@@ -260,6 +339,23 @@ def build_component(name: str, size: str, seed: int = 0) -> nn.Module:
         model = UNet2DConditionModel(**_unet_kwargs(sizes, name))
     elif name in ("movq", "movq_encoder", "movq_decoder"):
         model = VQModel(**sizes["movq"])
+    elif name == "depth_estimator":
+        from transformers import DepthAnythingForDepthEstimation
+
+        model = DepthAnythingForDepthEstimation(_depth_config(sizes))
+        # The preprocessing size travels with the module to the manifest (dims.depthImageSize).
+        model.kandinsky_image_size = sizes["depth_estimator"]["image_size"]
+        if size == "tiny":
+            # transformers' init (std 0.02) leaves the tiny head's output flat to 1e-7, and then
+            # every depth map is one grey. PyTorch's default layer init keeps the signal; the last
+            # conv's bias then moves the output so that most pixels are above the final ReLU and
+            # some are clipped at 0, as in real depth maps (far background), which tests the
+            # pipeline's normalisation, bicubic undershoot and uint8 cast.
+            for layer in model.modules():
+                if isinstance(layer, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)):
+                    layer.reset_parameters()
+            with torch.no_grad():
+                model.head.conv3.bias.add_(0.222)
     else:
         raise ValueError(f"unknown component {name!r}")
     return model.eval()
@@ -303,6 +399,10 @@ def _build_on_meta(name: str, sizes: dict) -> nn.Module:
             return PriorTransformer(**sizes["prior"])
         if name in ("unet", "unet_inpaint", "unet_depth"):
             return UNet2DConditionModel(**_unet_kwargs(sizes, name))
+        if name == "depth_estimator":
+            from transformers import DepthAnythingForDepthEstimation
+
+            return DepthAnythingForDepthEstimation(_depth_config(sizes))
         return VQModel(**sizes["movq"])
     finally:
         nn.Module.register_parameter = original
@@ -445,6 +545,19 @@ class MoVQEncoderGraph(nn.Module):
         return self.movq.encode(image, return_dict=False)[0]
 
 
+class DepthEstimatorGraph(nn.Module):
+    """DepthAnythingForDepthEstimation: preprocessed pixels -> relative depth (larger = nearer) at
+    the input's size. Pre- and post-processing (DPTImageProcessor, the depth-estimation pipeline's
+    bicubic resize and uint8 scaling) belong to the engine, as for the other components."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, pixel_values):
+        return self.model(pixel_values=pixel_values, return_dict=True).predicted_depth
+
+
 # ---------------------------------------------------------------------------------------------
 # Graph specifications: names, sample inputs for tracing, dynamic axes
 # ---------------------------------------------------------------------------------------------
@@ -541,6 +654,16 @@ def movq_encoder_inputs(model, batch: int, seed: int = 0, latent_hw=(8, 8)):
     return (torch.rand(batch, 3, h * MOVQ_SCALE_FACTOR, w * MOVQ_SCALE_FACTOR, generator=g) * 2 - 1,)
 
 
+def depth_estimator_inputs(model, batch: int, seed: int = 0, size_px=None):
+    """Preprocessed-like pixels (ImageNet-normalised range). The default size differs from the
+    backbone's position-embedding grid on both axes, so tracing takes the interpolation path."""
+    g = torch.Generator().manual_seed(seed)
+    patch = model.config.patch_size
+    grid = model.config.backbone_config.image_size // patch
+    h, w = size_px or ((grid - 1) * patch, (grid + 1) * patch)
+    return (torch.randn(batch, 3, h, w, generator=g),)
+
+
 _B = {0: "batch"}
 _BHW = {0: "batch", 2: "height", 3: "width"}
 _BHW8 = {0: "batch", 2: "height_px", 3: "width_px"}
@@ -631,6 +754,18 @@ GRAPHS: List[GraphSpec] = [
         ["latents"],
         {"image": _BHW8, "latents": _BHW},
         movq_encoder_inputs,
+    ),
+    GraphSpec(
+        "depth_estimator",
+        "depth_estimator",
+        DepthEstimatorGraph,
+        ["pixel_values"],
+        ["predicted_depth"],
+        {
+            "pixel_values": {0: "batch", 2: "depth_height", 3: "depth_width"},
+            "predicted_depth": {0: "batch", 1: "depth_height", 2: "depth_width"},
+        },
+        depth_estimator_inputs,
     ),
 ]
 

@@ -20,6 +20,16 @@ SPATIAL = {"unet", "unet_inpaint", "unet_depth", "movq_decoder", "movq_encoder"}
 
 
 def _sample_sets(spec: GraphSpec, model) -> List[tuple]:
+    if spec.component == "depth_estimator":
+        # The traced size, a square at the position-embedding grid (where transformers skips the
+        # interpolation) and a taller non-square size: the graph must follow the input size.
+        patch = model.config.patch_size
+        grid = model.config.backbone_config.image_size // patch
+        return [
+            spec.sample_inputs(model, 2, seed=1),
+            spec.sample_inputs(model, 1, seed=2, size_px=(grid * patch, grid * patch)),
+            spec.sample_inputs(model, 1, seed=3, size_px=((grid + 2) * patch, (grid - 2) * patch)),
+        ]
     if spec.component in SPATIAL:
         return [spec.sample_inputs(model, 2, seed=1), spec.sample_inputs(model, 1, seed=2, latent_hw=(8, 16))]
     return [spec.sample_inputs(model, 2, seed=1), spec.sample_inputs(model, 1, seed=2)]

@@ -8,7 +8,8 @@ Modes:
                                 (models/.random-full/, never committed)
   --prior DIR --decoder DIR     real checkpoints (diffusers folders of kandinsky-community/
                                 kandinsky-2-2-prior and -decoder; optional --decoder-inpaint,
-                                --controlnet-depth)
+                                --controlnet-depth, --depth-estimator: a transformers folder of
+                                LiheYoung/depth-anything-small-hf)
 Options: --precision fp32|fp16|int8|int4, --shard-mb, --check, --components.
 """
 
@@ -51,10 +52,11 @@ COMPONENT_ROLES = {
     "negative_image_embeds": (False, ["text-to-image", "image-to-image", "inpainting", "depth-control"]),
     "unet": (False, ["text-to-image", "image-to-image"]),
     "movq_decoder": (False, ["text-to-image", "image-to-image", "inpainting", "depth-control"]),
-    "movq_encoder": (True, ["image-to-image", "inpainting"]),
+    "movq_encoder": (True, ["image-to-image", "inpainting", "depth-from-photo"]),
     "unet_inpaint": (True, ["inpainting"]),
-    "unet_depth": (True, ["depth-control"]),
+    "unet_depth": (True, ["depth-control", "depth-from-photo"]),
     "image_encoder": (True, ["image-prompt"]),
+    "depth_estimator": (True, ["depth-from-photo"]),
 }
 
 SET_INFO = {
@@ -95,15 +97,23 @@ def write_tensor(out_dir: Path, name: str, value: np.ndarray) -> Path:
 class ModelSource:
     """Where torch modules come from: seeded random weights (tiny/full) or checkpoints."""
 
-    def __init__(self, size: str, prior_dir=None, decoder_dir=None, inpaint_dir=None, depth_dir=None):
+    def __init__(
+        self, size: str, prior_dir=None, decoder_dir=None, inpaint_dir=None, depth_dir=None, depth_estimator_dir=None
+    ):
         self.size = size
-        self.dirs = {"prior": prior_dir, "decoder": decoder_dir, "inpaint": inpaint_dir, "depth": depth_dir}
+        self.dirs = {
+            "prior": prior_dir,
+            "decoder": decoder_dir,
+            "inpaint": inpaint_dir,
+            "depth": depth_dir,
+            "depth_estimator": depth_estimator_dir,
+        }
         self._cache: Dict[str, torch.nn.Module] = {}
 
     def available(self, component: str) -> bool:
         if self.size != "pretrained":
             return True
-        need = {"unet_inpaint": "inpaint", "unet_depth": "depth"}.get(component)
+        need = {"unet_inpaint": "inpaint", "unet_depth": "depth", "depth_estimator": "depth_estimator"}.get(component)
         return need is None or self.dirs[need] is not None
 
     def release(self) -> None:
@@ -132,6 +142,7 @@ class ModelSource:
             "unet_inpaint": lambda: UNet2DConditionModel.from_pretrained(self.dirs["inpaint"], subfolder="unet"),
             "unet_depth": lambda: UNet2DConditionModel.from_pretrained(self.dirs["depth"], subfolder="unet"),
             "movq": lambda: VQModel.from_pretrained(decoder, subfolder="movq"),
+            "depth_estimator": lambda: _pretrained_depth_estimator(self.dirs["depth_estimator"]),
         }
         return loaders[source]().float().eval()
 
@@ -159,7 +170,9 @@ def export_set(args) -> None:
                 continue
             shutil.rmtree(child) if child.is_dir() else child.unlink()
     out_dir.mkdir(parents=True, exist_ok=True)
-    source = ModelSource(size, args.prior, args.decoder, args.decoder_inpaint, args.controlnet_depth)
+    source = ModelSource(
+        size, args.prior, args.decoder, args.decoder_inpaint, args.controlnet_depth, args.depth_estimator
+    )
     precision = args.precision
     shard_bytes = int(args.shard_mb * 1024 * 1024)
     wanted = args.components or [spec.component for spec in arch.GRAPHS]
@@ -221,6 +234,11 @@ def export_set(args) -> None:
 
         print("recording reference outputs (diffusers pipelines)", flush=True)
         record_reference.record_all(out_dir)
+        if "depth_estimator" in components:
+            import record_depth_reference
+
+            print("recording depth reference outputs (transformers depth-estimation + diffusers)", flush=True)
+            record_depth_reference.record_all(out_dir)
 
     manifest = build_manifest(size, components, dims)
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
@@ -246,9 +264,36 @@ def record_constants(spec, model, out_dir: Path, components: Dict[str, dict], di
             negative = model(pixel_values=zero).image_embeds.numpy()
         components["negative_image_embeds"] = tensor_component(out_dir, "negative_image_embeds", negative)
         dims["imageEncoderSize"] = int(size_px)
+    if spec.component == "depth_estimator":
+        # The DPTImageProcessor's target side; the rest of its settings are fixed by the contract.
+        dims["depthImageSize"] = depth_image_size(model)
     if spec.component == "movq_decoder":
         dims["latentChannels"] = int(model.config.latent_channels)
         dims["movqScaleFactor"] = 2 ** (len(model.config.block_out_channels) - 1)
+
+
+def _pretrained_depth_estimator(folder) -> torch.nn.Module:
+    from transformers import DepthAnythingForDepthEstimation
+
+    model = DepthAnythingForDepthEstimation.from_pretrained(folder)
+    model.kandinsky_image_size = _pretrained_depth_size(Path(folder))
+    return model
+
+
+def _pretrained_depth_size(folder: Path) -> int:
+    """The checkpoint's preprocessor_config.json must be the processor the contract describes."""
+    config = json.loads((folder / "preprocessor_config.json").read_text(encoding="utf-8"))
+    size = config.get("size", {})
+    expected = {k: v for k, v in arch.DEPTH_IMAGE_PROCESSOR.items() if k in config}
+    actual = {k: config[k] for k in expected}
+    if actual != expected or size.get("height") != size.get("width"):
+        raise SystemExit(f"depth estimator preprocessing {actual}, size {size}: contract 1 needs {expected}, square size")
+    return int(size["height"])
+
+
+def depth_image_size(model) -> int:
+    # Set by architectures.build_component (random weights) or _pretrained_depth_estimator.
+    return int(model.kandinsky_image_size)
 
 
 def tensor_component(out_dir: Path, name: str, value: np.ndarray) -> dict:
@@ -288,6 +333,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--decoder", type=Path, help="diffusers folder of kandinsky-2-2-decoder")
     parser.add_argument("--decoder-inpaint", type=Path, help="diffusers folder of kandinsky-2-2-decoder-inpaint")
     parser.add_argument("--controlnet-depth", type=Path, help="diffusers folder of kandinsky-2-2-controlnet-depth")
+    parser.add_argument(
+        "--depth-estimator", type=Path, help="transformers folder of LiheYoung/depth-anything-small-hf (Apache-2.0)"
+    )
     parser.add_argument("--out", type=Path, help="output folder")
     parser.add_argument("--precision", choices=["fp32", "fp16", "int8", "int4"], default="fp32")
     parser.add_argument("--shard-mb", type=float, help="external-data shard size (default 256; tiny set 1)")

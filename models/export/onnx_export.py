@@ -60,7 +60,7 @@ def load_exported(spec: GraphSpec, path: str) -> onnx.ModelProto:
     return graph
 
 
-DYNAMIC_AXES = {"batch", "height", "width", "height_px", "width_px"}
+DYNAMIC_AXES = {"batch", "height", "width", "height_px", "width_px", "depth_height", "depth_width"}
 
 
 def _name_output_dims(graph: onnx.ModelProto, spec: GraphSpec, wrapper, sample) -> bool:

@@ -30,6 +30,7 @@ COMPONENTS = [
     ("unet_depth", "unet_depth", None),
     ("movq_encoder", "movq", ("encoder", "quant_conv")),
     ("movq_decoder", "movq", ("post_quant_conv", "decoder")),
+    ("depth_estimator", "depth_estimator", None),
 ]
 
 

@@ -37,6 +37,8 @@ interface Props {
   readonly limits: SizeLimits;
   readonly gallery: GalleryStore;
   readonly onSaved: (records: readonly GalleryRecord[]) => void;
+  /** The worker's GPU device was lost: the app replaces the worker. */
+  readonly onGeneratorLost?: () => void;
 }
 
 /** The settings error validateSettings reports for the current form, if any. */
@@ -50,10 +52,10 @@ function settingsProblem(settings: GenerationSettings, limits: SizeLimits): Sett
   }
 }
 
-export function GenerateScreen({ api, form, limits, gallery, onSaved }: Props) {
+export function GenerateScreen({ api, form, limits, gallery, onSaved, onGeneratorLost }: Props) {
   const id = useId();
   const { tab, settings, update } = form;
-  const generation = useGeneration(api, gallery, onSaved);
+  const generation = useGeneration(api, gallery, onSaved, onGeneratorLost);
   const [submitProblem, setSubmitProblem] = useState<Extract<RequestCheck, { ok: false }> | null>(null);
   const problem = settingsProblem(settings, limits);
   const running = generation.state.phase === 'running';

@@ -21,6 +21,11 @@ const ADVICE: Readonly<Record<ErrorCode | UiErrorCode, ErrorAdvice>> = {
     title: 'No usable GPU was found',
     advice: 'Update your graphics driver and make sure hardware acceleration is on.',
   },
+  WEBGPU_FEATURE_MISSING: {
+    title: 'This GPU can’t run these models',
+    advice:
+      'The fp16 models need 16-bit float shaders (shader-f16), which this GPU or browser lacks. Choose fp32 or int8 under Precision in the model manager.',
+  },
   WEBGPU_DEVICE_LOST: {
     title: 'The GPU stopped responding',
     advice:

@@ -32,6 +32,8 @@ export function describeProgress(progress: JobProgress): ProgressView {
       };
     case 'encode':
       return { label: 'Reading the prompt', fraction: null };
+    case 'depth':
+      return { label: 'Estimated the depth of the photo', fraction: null };
     case 'prior':
       return {
         label: `Imagining (prior): step ${progress.step} of ${progress.steps}`,

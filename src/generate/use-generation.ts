@@ -51,6 +51,8 @@ export function useGeneration(
   api: Comlink.Remote<GeneratorApi> | null,
   gallery: GalleryStore,
   onSaved: (records: readonly GalleryRecord[]) => void,
+  /** Called when the job failed because the worker's GPU device is gone (it must be replaced). */
+  onGeneratorLost?: () => void,
 ) {
   const [state, setState] = useState<GenerationState>({ phase: 'idle' });
   const timer = useRef(new StepTimer());
@@ -92,6 +94,7 @@ export function useGeneration(
       } catch (error) {
         const wire = toWireError(error);
         setState(wire.code === 'CANCELLED' ? { phase: 'cancelled' } : { phase: 'failed', error: wire });
+        if (wire.code === 'WEBGPU_DEVICE_LOST') onGeneratorLost?.();
         return;
       }
       const images: ResultImage[] = [];
@@ -122,7 +125,7 @@ export function useGeneration(
         saveError,
       });
     },
-    [api, gallery, onSaved],
+    [api, gallery, onSaved, onGeneratorLost],
   );
 
   const cancel = useCallback(async () => {

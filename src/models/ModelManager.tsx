@@ -21,7 +21,8 @@ export function ModelManager({ api, onChange }: Props) {
   const [progress, setProgress] = useState<ModelDownloadProgress | null>(null);
   const [error, setError] = useState<WireError | null>(null);
   const [notice, setNotice] = useState<string | null>(null);
-  const opened = useRef(false);
+  /** The worker the set was opened in: a restarted worker (after a lost GPU) opens it again. */
+  const opened = useRef<Comlink.Remote<GeneratorApi> | null>(null);
 
   const show = useCallback(
     (next: ModelSetInfo) => {
@@ -58,8 +59,8 @@ export function ModelManager({ api, onChange }: Props) {
   );
 
   useEffect(() => {
-    if (api && !opened.current) {
-      opened.current = true;
+    if (api && opened.current !== api) {
+      opened.current = api;
       void open(url);
     }
   }, [api, open, url]);

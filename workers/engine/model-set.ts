@@ -24,9 +24,28 @@ export class ModelSetError extends Error {
   }
 }
 
+/**
+ * Where the decoder's latents live between denoising steps. 'gpu': in ORT tensors chained from UNet
+ * to step graph to UNet (on the WebGPU provider those are GPU buffers, read back only for previews,
+ * traces and the final decode); on the CPU provider the same loop runs with CPU tensors, which is
+ * how the tests check its numbers. 'cpu': each UNet output is read into a Float32Array and guidance
+ * and the scheduler step run in JavaScript — the reference path.
+ */
+export type Residency = 'gpu' | 'cpu';
+
 export interface ModelSetOptions {
   /** Passed to every InferenceSession.create (execution providers, graph options...). */
   readonly sessionOptions?: InferenceSession.SessionOptions;
+  /** Default: 'gpu' when the execution providers include 'webgpu', else 'cpu'. */
+  readonly residency?: Residency;
+}
+
+const UNET_IDS: ReadonlySet<GraphComponentId> = new Set(['unet', 'unet_inpaint', 'unet_depth']);
+
+function usesWebGpu(options: InferenceSession.SessionOptions | undefined): boolean {
+  return (options?.executionProviders ?? []).some(
+    (provider) => (typeof provider === 'string' ? provider : provider.name) === 'webgpu',
+  );
 }
 
 const utf8 = new TextDecoder();
@@ -34,14 +53,26 @@ const utf8 = new TextDecoder();
 export class ModelSet {
   private readonly sessions = new Map<GraphComponentId, Promise<InferenceSession>>();
   private readonly tensors = new Map<TensorComponentId, Promise<Float32Array>>();
+  /** Graphs built at run time (step and copy graphs), by cache key. */
+  private readonly runtimeSessions = new Map<string, Promise<InferenceSession>>();
   private tokenizerPromise: Promise<ClipTokenizer> | null = null;
+  readonly residency: Residency;
+  /**
+   * Whether UNet and step-graph outputs are requested as GPU buffers (`preferredOutputLocation:
+   * 'gpu-buffer'`, a session option): 'gpu' residency on the WebGPU provider.
+   */
+  readonly outputsOnGpu: boolean;
 
   constructor(
     readonly ort: OrtRuntime,
     readonly manifest: Manifest,
     private readonly files: ModelFiles,
     private readonly options: ModelSetOptions = {},
-  ) {}
+  ) {
+    const webGpu = usesWebGpu(options.sessionOptions);
+    this.residency = options.residency ?? (webGpu ? 'gpu' : 'cpu');
+    this.outputsOnGpu = webGpu && this.residency === 'gpu';
+  }
 
   has(id: GraphComponentId | TensorComponentId): boolean {
     return this.manifest.components[id] !== undefined;
@@ -111,6 +142,8 @@ export class ModelSet {
       const session = await this.ort.InferenceSession.create(graphBytes, {
         ...this.options.sessionOptions,
         ...(externalData.length > 0 ? { externalData } : {}),
+        // The UNet's output goes straight into the step graph: keep it where it was computed.
+        ...(this.outputsOnGpu && UNET_IDS.has(id) ? { preferredOutputLocation: 'gpu-buffer' as const } : {}),
       });
       return trackSession(session);
     } catch (error) {
@@ -118,6 +151,37 @@ export class ModelSet {
         cause: error,
       });
     }
+  }
+
+  /**
+   * A session for a graph the engine builds itself (`build` runs on first use; `key` names the
+   * graph), on the set's execution provider. `outputs: 'device'` keeps its outputs where they were
+   * computed (GPU buffers on WebGPU); 'cpu' returns them in CPU memory (a download).
+   */
+  runtimeSession(key: string, build: () => Uint8Array, outputs: 'device' | 'cpu'): Promise<InferenceSession> {
+    const cacheKey = `${key}@${outputs}`;
+    let pending = this.runtimeSessions.get(cacheKey);
+    if (!pending) {
+      pending = this.ort.InferenceSession.create(build(), {
+        ...this.options.sessionOptions,
+        ...(outputs === 'device' && this.outputsOnGpu
+          ? { preferredOutputLocation: 'gpu-buffer' as const }
+          : {}),
+      })
+        .then(trackSession)
+        .catch((error: unknown) => {
+          throw new ModelSetError(
+            'MODEL_LOAD_FAILED',
+            `Could not create the ${key} graph: ${String(error)}`,
+            {
+              cause: error,
+            },
+          );
+        });
+      this.runtimeSessions.set(cacheKey, pending);
+      pending.catch(() => this.runtimeSessions.delete(cacheKey));
+    }
+    return pending;
   }
 
   /** Releases one component's session (low-memory mode frees each stage before the next). */
@@ -130,6 +194,14 @@ export class ModelSet {
   }
 
   async releaseAll(): Promise<void> {
-    await Promise.all([...this.sessions.keys()].map((id) => this.release(id)));
+    const runtime = [...this.runtimeSessions.values()];
+    this.runtimeSessions.clear();
+    await Promise.all([
+      ...[...this.sessions.keys()].map((id) => this.release(id)),
+      ...runtime.map(async (pending) => {
+        const session = await pending.catch(() => null);
+        if (session) await releaseSession(session);
+      }),
+    ]);
   }
 }

@@ -31,6 +31,21 @@ export function liveOrtObjects(): LiveCounts {
   return { ...live };
 }
 
+let gpuReadbackCount = 0;
+
+/**
+ * How many GPU-located engine tensors have been read back to the CPU so far (a running total: take
+ * differences). Each one stalls the pipeline on the GPU queue, which is why denoising avoids them.
+ */
+export function gpuReadbacks(): number {
+  return gpuReadbackCount;
+}
+
+/** Records one GPU → CPU read; called by whoever performs it. */
+export function countGpuReadback(): void {
+  gpuReadbackCount++;
+}
+
 /** Marks a session as created by the engine; release it with `releaseSession`. */
 export function trackSession(session: InferenceSession): InferenceSession {
   live.sessions++;

@@ -21,27 +21,34 @@ function nodeTolerance(name: string, magnitude: number): number {
   return 1e-4; // embeddings and latents (issue 5: ≤ 1e-4 on latents)
 }
 
-describe('engine parity with diffusers on the tiny fixture set (onnxruntime-node, CPU)', () => {
-  const models = openTinyModelSet();
-  const data = {
-    image: referenceInput,
-    tensor: async (testCase: Parameters<typeof referenceTensor>[0], name: string) =>
-      referenceTensor(testCase, name),
-  };
+/**
+ * Both denoising loops: 'cpu' is the JavaScript reference loop; 'gpu' chains UNet → step graph →
+ * UNet in ORT tensors (what runs on WebGPU), here on the CPU provider, which proves its arithmetic.
+ */
+describe.each(['cpu', 'gpu'] as const)(
+  'engine parity with diffusers on the tiny fixture set (onnxruntime-node, CPU; %s residency)',
+  (residency) => {
+    const models = openTinyModelSet({ residency });
+    const data = {
+      image: referenceInput,
+      tensor: async (testCase: Parameters<typeof referenceTensor>[0], name: string) =>
+        referenceTensor(testCase, name),
+    };
 
-  it.each(reference.cases.map((c) => [c.name, c] as const))('%s', async (_name, testCase) => {
-    const { checks, result } = await checkReferenceCase(models, testCase, data);
-    console.log(
-      `${testCase.name}\n${checks.map((c) => `  ${c.name}: ${c.maxAbs.toExponential(2)} (max |x| ${c.magnitude.toPrecision(3)})`).join('\n')}`,
-    );
-    for (const { name, maxAbs, magnitude, shapeOk } of checks) {
-      expect(shapeOk, `${name} shape`).toBe(true);
-      expect(maxAbs, `${name} max abs error`).toBeLessThanOrEqual(nodeTolerance(name, magnitude));
-    }
-    const checked = new Set(checks.map((c) => c.name));
-    for (const name of Object.keys(testCase.tensors).filter((n) => MUST_CHECK.test(n))) {
-      expect(checked.has(name), `${name} was not compared`).toBe(true);
-    }
-    expect(result.images).toHaveLength(testCase.params.num_images_per_prompt);
-  });
-});
+    it.each(reference.cases.map((c) => [c.name, c] as const))('%s', async (_name, testCase) => {
+      const { checks, result } = await checkReferenceCase(models, testCase, data);
+      console.log(
+        `${testCase.name} (${residency} residency)\n${checks.map((c) => `  ${c.name}: ${c.maxAbs.toExponential(2)} (max |x| ${c.magnitude.toPrecision(3)})`).join('\n')}`,
+      );
+      for (const { name, maxAbs, magnitude, shapeOk } of checks) {
+        expect(shapeOk, `${name} shape`).toBe(true);
+        expect(maxAbs, `${name} max abs error`).toBeLessThanOrEqual(nodeTolerance(name, magnitude));
+      }
+      const checked = new Set(checks.map((c) => c.name));
+      for (const name of Object.keys(testCase.tensors).filter((n) => MUST_CHECK.test(n))) {
+        expect(checked.has(name), `${name} was not compared`).toBe(true);
+      }
+      expect(result.images).toHaveLength(testCase.params.num_images_per_prompt);
+    });
+  },
+);

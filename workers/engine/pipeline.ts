@@ -7,6 +7,7 @@
  */
 import type { GraphComponentId } from '../../models/contract';
 import { KandinskyError } from '../errors';
+import { estimateDepth } from './depth-estimator';
 import {
   depthMapToHint,
   latentKeepMask,
@@ -20,6 +21,7 @@ import { type MixItem, mixImageEmbeds, mixNeedsImageEncoder } from './mix';
 import type { ModelSet } from './model-set';
 import { type InferenceSession, readFloat32, type Tensor, TensorScope } from './ort';
 import type { RgbaImage } from './png';
+import { denoiseResident } from './resident-denoise';
 import { TorchGenerator } from './rng';
 import {
   createDecoderScheduler,
@@ -32,11 +34,15 @@ import type { GenerationSettings, DecoderSchedulerName as SettingsScheduler } fr
 
 export interface PipelineRequest {
   readonly settings: GenerationSettings;
-  /** img2img and inpaint: the starting picture, already at the output size (width × height). */
+  /**
+   * img2img and inpaint: the starting picture, already at the output size (width × height).
+   * depth: a photo, making it image-to-image with depth control (diffusers'
+   * KandinskyV22ControlnetImg2ImgPipeline); its depth is estimated unless `depthMap` is given.
+   */
   readonly initImage?: RgbaImage;
   /** inpaint: white (≥ 128) = repaint, at the output size. */
   readonly mask?: MaskImage;
-  /** depth: the depth map (grey, near = bright) at the output size. */
+  /** depth: the depth map (grey, near = bright) at the output size; needed without a photo. */
   readonly depthMap?: RgbaImage;
   /**
    * Image mixing: these weighted prompts and pictures replace `settings.prompt` as the prior's
@@ -53,6 +59,8 @@ export type PipelineProgress =
       readonly count: number;
     }
   | { readonly stage: 'encode' }
+  /** The depth map estimated from the photo (depth mode), at the output size. */
+  | { readonly stage: 'depth'; readonly depthMap: RgbaImage }
   | { readonly stage: 'prior'; readonly step: number; readonly steps: number }
   | { readonly stage: 'denoise'; readonly step: number; readonly steps: number; readonly preview?: RgbaImage }
   | { readonly stage: 'decode'; readonly image: number; readonly images: number };
@@ -88,10 +96,24 @@ function unetFor(mode: GenerationSettings['mode']): GraphComponentId {
   return mode === 'inpaint' ? 'unet_inpaint' : mode === 'depth' ? 'unet_depth' : 'unet';
 }
 
+/** How depth mode gets its hint: a given map (text→image), or a photo (image→image) whose depth
+ * is estimated or, with a map given too, taken from the map. */
+export type DepthInput = 'map' | 'photo' | 'photo-and-map';
+
+export function depthInputOf(request: Pick<PipelineRequest, 'initImage' | 'depthMap'>): DepthInput {
+  if (!request.initImage) return 'map';
+  return request.depthMap ? 'photo-and-map' : 'photo';
+}
+
 /** The components a mode runs, in pipeline order. */
-export function componentsFor(mode: GenerationSettings['mode']): GraphComponentId[] {
-  const needsEncoder = mode === 'img2img' || mode === 'inpaint';
+export function componentsFor(
+  mode: GenerationSettings['mode'],
+  depth: DepthInput = 'map',
+): GraphComponentId[] {
+  const fromPhoto = mode === 'depth' && depth !== 'map';
+  const needsEncoder = mode === 'img2img' || mode === 'inpaint' || fromPhoto;
   return [
+    ...(fromPhoto && depth === 'photo' ? (['depth_estimator'] as const) : []),
     'text_encoder',
     'prior',
     ...(needsEncoder ? (['movq_encoder'] as const) : []),
@@ -165,7 +187,7 @@ export async function runPipeline(
 
   let start = performance.now();
   const components = [
-    ...componentsFor(settings.mode),
+    ...componentsFor(settings.mode, depthInputOf(request)),
     ...(mixNeedsImageEncoder(request.mix) ? (['image_encoder'] as const) : []),
   ];
   if (!hooks.lowMemory) {
@@ -177,14 +199,34 @@ export async function runPipeline(
   }
   timings.load += performance.now() - start;
 
+  let estimatedDepthMap: RgbaImage | undefined;
   try {
+    if (settings.mode === 'depth' && depthInputOf(request) === 'photo') {
+      // The depth map comes first, so the person sees what the layout will be while the rest runs.
+      start = performance.now();
+      const estimate = await estimateDepth(models, request.initImage as RgbaImage);
+      await release(stages, 'depth_estimator');
+      timings.encode += performance.now() - start;
+      hooks.trace?.('depth_predicted_depth', estimate.predicted.data, [
+        1,
+        estimate.predicted.height,
+        estimate.predicted.width,
+      ]);
+      hooks.onProgress?.({ stage: 'depth', depthMap: estimate.depthMap });
+      estimatedDepthMap = estimate.depthMap;
+    }
     const { imageEmbeds, negativeImageEmbeds, truncatedPrompt } = request.mix
       ? await mixImageEmbeds(models, request.mix, settings, generator, hooks, (priorSettings, trace) =>
           encodeAndRunPrior({ ...stages, hooks: { ...hooks, trace } }, priorSettings),
         )
       : await encodeAndRunPrior(stages, settings);
     start = performance.now();
-    const latents = await denoise(stages, request, imageEmbeds, negativeImageEmbeds);
+    const latents = await denoise(
+      stages,
+      estimatedDepthMap ? { ...request, depthMap: estimatedDepthMap } : request,
+      imageEmbeds,
+      negativeImageEmbeds,
+    );
     timings.denoise += performance.now() - start;
     start = performance.now();
     const decoded = await decodeLatents(stages, latents, settings.numImages);
@@ -213,7 +255,11 @@ function checkInputs(request: PipelineRequest): void {
       throw new KandinskyError('INVALID_INPUT', 'The mask is empty: paint the area to repaint in white.');
     }
   }
-  if (settings.mode === 'depth') needImage('A depth map', depthMap);
+  if (settings.mode === 'depth') {
+    if (initImage) needImage('The photo', initImage);
+    // Without a photo the map is the only source of the hint.
+    if (depthMap || !initImage) needImage('A depth map', depthMap);
+  }
 }
 
 async function release(stages: Stages, id: GraphComponentId): Promise<void> {
@@ -389,9 +435,16 @@ async function encodeAndRunPrior(stages: Stages, settings: GenerationSettings) {
   return { imageEmbeds, negativeImageEmbeds, truncatedPrompt: encoded.truncated };
 }
 
+/** Whether the latents start from an encoded picture (image→image, depth control from a photo). */
+function startsFromImage(request: PipelineRequest): boolean {
+  const { mode } = request.settings;
+  return mode === 'img2img' || (mode === 'depth' && request.initImage !== undefined);
+}
+
 /** Latent grid for an output size (text→image rounds up to a multiple of 64 pixels). */
-function latentSize(settings: GenerationSettings, scale: number): { h: number; w: number } {
-  if (settings.mode === 'img2img') {
+function latentSize(request: PipelineRequest, scale: number): { h: number; w: number } {
+  const { settings } = request;
+  if (startsFromImage(request)) {
     return { h: Math.floor(settings.height / scale), w: Math.floor(settings.width / scale) };
   }
   const cells = scale * scale; // 64 px = 8 latents for scale 8
@@ -432,7 +485,7 @@ async function denoise(
   const d = models.manifest.dims.imageEmbedDim;
   const channels = models.manifest.dims.latentChannels;
   const scale = models.manifest.dims.movqScaleFactor;
-  const { h, w } = latentSize(settings, scale);
+  const { h, w } = latentSize(request, scale);
   const plane = h * w;
   const latentLength = n * channels * plane;
   const shape = [n, channels, h, w];
@@ -452,7 +505,12 @@ async function denoise(
   const extraFeeds: Record<string, { data: Float32Array; dims: number[] }> = {};
   let inpaint: { keep: Float32Array; imageLatents: Float32Array; noise: Float32Array } | null = null;
 
-  if (settings.mode === 'img2img') {
+  const addDepthHint = () => {
+    const hint = depthMapToHint(request.depthMap as RgbaImage);
+    trace?.('input_hint', hint, [1, 3, h * scale, w * scale]);
+    extraFeeds.hint = { data: repeatRows(hint, batch), dims: [batch, 3, h * scale, w * scale] };
+  };
+  if (startsFromImage(request)) {
     const image = await encodeImage(stages, request.initImage as RgbaImage);
     const picked = scheduler.getTimesteps(settings.steps, settings.strength);
     timesteps = picked.timesteps;
@@ -466,6 +524,7 @@ async function denoise(
     const noise = generator.randn(shape);
     trace?.('decoder_noise', noise, shape);
     latents = scheduler.addNoise(repeatRows(image.latents, n), noise, Array(n).fill(first));
+    if (settings.mode === 'depth') addDepthHint();
   } else {
     scheduler.setTimesteps(settings.steps);
     timesteps = scheduler.timesteps;
@@ -483,52 +542,76 @@ async function denoise(
       extraFeeds.mask = { data: repeatRows(keep, batch), dims: [batch, 1, h, w] };
       inpaint = { keep, imageLatents: image.latents, noise: latents.slice() };
     } else if (settings.mode === 'depth') {
-      const hint = depthMapToHint(request.depthMap as RgbaImage);
-      trace?.('input_hint', hint, [1, 3, h * scale, w * scale]);
-      extraFeeds.hint = { data: repeatRows(hint, batch), dims: [batch, 3, h * scale, w * scale] };
+      addDepthHint();
     }
   }
 
   const unet: InferenceSession = await models.session(unetFor(settings.mode));
-  const scope = new TensorScope(models.ort);
-  try {
-    const fixed: Record<string, Tensor> = { image_embeds: scope.float32(conditioning, [batch, d]) };
-    for (const [name, { data, dims }] of Object.entries(extraFeeds)) fixed[name] = scope.float32(data, dims);
-    for (const [i, t] of timesteps.entries()) {
-      checkAborted(hooks.signal);
-      const stepScope = new TensorScope(models.ort);
-      try {
-        const input = guided ? concatRows(latents, latents) : latents;
-        const out = await stepScope.run(unet, {
-          ...fixed,
-          sample: stepScope.float32(scheduler.scaleModelInput(input, t), [batch, channels, h, w]),
-          timestep: stepScope.float32(new Float32Array(batch).fill(t), [batch]),
+  if (models.residency === 'gpu') {
+    latents = await denoiseResident({
+      models,
+      unet,
+      scheduler,
+      generator,
+      timesteps,
+      latents: { data: latents, dims: shape },
+      guidance: settings.guidance,
+      unetConstants: { image_embeds: { data: conditioning, dims: [batch, d] }, ...extraFeeds },
+      inpaint,
+      checkAborted: () => checkAborted(hooks.signal),
+      readEveryStep: Boolean(hooks.previews || trace),
+      onStep: (i, stepLatents) => {
+        if (stepLatents) trace?.(`decoder_latents_${i}`, stepLatents, shape);
+        hooks.onProgress?.({
+          stage: 'denoise',
+          step: i + 1,
+          steps: timesteps.length,
+          ...(hooks.previews && stepLatents ? { preview: latentPreview(stepLatents, h, w) } : {}),
         });
-        const noisePred = await readFloat32(required(out, 'noise_pred'));
-        // Channels 0–3 are ε; 4–7 (learned variance) are unused with the fixed_small DDPM schedule.
-        const outChannels = noisePred.length / (batch * plane);
-        const epsilonAt = (k: number) => {
-          const image = Math.floor(k / (channels * plane));
-          return image * outChannels * plane + (k % (channels * plane));
-        };
-        const epsilon = guided
-          ? guide(noisePred, n * outChannels * plane, epsilonAt, latentLength, settings.guidance)
-          : Float32Array.from({ length: latentLength }, (_, k) => noisePred[epsilonAt(k)] ?? 0);
-        latents = scheduler.step(epsilon, t, latents, { shape, generator }).prevSample;
-        if (inpaint) latents = blendKept(scheduler, inpaint, latents, timesteps[i + 1], n, plane, channels);
-        trace?.(`decoder_latents_${i}`, latents, shape);
-      } finally {
-        stepScope.disposeAll();
+      },
+    });
+  } else {
+    const scope = new TensorScope(models.ort);
+    try {
+      const fixed: Record<string, Tensor> = { image_embeds: scope.float32(conditioning, [batch, d]) };
+      for (const [name, { data, dims }] of Object.entries(extraFeeds))
+        fixed[name] = scope.float32(data, dims);
+      for (const [i, t] of timesteps.entries()) {
+        checkAborted(hooks.signal);
+        const stepScope = new TensorScope(models.ort);
+        try {
+          const input = guided ? concatRows(latents, latents) : latents;
+          const out = await stepScope.run(unet, {
+            ...fixed,
+            sample: stepScope.float32(scheduler.scaleModelInput(input, t), [batch, channels, h, w]),
+            timestep: stepScope.float32(new Float32Array(batch).fill(t), [batch]),
+          });
+          const noisePred = await readFloat32(required(out, 'noise_pred'));
+          // Channels 0–3 are ε; 4–7 (learned variance) are unused with the fixed_small DDPM schedule.
+          const outChannels = noisePred.length / (batch * plane);
+          const epsilonAt = (k: number) => {
+            const image = Math.floor(k / (channels * plane));
+            return image * outChannels * plane + (k % (channels * plane));
+          };
+          const epsilon = guided
+            ? guide(noisePred, n * outChannels * plane, epsilonAt, latentLength, settings.guidance)
+            : Float32Array.from({ length: latentLength }, (_, k) => noisePred[epsilonAt(k)] ?? 0);
+          latents = scheduler.step(epsilon, t, latents, { shape, generator }).prevSample;
+          if (inpaint) latents = blendKept(scheduler, inpaint, latents, timesteps[i + 1], n, plane, channels);
+          trace?.(`decoder_latents_${i}`, latents, shape);
+        } finally {
+          stepScope.disposeAll();
+        }
+        hooks.onProgress?.({
+          stage: 'denoise',
+          step: i + 1,
+          steps: timesteps.length,
+          ...(hooks.previews ? { preview: latentPreview(latents, h, w) } : {}),
+        });
       }
-      hooks.onProgress?.({
-        stage: 'denoise',
-        step: i + 1,
-        steps: timesteps.length,
-        ...(hooks.previews ? { preview: latentPreview(latents, h, w) } : {}),
-      });
+    } finally {
+      scope.disposeAll();
     }
-  } finally {
-    scope.disposeAll();
   }
   await release(stages, unetFor(settings.mode));
   if (inpaint) latents = blendKept(scheduler, inpaint, latents, undefined, n, plane, channels);

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import * as ortNode from 'onnxruntime-node';
 import { type Manifest, parseManifest } from '../../models/manifest';
-import { ModelSet } from './model-set';
+import { ModelSet, type Residency } from './model-set';
 import { nodeZlib } from './node-zlib.node';
 import { parseNpy } from './npy';
 import type { OrtRuntime } from './ort';
@@ -24,14 +24,15 @@ export const tinyManifest: Manifest = parseManifest(
 
 export const ortCpu = ortNode as unknown as OrtRuntime;
 
-export function openTinyModelSet(): ModelSet {
+/** The tiny set on onnxruntime-node's CPU provider; `residency: 'gpu'` runs the step-graph loop on it. */
+export function openTinyModelSet(options: { residency?: Residency } = {}): ModelSet {
   return new ModelSet(
     ortCpu,
     tinyManifest,
     {
       read: async (path) => new Uint8Array(await readFile(TINY_DIR + path)),
     },
-    { sessionOptions: { executionProviders: ['cpu'], intraOpNumThreads: 1 } },
+    { sessionOptions: { executionProviders: ['cpu'], intraOpNumThreads: 1 }, ...options },
   );
 }
 

@@ -104,6 +104,7 @@ describe('ModelStore downloads over HTTP', () => {
       'absent',
       'absent',
       'absent',
+      'absent', // depth_estimator
     ]);
 
     // Each file goes queued → downloading → verifying → stored, and each component ends 'stored'.

@@ -21,6 +21,7 @@ import {
   type TimestepSpacing,
   trainingNoiseSchedule,
 } from './common';
+import type { DDIMStepCoefficients, NoiseCoefficients } from './step-coefficients';
 
 export interface DDIMSchedulerConfig extends NoiseScheduleConfig {
   clip_sample?: boolean;
@@ -99,6 +100,38 @@ export class DDIMScheduler {
 
   addNoise(originalSamples: Float32Array, noise: Float32Array, timesteps: readonly number[]): Float32Array {
     return addNoiseWithAlphasCumprod(this.schedule.alphasCumprod, originalSamples, noise, timesteps);
+  }
+
+  /** `addNoise` at `timestep` as two scalars (what the inpainting blend needs on the GPU). */
+  noiseCoefficients(timestep: number): NoiseCoefficients {
+    const alphaProd = this.schedule.alphasCumprod[timestep];
+    if (alphaProd === undefined)
+      throw new SchedulerError('invalid-argument', `timestep ${timestep} out of range`);
+    return { signal: f32(Math.sqrt(alphaProd)), noise: f32(Math.sqrt(f32(1 - alphaProd))) };
+  }
+
+  /** The scalars of `step(·, timestep, ·)` with η = 0 (the pipelines' setting), computed as `step()` does. */
+  stepCoefficients(timestep: number): DDIMStepCoefficients {
+    if (this.numInferenceSteps === undefined) {
+      throw new SchedulerError('invalid-argument', 'DDIMScheduler.stepCoefficients before setTimesteps');
+    }
+    const eta = 0;
+    const { alphasCumprod } = this.schedule;
+    const prevT = timestep - Math.floor(this.config.num_train_timesteps / this.numInferenceSteps);
+    const alphaProdT = alphasCumprod[timestep];
+    if (alphaProdT === undefined)
+      throw new SchedulerError('invalid-argument', `timestep ${timestep} out of range`);
+    const alphaProdPrev = prevT >= 0 ? (alphasCumprod[prevT] as number) : this.finalAlphaCumprod;
+    const betaProdT = f32(1 - alphaProdT);
+    const variance = f32(f32(f32(1 - alphaProdPrev) / betaProdT) * f32(1 - f32(alphaProdT / alphaProdPrev)));
+    const stdDev = f32(f32(eta) * f32(Math.sqrt(variance)));
+    return {
+      kind: 'ddim',
+      sqrtBetaProdT: f32(Math.sqrt(betaProdT)),
+      sqrtAlphaProdT: f32(Math.sqrt(alphaProdT)),
+      originalCoeff: f32(Math.sqrt(alphaProdPrev)),
+      directionCoeff: f32(Math.sqrt(f32(f32(1 - alphaProdPrev) - f32(stdDev * stdDev)))),
+    };
   }
 
   step(

@@ -22,7 +22,9 @@ import {
   torchExpFloat32,
   torchLogFloat32,
   trainingNoiseSchedule,
+  unsupported,
 } from './common';
+import type { DDPMStepCoefficients, NoiseCoefficients } from './step-coefficients';
 
 export type DDPMVarianceType = 'fixed_small' | 'fixed_small_log' | 'fixed_large' | 'learned_range';
 
@@ -118,6 +120,56 @@ export class DDPMScheduler {
   private previousTimestep(t: number): number {
     const steps = this.numInferenceSteps ?? this.config.num_train_timesteps;
     return t - Math.floor(this.config.num_train_timesteps / steps);
+  }
+
+  /** `addNoise` at `timestep` as two scalars (what the inpainting blend needs on the GPU). */
+  noiseCoefficients(timestep: number): NoiseCoefficients {
+    const alphaProd = this.schedule.alphasCumprod[timestep];
+    if (alphaProd === undefined)
+      throw new SchedulerError('invalid-argument', `timestep ${timestep} out of range`);
+    return { signal: f32(Math.sqrt(alphaProd)), noise: f32(Math.sqrt(f32(1 - alphaProd))) };
+  }
+
+  /**
+   * The scalars of `step(·, timestep, ·)` (see DDPMStepCoefficients), computed exactly as `step()`
+   * does. ε prediction and the fixed variance types only: the others need more than scalars.
+   */
+  stepCoefficients(timestep: number): DDPMStepCoefficients {
+    if (this.config.prediction_type !== 'epsilon') {
+      unsupported('prediction_type (step coefficients)', this.config.prediction_type, ['epsilon']);
+    }
+    const type = this.config.variance_type;
+    if (type === 'learned_range') {
+      unsupported('variance_type (step coefficients)', type, [
+        'fixed_small',
+        'fixed_small_log',
+        'fixed_large',
+      ]);
+    }
+    const t = timestep;
+    const prevT = this.previousTimestep(t);
+    const alphaProdT = this.schedule.alphasCumprod[t];
+    if (alphaProdT === undefined) throw new SchedulerError('invalid-argument', `timestep ${t} out of range`);
+    const alphaProdPrev = prevT >= 0 ? (this.schedule.alphasCumprod[prevT] as number) : 1;
+    const betaProdT = f32(1 - alphaProdT);
+    const betaProdPrev = f32(1 - alphaProdPrev);
+    const currentAlpha = f32(alphaProdT / alphaProdPrev);
+    const currentBeta = f32(1 - currentAlpha);
+    let noiseStd: number | null = null;
+    if (t > 0) {
+      const variance = Math.max(f32(f32(betaProdPrev / betaProdT) * currentBeta), f32(1e-20));
+      if (type === 'fixed_small') noiseStd = f32(Math.sqrt(variance));
+      else if (type === 'fixed_small_log') noiseStd = torchExpFloat32(f32(0.5 * torchLogFloat32(variance)));
+      else noiseStd = f32(Math.sqrt(currentBeta));
+    }
+    return {
+      kind: 'ddpm',
+      sqrtBetaProdT: f32(Math.sqrt(betaProdT)),
+      sqrtAlphaProdT: f32(Math.sqrt(alphaProdT)),
+      originalCoeff: f32(f32(f32(Math.sqrt(alphaProdPrev)) * currentBeta) / betaProdT),
+      sampleCoeff: f32(f32(f32(Math.sqrt(currentAlpha)) * betaProdPrev) / betaProdT),
+      noiseStd,
+    };
   }
 
   /**

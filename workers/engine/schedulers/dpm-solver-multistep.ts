@@ -25,6 +25,7 @@ import {
   trainingNoiseSchedule,
   unsupported,
 } from './common';
+import type { DPMSolverStepCoefficients, NoiseCoefficients } from './step-coefficients';
 
 export interface DPMSolverMultistepSchedulerConfig extends NoiseScheduleConfig {
   solver_order?: 1 | 2;
@@ -41,7 +42,7 @@ export interface DPMSolverMultistepSchedulerConfig extends NoiseScheduleConfig {
   final_sigmas_type?: 'zero' | 'sigma_min' | null;
   /** null (JSON has no -Infinity) means the default, -∞: no clipping. */
   lambda_min_clipped?: number | null;
-  variance_type?: null;
+  variance_type?: null | 'fixed_small' | 'fixed_small_log' | 'fixed_large';
   timestep_spacing?: TimestepSpacing;
   steps_offset?: number;
 }
@@ -85,7 +86,14 @@ export class DPMSolverMultistepScheduler {
     if (config.thresholding) requireOneOf('thresholding', config.thresholding, [false]);
     requireOneOf('prediction_type', config.prediction_type ?? 'epsilon', ['epsilon']);
     requireOneOf('algorithm_type', config.algorithm_type ?? 'dpmsolver++', ['dpmsolver++']);
-    requireOneOf('variance_type', config.variance_type ?? null, [null]);
+    // diffusers only acts on "learned"/"learned_range" (dropping variance channels); any other value,
+    // such as the Kandinsky decoder config's DDPM "fixed_small", behaves as None.
+    requireOneOf('variance_type', config.variance_type ?? null, [
+      null,
+      'fixed_small',
+      'fixed_small_log',
+      'fixed_large',
+    ]);
     for (const field of [
       'use_karras_sigmas',
       'use_exponential_sigmas',
@@ -197,6 +205,66 @@ export class DPMSolverMultistepScheduler {
       }
     });
     return out;
+  }
+
+  /** `addNoise` at `timestep` as two scalars (what the inpainting blend needs on the GPU). */
+  noiseCoefficients(timestep: number): NoiseCoefficients {
+    const { alpha, sigma } = alphaSigma(this.sigmas[this.indexForTimestep(timestep)] as number);
+    return { signal: alpha, noise: sigma };
+  }
+
+  /**
+   * The scalars of the next `step(·, timestep, ·)`, computed as `step()` does, and the same advance
+   * of the multistep state (step index, solver order); the previous x0 stays with the caller, who
+   * feeds each step's x0 to the next. Use either this or `step()` for a whole run, never both.
+   */
+  stepCoefficients(timestep: number): DPMSolverStepCoefficients {
+    if (this.timestepList.length === 0) {
+      throw new SchedulerError(
+        'invalid-argument',
+        'DPMSolverMultistepScheduler.stepCoefficients before setTimesteps',
+      );
+    }
+    if (this.stepIndex === undefined) this.stepIndex = this.indexForTimestep(timestep);
+    const index = this.stepIndex;
+    const stepCount = this.timestepList.length;
+    const { lower_order_final: lowerOrderFinal, solver_order: solverOrder } = this.config;
+    const finalStepFirstOrder =
+      index === stepCount - 1 &&
+      (this.config.euler_at_final ||
+        (lowerOrderFinal && stepCount < 15) ||
+        this.config.final_sigmas_type === 'zero');
+    const current = alphaSigma(this.sigmas[index] as number);
+    const target = alphaSigma(this.sigmas[index + 1] as number);
+    const lambdaTarget = halfLogSnr(target);
+    const lambdaCurrent = halfLogSnr(current);
+    const h = f32(lambdaTarget - lambdaCurrent);
+    const expm1 = f32(torchExpFloat32(-h) - 1);
+    const x0Coeff = f32(target.alpha * expm1);
+    // step() has a previous x0 exactly when it has stepped before (both reset in setTimesteps).
+    const useSecondOrder = solverOrder === 2 && this.lowerOrderCount >= 1 && !finalStepFirstOrder;
+    let differenceRatio = 0;
+    let differenceCoeff = 0;
+    if (useSecondOrder) {
+      const previous = alphaSigma(this.sigmas[index - 1] as number);
+      const h0 = f32(lambdaCurrent - halfLogSnr(previous));
+      differenceRatio = f32(1 / f32(h0 / h));
+      differenceCoeff =
+        this.config.solver_type === 'midpoint'
+          ? -f32(0.5 * x0Coeff)
+          : f32(target.alpha * f32(f32(expm1 / h) + 1));
+    }
+    if (this.lowerOrderCount < solverOrder) this.lowerOrderCount++;
+    this.stepIndex = index + 1;
+    return {
+      kind: 'dpmpp-2m',
+      sigma: current.sigma,
+      alpha: current.alpha,
+      sampleCoeff: f32(target.sigma / current.sigma),
+      x0Coeff,
+      differenceRatio,
+      differenceCoeff,
+    };
   }
 
   step(modelOutput: Float32Array, timestep: number, sample: Float32Array, options: StepOptions): StepResult {

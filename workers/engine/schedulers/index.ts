@@ -14,6 +14,7 @@ export * from './common';
 export * from './ddim';
 export * from './ddpm';
 export * from './dpm-solver-multistep';
+export * from './step-coefficients';
 export * from './unclip';
 
 export type DecoderScheduler = DDPMScheduler | DDIMScheduler | DPMSolverMultistepScheduler;

@@ -1,0 +1,190 @@
+/**
+ * The graphs that keep denoising on the device: one "denoise step" graph per guidance mode and
+ * scheduler (classifier-free guidance, the scheduler's step, the inpainting blend), and a copy
+ * graph that moves a tensor onto or off the device. Dimensions are dynamic, so one graph serves
+ * every batch and latent size and its session is reused across generations.
+ *
+ * Each step graph repeats the float32 operations of the CPU path in the same order (pipeline.ts's
+ * `guide`, the scheduler's `step()`, `blendKept`) with the per-step scalars fed in `coefficients`,
+ * so on onnxruntime's CPU provider it gives the CPU path's numbers; WebGPU shaders round differently.
+ */
+import { GraphBuilder } from './onnx-builder';
+import type { NoiseCoefficients, StepCoefficients } from './schedulers';
+
+export type StepGraphScheduler = StepCoefficients['kind'];
+
+export interface StepGraphSpec {
+  readonly scheduler: StepGraphScheduler;
+  /** Classifier-free guidance: `noise_pred` has 2B rows (uncond first), `model_input_next` is output. */
+  readonly guided: boolean;
+  /** Inpainting: blend the kept region back after each step (models/CONTRACT.md, "Inpainting mask"). */
+  readonly inpaint: boolean;
+  /** DDPM/DDIM `clip_sample_range` when the config clips x0, else null. */
+  readonly clipRange: number | null;
+  /** Latent channels (4); the UNet's `noise_pred` has these first, then its variance channels. */
+  readonly channels: number;
+}
+
+/** The step graph's input and output names, shared by the builder and the pipeline. */
+export const STEP_GRAPH = {
+  noisePred: 'noise_pred',
+  latents: 'latents',
+  noise: 'noise',
+  coefficients: 'coefficients',
+  previousX0: 'previous_x0',
+  keep: 'keep',
+  imageLatents: 'image_latents',
+  initialNoise: 'initial_noise',
+  latentsNext: 'latents_next',
+  modelInputNext: 'model_input_next',
+  x0Next: 'x0_next',
+} as const;
+
+/** The copy graph's names: one float32 tensor of any shape in, the same values out. */
+export const COPY_GRAPH = { input: 'value', output: 'copy' } as const;
+
+/** Scalars per scheduler, in `coefficients` order after the guidance scale. */
+const SCHEDULER_SCALARS = {
+  ddpm: ['sqrtBetaProdT', 'sqrtAlphaProdT', 'originalCoeff', 'sampleCoeff', 'noiseStd'],
+  ddim: ['sqrtBetaProdT', 'sqrtAlphaProdT', 'originalCoeff', 'directionCoeff'],
+  'dpmpp-2m': ['sigma', 'alpha', 'sampleCoeff', 'x0Coeff', 'differenceRatio', 'differenceCoeff'],
+} as const;
+
+type ScalarName =
+  | 'guidanceScale'
+  | (typeof SCHEDULER_SCALARS)[StepGraphScheduler][number]
+  | 'keptSignal'
+  | 'keptNoise';
+
+function scalarNames(spec: StepGraphSpec): ScalarName[] {
+  return [
+    'guidanceScale',
+    ...SCHEDULER_SCALARS[spec.scheduler],
+    ...(spec.inpaint ? (['keptSignal', 'keptNoise'] as const) : []),
+  ];
+}
+
+/** A cache key: graphs differ only in these fields. */
+export function stepGraphKey(spec: StepGraphSpec): string {
+  return `step:${spec.scheduler}:${spec.guided ? 'cfg' : 'plain'}:${spec.inpaint ? 'inpaint' : 'full'}:${spec.clipRange ?? 'noclip'}:${spec.channels}`;
+}
+
+/**
+ * The `coefficients` input of one step. `kept`: the inpainting blend's noising of the image to the
+ * next timestep, `{ signal: 1, noise: 0 }` after the last step (the clean image).
+ */
+export function stepCoefficientVector(
+  spec: StepGraphSpec,
+  guidanceScale: number,
+  step: StepCoefficients,
+  kept?: NoiseCoefficients,
+): Float32Array {
+  if (step.kind !== spec.scheduler) {
+    throw new Error(`Step coefficients of ${step.kind} given to a ${spec.scheduler} step graph.`);
+  }
+  if (spec.inpaint && !kept) throw new Error('An inpainting step graph needs the blend coefficients.');
+  const { kind: _kind, ...stepScalars } = step;
+  const values: Record<string, number | null> = {
+    ...stepScalars,
+    guidanceScale,
+    keptSignal: kept?.signal ?? 0,
+    keptNoise: kept?.noise ?? 0,
+  };
+  // A DDPM step without noise (t = 0) is fed zero noise with a zero σ: 0·0 adds nothing.
+  return Float32Array.from(scalarNames(spec), (name) => values[name] ?? 0);
+}
+
+export function buildStepGraph(spec: StepGraphSpec): Uint8Array {
+  const g = new GraphBuilder(stepGraphKey(spec));
+  const latentShape = ['batch', spec.channels, 'height', 'width'];
+  const names = scalarNames(spec);
+  const noisePred = g.input(STEP_GRAPH.noisePred, 'float32', [
+    'model_batch',
+    'unet_channels',
+    'height',
+    'width',
+  ]);
+  const x = g.input(STEP_GRAPH.latents, 'float32', latentShape);
+  const coefficients = g.input(STEP_GRAPH.coefficients, 'float32', [names.length]);
+  const scalars = g.node('Split', [coefficients], names.length, { axis: { int: 0 } });
+  const scalar = (name: ScalarName): string => {
+    const at = names.indexOf(name);
+    if (at < 0) throw new Error(`No ${name} in a ${stepGraphKey(spec)} graph.`);
+    return scalars[at] as string;
+  };
+
+  // ε: the UNet's first `channels` channels; under guidance u + s·(c − u) with rows [uncond; cond].
+  const sliceStarts = g.constant(BigInt64Array.of(0n), [1]);
+  const sliceEnds = g.constant(BigInt64Array.of(BigInt(spec.channels)), [1]);
+  const channelAxis = g.constant(BigInt64Array.of(1n), [1]);
+  const epsilonOf = (prediction: string): string =>
+    g.node('Slice', [prediction, sliceStarts, sliceEnds, channelAxis], 1)[0] as string;
+  let epsilon: string;
+  if (spec.guided) {
+    const [uncond, cond] = g.node('Split', [noisePred], 2, { axis: { int: 0 } }) as [string, string];
+    const u = epsilonOf(uncond);
+    epsilon = g.add(u, g.mul(scalar('guidanceScale'), g.sub(epsilonOf(cond), u)));
+  } else {
+    epsilon = epsilonOf(noisePred);
+  }
+
+  let next: string;
+  if (spec.scheduler === 'dpmpp-2m') {
+    const previousX0 = g.input(STEP_GRAPH.previousX0, 'float32', latentShape);
+    const x0 = g.div(g.sub(x, g.mul(scalar('sigma'), epsilon)), scalar('alpha'));
+    const d1 = g.mul(scalar('differenceRatio'), g.sub(x0, previousX0));
+    const base = g.sub(g.mul(scalar('sampleCoeff'), x), g.mul(scalar('x0Coeff'), x0));
+    next = g.add(base, g.mul(scalar('differenceCoeff'), d1));
+    g.output(x0, STEP_GRAPH.x0Next, 'float32', latentShape);
+  } else {
+    let x0 = g.div(g.sub(x, g.mul(scalar('sqrtBetaProdT'), epsilon)), scalar('sqrtAlphaProdT'));
+    if (spec.clipRange !== null) {
+      const range = Math.fround(spec.clipRange);
+      x0 = g.node(
+        'Clip',
+        [x0, g.constant(Float32Array.of(-range), []), g.constant(Float32Array.of(range), [])],
+        1,
+      )[0] as string;
+    }
+    if (spec.scheduler === 'ddpm') {
+      const noise = g.input(STEP_GRAPH.noise, 'float32', latentShape);
+      const mean = g.add(g.mul(scalar('originalCoeff'), x0), g.mul(scalar('sampleCoeff'), x));
+      next = g.add(mean, g.mul(scalar('noiseStd'), noise));
+    } else {
+      next = g.add(g.mul(scalar('originalCoeff'), x0), g.mul(scalar('directionCoeff'), epsilon));
+    }
+  }
+
+  if (spec.inpaint) {
+    const keep = g.input(STEP_GRAPH.keep, 'float32', [1, 1, 'height', 'width']);
+    const image = g.input(STEP_GRAPH.imageLatents, 'float32', [1, spec.channels, 'height', 'width']);
+    const initialNoise = g.input(STEP_GRAPH.initialNoise, 'float32', [1, spec.channels, 'height', 'width']);
+    const kept = g.add(g.mul(scalar('keptSignal'), image), g.mul(scalar('keptNoise'), initialNoise));
+    const one = g.constant(Float32Array.of(1), []);
+    next = g.add(g.mul(keep, kept), g.mul(g.sub(one, keep), next));
+  }
+
+  g.output(next, STEP_GRAPH.latentsNext, 'float32', latentShape);
+  if (spec.guided) {
+    const doubled = g.node('Concat', [next, next], 1, { axis: { int: 0 } })[0] as string;
+    g.output(doubled, STEP_GRAPH.modelInputNext, 'float32', [
+      'model_batch',
+      spec.channels,
+      'height',
+      'width',
+    ]);
+  }
+  return g.build();
+}
+
+/**
+ * Identity on one float32 tensor of rank `rank` (any sizes): run with device outputs it uploads,
+ * with CPU outputs it downloads. One graph per rank because ONNX wants every graph input's rank.
+ */
+export function buildCopyGraph(rank: number): Uint8Array {
+  const g = new GraphBuilder(`copy_rank${rank}`);
+  const shape = Array.from({ length: rank }, (_, i) => `d${i}`);
+  const value = g.input(COPY_GRAPH.input, 'float32', shape);
+  g.output(value, COPY_GRAPH.output, 'float32', shape);
+  return g.build();
+}
