@@ -158,11 +158,13 @@ test('the built page carries a CSP that allows only its own origin', async ({ pa
   expect(await page.evaluate('window.inlineRan')).toBeUndefined();
   expect(violations.filter((v) => !v.startsWith('script-src'))).toEqual([]);
 
-  // An injected remote script and a beacon to another origin are blocked before any request.
+  // An injected remote script and a beacon to another origin are blocked: nothing reaches them.
   const offOrigin: string[] = [];
-  page.on('request', (request) => {
+  page.on('requestfinished', (request) => {
     if (new URL(request.url()).hostname.endsWith('example.com')) offOrigin.push(request.url());
   });
+  const blocked: string[] = [];
+  page.on('requestfailed', (request) => blocked.push(`${request.url()} ${request.failure()?.errorText}`));
   await page.evaluate(`(() => {
     const script = document.createElement('script');
     script.src = 'https://cdn.example.com/tracker.js';
@@ -177,4 +179,5 @@ test('the built page carries a CSP that allows only its own origin', async ({ pa
   expect(beacon).toBe('TypeError');
   await expect.poll(() => violations.includes('connect-src https://collect.example.com/p')).toBe(true);
   expect(offOrigin).toEqual([]);
+  expect(blocked).toEqual(['https://cdn.example.com/tracker.js csp']);
 });

@@ -204,7 +204,12 @@ const ManifestSchema = z
       const problem = checkFilePath(variant.manifest);
       if (problem) fail(ctx, 'MANIFEST_UNSAFE_PATH', ['variants', i, 'manifest'], problem);
       if (precisions.has(variant.precision))
-        fail(ctx, 'MANIFEST_INCONSISTENT', ['variants', i, 'precision'], `two variants are ${variant.precision}`);
+        fail(
+          ctx,
+          'MANIFEST_INCONSISTENT',
+          ['variants', i, 'precision'],
+          `two variants are ${variant.precision}`,
+        );
       precisions.add(variant.precision);
       if (variant.precision === 'fp16' && !variant.requiredFeatures.includes('shader-f16'))
         fail(ctx, 'MANIFEST_INCONSISTENT', ['variants', i, 'requiredFeatures'], 'fp16 requires "shader-f16"');

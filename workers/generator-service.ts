@@ -337,7 +337,10 @@ export class GeneratorService implements ModelApi {
     const files = new Map(spec.files.map(({ path: p, file }) => [p, file]));
     const variantFile = files.get(path);
     if (!variantFile) {
-      throw new KandinskyError('MODEL_COMPONENT_MISSING', `The picked folder has no ${path} (the set lists it as a precision variant).`);
+      throw new KandinskyError(
+        'MODEL_COMPONENT_MISSING',
+        `The picked folder has no ${path} (the set lists it as a precision variant).`,
+      );
     }
     files.set('manifest.json', variantFile);
     const source = new FileSource(files);

@@ -54,7 +54,12 @@ export function precisionOptions(manifest: Manifest): PrecisionOption[] {
   const own = manifestPrecision(manifest);
   const options: PrecisionOption[] = [];
   if (own !== 'mixed') {
-    options.push({ precision: own, requiredFeatures: manifestFeatures(manifest), manifest: null, textToImageBytes: null });
+    options.push({
+      precision: own,
+      requiredFeatures: manifestFeatures(manifest),
+      manifest: null,
+      textToImageBytes: null,
+    });
   }
   for (const variant of manifest.variants ?? []) {
     if (variant.precision === own) continue;
@@ -69,11 +74,17 @@ export function precisionOptions(manifest: Manifest): PrecisionOption[] {
 }
 
 /** Whether the adapter can run an option; without an adapter report only feature-free options run. */
-export function supports(adapter: AdapterFeatures | null, option: Pick<PrecisionOption, 'requiredFeatures'>): boolean {
+export function supports(
+  adapter: AdapterFeatures | null,
+  option: Pick<PrecisionOption, 'requiredFeatures'>,
+): boolean {
   return option.requiredFeatures.every((feature) => feature === 'shader-f16' && adapter?.shaderF16 === true);
 }
 
-function missingFeatureError(precision: Precision | 'mixed', adapter: AdapterFeatures | null): KandinskyError {
+function missingFeatureError(
+  precision: Precision | 'mixed',
+  adapter: AdapterFeatures | null,
+): KandinskyError {
   const where = adapter ? 'this GPU does not offer it' : 'no WebGPU adapter reported it';
   return new KandinskyError(
     'WEBGPU_FEATURE_MISSING',
@@ -122,7 +133,8 @@ export function choosePrecision(
     return { option, reason };
   }
   const [fallback] = runnable;
-  if (fallback) return { option: fallback, reason: `${fallback.precision}: the only precision this GPU can run` };
+  if (fallback)
+    return { option: fallback, reason: `${fallback.precision}: the only precision this GPU can run` };
   const [first] = options;
   throw missingFeatureError(first?.precision ?? 'mixed', adapter);
 }

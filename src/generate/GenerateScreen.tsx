@@ -17,7 +17,7 @@ import { MixEditor } from '../mix/MixEditor';
 import { buildRequest, type RequestCheck, TAB_LABELS } from './build-request';
 import { ErrorNotice } from './ErrorNotice';
 import { ModeTabs } from './ModeTabs';
-import { ProgressPanel } from './ProgressPanel';
+import { DepthMapView, ProgressPanel } from './ProgressPanel';
 import { Results } from './Results';
 import { SizePicker } from './SizePicker';
 import { randomSeed } from './seed';
@@ -386,6 +386,7 @@ export function GenerateScreen({ api, form, limits, gallery, onSaved, onGenerato
               {state.saveError && (
                 <ErrorNotice code={state.saveError.code} message={state.saveError.message} />
               )}
+              {state.depthMap && <DepthMapView depthMap={state.depthMap} />}
               <Results
                 images={state.images}
                 onUseSeed={(seed) => {

@@ -1,4 +1,5 @@
 import { useEffect, useRef } from 'react';
+import type { RgbaImage } from '../../workers/api';
 import { drawRgba } from '../image-input/rgba-canvas';
 import { formatDuration } from './eta';
 import { describeProgress } from './progress';
@@ -27,6 +28,7 @@ export function ProgressPanel({ state, onCancel }: Props) {
           <div className="preview placeholder" aria-hidden="true" />
         )}
       </div>
+      {state.depthMap && <DepthMapView depthMap={state.depthMap} />}
       <p className="progress-label" aria-live="polite" data-testid="progress-label">
         {view.label}
       </p>
@@ -43,5 +45,24 @@ export function ProgressPanel({ state, onCancel }: Props) {
         {state.cancelling ? 'Cancelling…' : 'Cancel'}
       </button>
     </section>
+  );
+}
+
+/** The depth map estimated from the photo: the layout the picture will follow. */
+export function DepthMapView({ depthMap }: { readonly depthMap: RgbaImage }) {
+  const canvas = useRef<HTMLCanvasElement>(null);
+  useEffect(() => {
+    if (canvas.current) drawRgba(canvas.current, depthMap);
+  }, [depthMap]);
+  return (
+    <figure
+      className="depth-map"
+      data-testid="depth-preview"
+      data-width={depthMap.width}
+      data-height={depthMap.height}
+    >
+      <canvas ref={canvas} aria-label="Depth map estimated from the photo (near is bright)" />
+      <figcaption className="detail">Depth estimated from the photo (near is bright)</figcaption>
+    </figure>
   );
 }

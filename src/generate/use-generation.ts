@@ -32,6 +32,8 @@ export type GenerationState =
       readonly jobId: string;
       readonly progress: JobProgress | null;
       readonly preview: RgbaImage | null;
+      /** Depth mode with a photo: the depth map estimated from it, once the worker has it. */
+      readonly depthMap: RgbaImage | null;
       /** Milliseconds left in the current step loop, or null before it can be estimated. */
       readonly remainingMs: number | null;
       readonly cancelling: boolean;
@@ -41,6 +43,8 @@ export type GenerationState =
       readonly images: readonly ResultImage[];
       readonly truncatedPrompt: GenerateResult['truncatedPrompt'];
       readonly timings: GenerateResult['timings'];
+      /** The depth map the images followed, when one was estimated from a photo. */
+      readonly depthMap: RgbaImage | null;
       /** Set when the images were made but the gallery could not keep them. */
       readonly saveError: GalleryError | null;
     }
@@ -67,10 +71,13 @@ export function useGeneration(
         jobId,
         progress: null,
         preview: null,
+        depthMap: null,
         remainingMs: null,
         cancelling: false,
       });
+      let depthMap: RgbaImage | null = null;
       const onProgress = (progress: JobProgress) => {
+        if (progress.stage === 'depth') depthMap = progress.depthMap;
         let remainingMs: number | null = null;
         if (progress.stage === 'prior' || progress.stage === 'denoise') {
           timer.current.record(progress.stage, progress.step, performance.now());
@@ -84,6 +91,7 @@ export function useGeneration(
                 remainingMs,
                 preview:
                   progress.stage === 'denoise' && progress.preview ? progress.preview : previous.preview,
+                depthMap: progress.stage === 'depth' ? progress.depthMap : previous.depthMap,
               }
             : previous,
         );
@@ -122,6 +130,7 @@ export function useGeneration(
         images,
         truncatedPrompt: result.truncatedPrompt,
         timings: result.timings,
+        depthMap,
         saveError,
       });
     },

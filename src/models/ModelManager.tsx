@@ -1,7 +1,8 @@
 import * as Comlink from 'comlink';
 import { type ChangeEvent, useCallback, useEffect, useId, useMemo, useRef, useState } from 'react';
-import type { GeneratorApi, ModelDownloadProgress, ModelSetInfo } from '../../workers/api';
+import type { GeneratorApi, ModelDownloadProgress, ModelSetInfo, PrecisionChoice } from '../../workers/api';
 import { toWireError, type WireError } from '../../workers/errors';
+import { PRECISION_CHOICES } from '../../workers/precision';
 import { FEATURE_LABELS, formatBytes, pickedFolderFiles, savedModelUrl, saveModelUrl } from './model-source';
 
 interface Props {
@@ -12,9 +13,26 @@ interface Props {
 
 type Busy = 'opening' | 'downloading' | 'deleting' | 'verifying' | null;
 
+const PRECISION_KEY = 'kandinsky-web:precision';
+
+/** The user's precision override, kept across visits ('auto' unless they chose one). */
+function savedPrecision(): PrecisionChoice {
+  const value = localStorage.getItem(PRECISION_KEY);
+  return (PRECISION_CHOICES as readonly string[]).includes(value ?? '') ? (value as PrecisionChoice) : 'auto';
+}
+
+const PRECISION_LABELS: Record<PrecisionChoice, string> = {
+  auto: 'Automatic (from this GPU)',
+  fp16: 'fp16 — half size, needs shader-f16',
+  fp32: 'fp32 — runs everywhere, largest',
+  int8: 'int8 weights — a quarter of fp32',
+  int4: 'int4 weights — smallest, lower quality',
+};
+
 export function ModelManager({ api, onChange }: Props) {
   const ids = { url: useId(), folder: useId(), heading: useId() };
   const [url, setUrl] = useState(() => savedModelUrl(localStorage, document.baseURI));
+  const [precision, setPrecision] = useState<PrecisionChoice>(savedPrecision);
   const [info, setInfo] = useState<ModelSetInfo | null>(null);
   const [wanted, setWanted] = useState<ReadonlySet<string>>(new Set(['text-to-image']));
   const [busy, setBusy] = useState<Busy>(null);
@@ -49,13 +67,13 @@ export function ModelManager({ api, onChange }: Props) {
   }, []);
 
   const open = useCallback(
-    (source: string) =>
+    (source: string, choice: PrecisionChoice = precision) =>
       run('opening', async () => {
         if (!api) return;
-        show(await api.openModelSet({ kind: 'url', url: source }));
+        show(await api.openModelSet({ kind: 'url', url: source }, choice));
         saveModelUrl(localStorage, source);
       }),
-    [api, run, show],
+    [api, run, show, precision],
   );
 
   useEffect(() => {
@@ -69,7 +87,7 @@ export function ModelManager({ api, onChange }: Props) {
     const files = event.target.files;
     if (!files || files.length === 0 || !api) return;
     void run('opening', async () => {
-      show(await api.openModelSet({ kind: 'files', files: pickedFolderFiles(files) }));
+      show(await api.openModelSet({ kind: 'files', files: pickedFolderFiles(files) }, precision));
     });
     event.target.value = '';
   };
@@ -162,6 +180,38 @@ export function ModelManager({ api, onChange }: Props) {
                 Demo model: random weights, its pictures are noise
               </span>
             )}
+          </p>
+
+          <p className="row precision" data-testid="precision" data-precision={info.precision.current}>
+            <label>
+              Precision{' '}
+              <select
+                value={precision}
+                disabled={!api || busy !== null || info.sourceDescription === 'the picked folder'}
+                onChange={(event) => {
+                  const choice = event.target.value as PrecisionChoice;
+                  setPrecision(choice);
+                  localStorage.setItem(PRECISION_KEY, choice);
+                  void open(url, choice);
+                }}
+              >
+                {PRECISION_CHOICES.filter(
+                  (choice) => choice === 'auto' || info.precision.options.some((o) => o.precision === choice),
+                ).map((choice) => {
+                  const option = info.precision.options.find((o) => o.precision === choice);
+                  return (
+                    <option key={choice} value={choice} disabled={option !== undefined && !option.supported}>
+                      {PRECISION_LABELS[choice]}
+                      {option?.textToImageBytes ? ` · ${formatBytes(option.textToImageBytes)}` : ''}
+                      {option && !option.supported ? ' (not on this GPU)' : ''}
+                    </option>
+                  );
+                })}
+              </select>
+            </label>{' '}
+            <span className="detail">
+              Using {info.precision.current}: {info.precision.reason}
+            </span>
           </p>
 
           <fieldset className="features">

@@ -49,6 +49,7 @@ export const FEATURE_LABELS: Readonly<Record<string, string>> = {
   'text-to-image': 'Text → image',
   'image-to-image': 'Image → image (start from a picture)',
   inpainting: 'Inpainting (repaint a masked area)',
-  'depth-control': 'Depth ControlNet (follow a photo’s layout)',
+  'depth-control': 'Depth ControlNet (follow a depth map’s layout)',
+  'depth-from-photo': 'Depth from a photo (its layout estimated on your device)',
   'image-prompt': 'Image prompts (mix pictures into the prompt)',
 };

@@ -114,18 +114,22 @@ export function buildStepGraph(spec: StepGraphSpec): Uint8Array {
   };
 
   // ε: the UNet's first `channels` channels; under guidance u + s·(c − u) with rows [uncond; cond].
-  const sliceStarts = g.constant(BigInt64Array.of(0n), [1]);
-  const sliceEnds = g.constant(BigInt64Array.of(BigInt(spec.channels)), [1]);
-  const channelAxis = g.constant(BigInt64Array.of(1n), [1]);
-  const epsilonOf = (prediction: string): string =>
-    g.node('Slice', [prediction, sliceStarts, sliceEnds, channelAxis], 1)[0] as string;
+  // The halves are Slices at row B (read from the latents' shape), not a Split: onnxruntime-web's
+  // JSEP Split of `noise_pred` into two halves returned empty tensors (checked in Chromium).
+  const int64 = (...values: number[]) => g.constant(BigInt64Array.from(values, BigInt), [values.length]);
+  const epsilonRows = (rowStart: string, rowEnd: string): string => {
+    const starts = g.node('Concat', [rowStart, int64(0)], 1, { axis: { int: 0 } })[0] as string;
+    const ends = g.node('Concat', [rowEnd, int64(spec.channels)], 1, { axis: { int: 0 } })[0] as string;
+    return g.node('Slice', [noisePred, starts, ends, int64(0, 1)], 1)[0] as string;
+  };
+  const rows = g.node('Shape', [x], 1, { start: { int: 0 }, end: { int: 1 } })[0] as string; // [B]
   let epsilon: string;
   if (spec.guided) {
-    const [uncond, cond] = g.node('Split', [noisePred], 2, { axis: { int: 0 } }) as [string, string];
-    const u = epsilonOf(uncond);
-    epsilon = g.add(u, g.mul(scalar('guidanceScale'), g.sub(epsilonOf(cond), u)));
+    const u = epsilonRows(int64(0), rows);
+    const c = epsilonRows(rows, g.add(rows, rows));
+    epsilon = g.add(u, g.mul(scalar('guidanceScale'), g.sub(c, u)));
   } else {
-    epsilon = epsilonOf(noisePred);
+    epsilon = epsilonRows(int64(0), rows);
   }
 
   let next: string;

@@ -1,0 +1,222 @@
+/**
+ * Precision presets: the choice from the adapter and the user's override, the manifest's
+ * `variants` field, and the generator refusing an fp16 set on an adapter without shader-f16.
+ */
+import { readFileSync } from 'node:fs';
+import type { IDBFactory } from 'fake-indexeddb';
+import { createStore } from 'idb-keyval';
+import { describe, expect, it } from 'vitest';
+import { ManifestError, parseManifest } from '../models/manifest';
+import { ortCpu, TINY_DIR } from './engine/tiny-fixture.node';
+import { toWireError } from './errors';
+import { GeneratorService } from './generator-service';
+import { choosePrecision, manifestPrecision, type PrecisionOption, precisionOptions } from './precision';
+import { newProfile } from './store/test-support.node';
+
+const option = (
+  precision: PrecisionOption['precision'],
+  manifest: string | null = null,
+): PrecisionOption => ({
+  precision,
+  requiredFeatures: precision === 'fp16' ? ['shader-f16'] : [],
+  manifest,
+  textToImageBytes: null,
+});
+const all = [
+  option('fp32'),
+  option('fp16', 'manifest.fp16.json'),
+  option('int8', 'manifest.int8.json'),
+  option('int4', 'manifest.int4.json'),
+];
+const withF16 = { shaderF16: true };
+const withoutF16 = { shaderF16: false };
+const codeOf = (run: () => unknown) => {
+  try {
+    run();
+    return null;
+  } catch (error) {
+    return toWireError(error).code;
+  }
+};
+
+describe('choosePrecision', () => {
+  it('auto: fp16 with shader-f16, int8 without it, fp32 when that is all there is', () => {
+    expect(choosePrecision(all, withF16, 'auto').option.precision).toBe('fp16');
+    expect(choosePrecision(all, withoutF16, 'auto').option.precision).toBe('int8');
+    expect(choosePrecision(all, null, 'auto').option.precision).toBe('int8');
+    expect(
+      choosePrecision([option('fp32'), option('fp16', 'f.json')], withoutF16, 'auto').option.precision,
+    ).toBe('fp32');
+    expect(
+      choosePrecision([option('fp32'), option('fp16', 'f.json')], withF16, 'auto').option.precision,
+    ).toBe('fp16');
+  });
+
+  it('auto never picks int4 while a safer precision runs, but uses it when it is the only one', () => {
+    expect(
+      choosePrecision([option('int4'), option('fp32', 'a.json')], withF16, 'auto').option.precision,
+    ).toBe('fp32');
+    expect(choosePrecision([option('int4')], withoutF16, 'auto').option.precision).toBe('int4');
+  });
+
+  it('says why, naming the missing feature when fp16 was skipped', () => {
+    expect(choosePrecision(all, withoutF16, 'auto').reason).toMatch(/no shader-f16/);
+    expect(choosePrecision(all, withF16, 'auto').reason).toMatch(/has shader-f16/);
+  });
+
+  it('an override picks exactly that precision, including int4', () => {
+    expect(choosePrecision(all, withoutF16, 'int4').option).toEqual(all[3]);
+    expect(choosePrecision(all, withF16, 'fp32').option).toEqual(all[0]);
+  });
+
+  it('refuses fp16 without shader-f16, and a precision the set does not publish', () => {
+    expect(codeOf(() => choosePrecision(all, withoutF16, 'fp16'))).toBe('WEBGPU_FEATURE_MISSING');
+    expect(codeOf(() => choosePrecision(all, null, 'fp16'))).toBe('WEBGPU_FEATURE_MISSING');
+    expect(codeOf(() => choosePrecision([option('fp16')], withoutF16, 'auto'))).toBe(
+      'WEBGPU_FEATURE_MISSING',
+    );
+    expect(codeOf(() => choosePrecision([option('fp32')], withF16, 'int8'))).toBe('INVALID_INPUT');
+  });
+});
+
+const tinyJson = () =>
+  JSON.parse(readFileSync(`${TINY_DIR}manifest.json`, 'utf8')) as Record<string, unknown> & {
+    components: Record<string, Record<string, unknown>>;
+  };
+
+/** The tiny set's manifest with every graph labelled fp16 (the bytes stay fp32: nothing is loaded). */
+function fp16Json() {
+  const json = tinyJson();
+  for (const component of Object.values(json.components)) {
+    if (component.kind === 'onnx') {
+      component.precision = 'fp16';
+      component.requiredFeatures = ['shader-f16'];
+    }
+  }
+  return { ...json, modelId: 'tiny-fp16' };
+}
+
+describe('manifest variants', () => {
+  const variants = [
+    {
+      precision: 'fp16',
+      manifest: 'manifest.fp16.json',
+      requiredFeatures: ['shader-f16'],
+      textToImageBytes: 6,
+    },
+    { precision: 'int8', manifest: 'manifest.int8.json', requiredFeatures: [], textToImageBytes: 3 },
+  ];
+
+  it('lists the opened manifest and its variants as options', () => {
+    const manifest = parseManifest({ ...tinyJson(), variants });
+    expect(manifestPrecision(manifest)).toBe('fp32');
+    expect(precisionOptions(manifest).map((o) => [o.precision, o.manifest])).toEqual([
+      ['fp32', null],
+      ['fp16', 'manifest.fp16.json'],
+      ['int8', 'manifest.int8.json'],
+    ]);
+  });
+
+  it('rejects unsafe paths, duplicate precisions and fp16 without its feature', () => {
+    const reject = (bad: unknown[]) => {
+      try {
+        parseManifest({ ...tinyJson(), variants: bad });
+        return null;
+      } catch (error) {
+        return error instanceof ManifestError ? [error.code, error.field] : String(error);
+      }
+    };
+    expect(reject([{ ...variants[1], manifest: '../x.json' }])).toEqual([
+      'MANIFEST_UNSAFE_PATH',
+      'variants[0].manifest',
+    ]);
+    expect(reject([variants[1], variants[1]])).toEqual(['MANIFEST_INCONSISTENT', 'variants[1].precision']);
+    expect(reject([{ ...variants[0], requiredFeatures: [] }])).toEqual([
+      'MANIFEST_INCONSISTENT',
+      'variants[0].requiredFeatures',
+    ]);
+  });
+});
+
+function serviceOn(adapter: { shaderF16: boolean } | null) {
+  const profile = newProfile();
+  (globalThis as { indexedDB?: InstanceType<typeof IDBFactory> }).indexedDB = profile.indexedDB;
+  return new GeneratorService({
+    ort: ortCpu,
+    store: profile.openStore(),
+    sessionOptions: { executionProviders: ['cpu'] },
+    settingsStore: createStore('kandinsky-web-settings', 'kv'),
+    adapter: async () => adapter,
+  });
+}
+
+/** A picked folder holding the tiny set's files, an fp32 manifest.json and an fp16 variant. */
+function pickedFolder(root: Record<string, unknown>, extra: Record<string, unknown> = {}) {
+  const files = Object.values(tinyJson().components).flatMap((c) =>
+    (c.files as { path: string }[]).map(({ path }) => ({
+      path,
+      file: new Blob([readFileSync(TINY_DIR + path)]),
+    })),
+  );
+  const json = (value: unknown) => new Blob([JSON.stringify(value)], { type: 'application/json' });
+  return [
+    ...files,
+    { path: 'manifest.json', file: json(root) },
+    ...Object.entries(extra).map(([path, value]) => ({ path, file: json(value) })),
+  ];
+}
+
+const errorOf = (promise: Promise<unknown>) =>
+  promise.then(
+    () => null,
+    (e: unknown) => toWireError(e),
+  );
+
+describe('GeneratorService precision', () => {
+  it('refuses an fp16 set on an adapter without shader-f16, with an error that says what to do', async () => {
+    const service = serviceOn(withoutF16);
+    const error = await errorOf(service.openModelSet({ kind: 'files', files: pickedFolder(fp16Json()) }));
+    expect(error?.code).toBe('WEBGPU_FEATURE_MISSING');
+    expect(error?.message).toMatch(/shader-f16/);
+    expect(error?.message).toMatch(/fp32/);
+  });
+
+  it('opens the same fp16 set on an adapter with shader-f16', async () => {
+    const info = await serviceOn(withF16).openModelSet({ kind: 'files', files: pickedFolder(fp16Json()) });
+    expect(info.precision.current).toBe('fp16');
+    expect(info.modelId).toBe('tiny-fp16');
+  });
+
+  it('auto opens the fp16 variant with shader-f16 and stays on fp32 without; an override wins', async () => {
+    const root = {
+      ...tinyJson(),
+      variants: [
+        {
+          precision: 'fp16',
+          manifest: 'manifest.fp16.json',
+          requiredFeatures: ['shader-f16'],
+          textToImageBytes: 1,
+        },
+      ],
+    };
+    const folder = () => pickedFolder(root, { 'manifest.fp16.json': fp16Json() });
+    const fast = await serviceOn(withF16).openModelSet({ kind: 'files', files: folder() });
+    expect([fast.modelId, fast.precision.current]).toEqual(['tiny-fp16', 'fp16']);
+    expect(fast.precision.options.map((o) => [o.precision, o.supported])).toEqual([
+      ['fp32', true],
+      ['fp16', true],
+    ]);
+    const plain = await serviceOn(withoutF16).openModelSet({ kind: 'files', files: folder() });
+    expect([plain.precision.current, plain.precision.reason]).toEqual([
+      'fp32',
+      'fp32: this GPU has no shader-f16 for the fp16 models',
+    ]);
+    expect(plain.precision.options.find((o) => o.precision === 'fp16')?.supported).toBe(false);
+    const forced = await serviceOn(withF16).openModelSet({ kind: 'files', files: folder() }, 'fp32');
+    expect([forced.precision.current, forced.precision.choice]).toEqual(['fp32', 'fp32']);
+    const refused = await errorOf(
+      serviceOn(withoutF16).openModelSet({ kind: 'files', files: folder() }, 'fp16'),
+    );
+    expect(refused?.code).toBe('WEBGPU_FEATURE_MISSING');
+  });
+});
