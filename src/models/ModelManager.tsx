@@ -209,9 +209,7 @@ export function ModelManager({ api, onChange }: Props) {
                 })}
               </select>
             </label>{' '}
-            <span className="detail">
-              Using {info.precision.current}: {info.precision.reason}
-            </span>
+            <span className="detail">Using {info.precision.reason}</span>
           </p>
 
           <fieldset className="features">

@@ -1,0 +1,162 @@
+/** bench/results.md from bench/results.json: one short table per section. */
+
+type Json = Record<string, unknown>;
+
+const gb = (bytes: unknown) => (typeof bytes === 'number' ? `${(bytes / 1e9).toFixed(2)} GB` : '–');
+const ms = (value: unknown) => (typeof value === 'number' ? `${value.toFixed(value < 10 ? 2 : 0)} ms` : '–');
+const x = (value: unknown) => (typeof value === 'number' ? value.toFixed(3) : '–');
+const s = (value: unknown) => (typeof value === 'number' ? `${value.toFixed(1)} s` : '–');
+
+function rows(section: unknown): Json[] {
+  const list = (section as { rows?: unknown } | undefined)?.rows;
+  return Array.isArray(list) ? (list as Json[]) : [];
+}
+
+function why(section: unknown): string | null {
+  const value = section as { skipped?: string; error?: string } | undefined;
+  if (!value) return 'not measured yet';
+  return value.skipped ?? value.error ?? null;
+}
+
+export function renderMarkdown(results: Json): string {
+  const out: string[] = ['# Benchmark results', ''];
+  const m = results.machine as Json | undefined;
+  if (m)
+    out.push(
+      `Machine: ${String(m.cpu)}, ${String(m.cores)} cores, ${gb(m.memoryBytes)} RAM, Node ${String(m.node)}; onnxruntime-node CPU provider.`,
+      '',
+    );
+
+  out.push('## Engine overhead (engine loop step ÷ bare `session.run`, goal ≤ 1.05)', '');
+  const overhead = results.overhead;
+  out.push(
+    why(overhead) ?? '',
+    '| set | residency | latents | engine step | bare run | ratio |',
+    '| --- | --- | --- | ---: | ---: | ---: |',
+  );
+  for (const r of rows(overhead))
+    out.push(
+      `| ${String(r.set)} | ${String(r.residency)} | ${(r.latent as number[]).join('×')} | ${ms(r.engineStepMs)} | ${ms(r.bareRunMs)} | ${x(r.ratio)} |`,
+    );
+
+  out.push('', '## CFG: one batch-2 UNet call vs two batch-1 calls', '');
+  out.push(
+    why(results.cfg) ?? '',
+    '| set | latents | batch-2 | 2 × batch-1 | ratio | faster |',
+    '| --- | --- | ---: | ---: | ---: | --- |',
+  );
+  for (const r of rows(results.cfg))
+    out.push(
+      `| ${String(r.set)} | ${(r.latent as number[]).join('×')} | ${ms(r.batch2Ms)} | ${ms(r.twoBatch1Ms)} | ${x(r.ratio)} | ${String(r.faster)} |`,
+    );
+
+  out.push('', '## Load: peak memory creating a full-size random fp32 session ÷ file size (goal ≤ 1.3)', '');
+  out.push(
+    why(results.load) ?? '',
+    '| component | file | peak RSS | ratio | peak ArrayBuffers | ratio | resident after | time |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  );
+  for (const r of rows(results.load)) {
+    const note = (r.skipped ?? r.error) as string | undefined;
+    if (note)
+      out.push(
+        `| ${String(r.component ?? '?')} | ${gb(r.fileBytes)} | ${note.slice(0, 120).replace(/\|/g, '/')} | | | | | |`,
+      );
+    else
+      out.push(
+        `| ${String(r.component)} | ${gb(r.fileBytes)} | ${gb(r.peakRss)} | ${x(r.peakRssRatio)} | ${gb(r.peakArrayBuffers)} | ${x(r.peakArrayBuffersRatio)} | ${gb(r.residentRss)} | ${s(r.seconds)} |`,
+      );
+  }
+
+  const store = results.store as Json | undefined;
+  out.push('', '## Cold load: model store (disk-backed records) vs plain in-memory buffer', '');
+  const storeNote = why(store);
+  if (storeNote) out.push(storeNote);
+  else if (store) {
+    const secs = store.seconds as Record<string, number[]>;
+    const med = (v: number[] | undefined) =>
+      v?.length ? [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)] : undefined;
+    const mem = med(secs.memory);
+    out.push(
+      `${String(store.component)}, ${gb(store.fileBytes)}; session ready after:`,
+      '',
+      '| from | time | ÷ in-memory |',
+      '| --- | ---: | ---: |',
+    );
+    for (const [key, label] of [
+      ['memory', 'in-memory buffer'],
+      ['store', 'store'],
+      ['storeVerified', 'store + sha256 (first read in a worker)'],
+    ] as const) {
+      const v = med(secs[key]);
+      out.push(`| ${label} | ${s(v)} | ${v !== undefined && mem ? x(v / mem) : '–'} |`);
+    }
+  }
+
+  const lowmem = results.lowmem as Json | undefined;
+  out.push('', '## Low-memory mode: peak RSS of a text→image generation on the full-size set', '');
+  const lowNote = why(lowmem);
+  if (lowNote) out.push(lowNote);
+  else if (lowmem) {
+    out.push(
+      `Largest component ${gb(lowmem.largestComponentBytes)}, sum of the four ${gb(lowmem.sumComponentBytes)}.`,
+      '',
+      '| lowMemory | peak RSS | ÷ largest | ÷ sum | time |',
+      '| --- | ---: | ---: | ---: | ---: |',
+    );
+    for (const key of ['on', 'off'] as const) {
+      const r = lowmem[key] as Json | undefined;
+      const note = r ? ((r.skipped ?? r.error) as string | undefined) : 'not run';
+      if (note) out.push(`| ${key} | ${note.slice(0, 140).replace(/\|/g, '/')} | | | |`);
+      else if (r)
+        out.push(
+          `| ${key} | ${gb(r.peakRss)} | ${x(r.peakOverLargest)} | ${x(r.peakOverSum)} | ${s(r.seconds)} |`,
+        );
+    }
+  }
+
+  const download = results.download as Json | undefined;
+  out.push(
+    '',
+    '## Download: real text→image set (text encoder, prior, UNet, MoVQ decoder), goal ≤ 2.0 GB',
+    '',
+  );
+  const downloadNote = why(download);
+  if (downloadNote) out.push(downloadNote);
+  else if (download) {
+    const totals = download.textToImage as Record<string, number>;
+    const comps = download.components as Record<string, Record<string, number>>;
+    const presets = download.presets as string[];
+    out.push(`| component | ${presets.join(' | ')} |`, `| --- | ${presets.map(() => '---:').join(' | ')} |`);
+    for (const [id, c] of Object.entries(comps))
+      out.push(`| ${id} | ${presets.map((p) => gb(c[p])).join(' | ')} |`);
+    out.push(`| **total** | ${presets.map((p) => `**${gb(totals[p])}**`).join(' | ')} |`);
+    out.push(
+      '',
+      '`int4-conv` and `int4-conv-f16` are proposals the export tool does not produce yet (3×3 convs as 4-bit blocks too); see bench/download_sizes.py.',
+    );
+  }
+
+  const browser = results.browser as Json | undefined;
+  out.push(
+    '',
+    '## Browser: time to first image, tiny set, 64×64, 2 prior + 2 decoder steps, Chromium + SwiftShader WebGPU',
+    '',
+  );
+  const browserNote = why(browser);
+  if (browserNote) out.push(browserNote);
+  else if (browser) {
+    out.push(
+      '| run | download | generate | first image | load | encode | prior | denoise | decode |',
+      '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    );
+    for (const r of (browser.runs as Json[] | undefined) ?? []) {
+      const t = (r.timings ?? {}) as Record<string, number>;
+      out.push(
+        `| ${String(r.label)} | ${ms(r.downloadMs)} | ${ms(r.generateMs)} | ${ms(r.firstImageMs)} | ${ms(t.load)} | ${ms(t.encode)} | ${ms(t.prior)} | ${ms(t.denoise)} | ${ms(t.decode)} |`,
+      );
+    }
+  }
+  out.push('');
+  return out.join('\n');
+}
