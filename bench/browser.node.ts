@@ -97,7 +97,8 @@ async function generate(page: Page, seed: number): Promise<number> {
   const done = page.getByTestId('result-seed').filter({ hasText: `Seed ${seed}` });
   const failed = page.getByRole('alert').filter({ hasText: /failed/i });
   await done.or(failed).first().waitFor({ timeout: 300_000 });
-  if (await failed.isVisible()) throw new Error(`generation failed in the app: ${await failed.textContent()}`);
+  if (await failed.isVisible())
+    throw new Error(`generation failed in the app: ${await failed.textContent()}`);
   return performance.now() - started;
 }
 
