@@ -19,9 +19,9 @@ import type { Residency } from '../workers/engine/model-set';
 import { gpuReadbacks, liveOrtObjects } from '../workers/engine/ort';
 import { runPipeline } from '../workers/engine/pipeline';
 import { DEFAULT_SETTINGS, type GenerationSettings } from '../workers/engine/settings';
-import { DecoderOnWebGpu, useSwiftShaderUnlessSet } from '../workers/engine/webgpu-fixture.node';
+import { DecoderOnWebGpu, swiftShaderUnlessIcdSet } from '../workers/engine/webgpu-fixture.node';
 
-const skipReason = useSwiftShaderUnlessSet();
+const skipReason = swiftShaderUnlessIcdSet();
 const STEPS = Number(process.env.BENCH_STEPS ?? 3);
 const SIZES = (process.env.BENCH_SIZES ?? '64,256').split(',').map(Number);
 

@@ -10,9 +10,9 @@ import { type PipelineProgress, runPipeline } from './pipeline';
 import { checkReferenceCase, MUST_CHECK, webGpuTolerance } from './reference-cases';
 import { DEFAULT_SETTINGS, type GenerationSettings } from './settings';
 import { reference, referenceInput, referenceTensor } from './tiny-fixture.node';
-import { DecoderOnWebGpu, useSwiftShaderUnlessSet } from './webgpu-fixture.node';
+import { DecoderOnWebGpu, swiftShaderUnlessIcdSet } from './webgpu-fixture.node';
 
-const skipReason = useSwiftShaderUnlessSet();
+const skipReason = swiftShaderUnlessIcdSet();
 if (skipReason) console.warn(`Skipping the onnxruntime-node WebGPU tests: ${skipReason}`);
 
 const settings: GenerationSettings = {

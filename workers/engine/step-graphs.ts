@@ -106,11 +106,19 @@ export function buildStepGraph(spec: StepGraphSpec): Uint8Array {
   ]);
   const x = g.input(STEP_GRAPH.latents, 'float32', latentShape);
   const coefficients = g.input(STEP_GRAPH.coefficients, 'float32', [names.length]);
-  const scalars = g.node('Split', [coefficients], names.length, { axis: { int: 0 } });
+  // One Gather per scalar, not one Split into k outputs: onnxruntime-web's JSEP Split gave wrong
+  // values with the 8 scalars of the inpainting graphs (checked in Chromium; 6 were fine).
+  const scalars = new Map<ScalarName, string>();
   const scalar = (name: ScalarName): string => {
     const at = names.indexOf(name);
     if (at < 0) throw new Error(`No ${name} in a ${stepGraphKey(spec)} graph.`);
-    return scalars[at] as string;
+    let value = scalars.get(name);
+    if (!value) {
+      const index = g.constant(BigInt64Array.of(BigInt(at)), []);
+      value = g.node('Gather', [coefficients, index], 1, { axis: { int: 0 } })[0] as string;
+      scalars.set(name, value);
+    }
+    return value;
   };
 
   // ε: the UNet's first `channels` channels; under guidance u + s·(c − u) with rows [uncond; cond].
@@ -182,13 +190,17 @@ export function buildStepGraph(spec: StepGraphSpec): Uint8Array {
 }
 
 /**
- * Identity on one float32 tensor of rank `rank` (any sizes): run with device outputs it uploads,
+ * A copy of one float32 tensor of rank `rank` (any sizes): run with device outputs it uploads,
  * with CPU outputs it downloads. One graph per rank because ONNX wants every graph input's rank.
+ * The copy is Neg(Neg(x)) — exact — rather than Identity, a precaution: onnxruntime kernels may
+ * register Identity as aliasing its input, and an upload's input buffer is freed after the run; a
+ * computing op always writes a buffer of its own.
  */
 export function buildCopyGraph(rank: number): Uint8Array {
   const g = new GraphBuilder(`copy_rank${rank}`);
   const shape = Array.from({ length: rank }, (_, i) => `d${i}`);
   const value = g.input(COPY_GRAPH.input, 'float32', shape);
-  g.output(value, COPY_GRAPH.output, 'float32', shape);
+  const negated = g.node('Neg', [value], 1)[0] as string;
+  g.output(g.node('Neg', [negated], 1)[0] as string, COPY_GRAPH.output, 'float32', shape);
   return g.build();
 }

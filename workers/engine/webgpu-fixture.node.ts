@@ -17,7 +17,7 @@ export const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';
  * when the first WebGPU session is created, so calling this before then (in a forked worker, whose
  * environment is its own) is early enough. Returns why WebGPU can't run here, or null.
  */
-export function useSwiftShaderUnlessSet(): string | null {
+export function swiftShaderUnlessIcdSet(): string | null {
   process.env.VK_ICD_FILENAMES ??= SWIFTSHADER_ICD;
   const icd = process.env.VK_ICD_FILENAMES;
   return existsSync(icd)
