@@ -3,7 +3,12 @@
  * It never fetches: bytes come from a `ModelFiles` reader (the IndexedDB store in the app, the file
  * system in Node), so every byte it sees has already been verified by whoever supplies it.
  */
-import type { GraphComponentId, TensorComponentId } from '../../models/contract';
+import {
+  CONTRACT_VERSION,
+  GRAPH_CONTRACTS,
+  type GraphComponentId,
+  type TensorComponentId,
+} from '../../models/contract';
 import type { Manifest, ManifestComponent } from '../../models/manifest';
 import { type InferenceSession, type OrtRuntime, releaseSession, trackSession } from './ort';
 import { ClipTokenizer } from './tokenizer';
@@ -138,19 +143,28 @@ export class ModelSet {
     const externalData = await Promise.all(
       shards.map(async (shard) => ({ path: shard.path, data: await this.files.read(shard.path) })),
     );
+    let session: InferenceSession;
     try {
-      const session = await this.ort.InferenceSession.create(graphBytes, {
+      session = await this.ort.InferenceSession.create(graphBytes, {
         ...this.options.sessionOptions,
         ...(externalData.length > 0 ? { externalData } : {}),
         // The UNet's output goes straight into the step graph: keep it where it was computed.
         ...(this.outputsOnGpu && UNET_IDS.has(id) ? { preferredOutputLocation: 'gpu-buffer' as const } : {}),
       });
-      return trackSession(session);
     } catch (error) {
       throw new ModelSetError('MODEL_LOAD_FAILED', `Could not load ${id}: ${String(error)}`, {
         cause: error,
       });
     }
+    const mismatch = contractMismatch(id, session);
+    if (mismatch) {
+      await session.release();
+      throw new ModelSetError(
+        'MODEL_LOAD_FAILED',
+        `${id} of "${this.manifest.modelId}" does not match model-set contract ${CONTRACT_VERSION}: ${mismatch}. Re-export the set with this version's export tool.`,
+      );
+    }
+    return trackSession(session);
   }
 
   /**
@@ -204,4 +218,22 @@ export class ModelSet {
       }),
     ]);
   }
+}
+
+/**
+ * Why a graph's input and output names differ from the contract, or null when they match. Checked
+ * when a session is created, so a wrong graph fails at load with its names, never mid-generation.
+ */
+export function contractMismatch(
+  id: GraphComponentId,
+  session: Pick<InferenceSession, 'inputNames' | 'outputNames'>,
+): string | null {
+  const contract = GRAPH_CONTRACTS[id];
+  const expectedInputs = contract.inputs.map((t) => t.name).sort();
+  const inputs = [...session.inputNames].sort();
+  if (expectedInputs.join() !== inputs.join()) {
+    return `its inputs are [${inputs.join(', ')}], the contract's are [${expectedInputs.join(', ')}]`;
+  }
+  const missing = contract.outputs.map((t) => t.name).filter((name) => !session.outputNames.includes(name));
+  return missing.length > 0 ? `it has no output ${missing.join(', ')}` : null;
 }
