@@ -116,6 +116,14 @@ export function App() {
         )}
         <ModelManager api={api} onChange={setModelSet} />
         <GenerateScreen
+          memory={
+            gpu?.available && modelSet && !modelSet.demo
+              ? {
+                  maxBufferBytes: gpu.adapter.maxBufferSize,
+                  bytesPerValue: modelSet.precision.current === 'fp16' ? 2 : 4,
+                }
+              : null
+          }
           api={api}
           form={form}
           limits={limits}

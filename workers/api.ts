@@ -89,6 +89,11 @@ export interface GenerateRequest {
   readonly mix?: readonly MixItem[];
   /** Send a small RGB preview of the latents with every denoising step (costs one readback each). */
   readonly previews: boolean;
+  /**
+   * Low-memory mode: load one stage at a time and release it before the next, so the peak is the
+   * largest component instead of the sum (slower: every generation loads the models again).
+   */
+  readonly lowMemory?: boolean;
 }
 
 /** Typed progress of one job, in pipeline order. */

@@ -196,7 +196,7 @@ export class GeneratorService implements ModelApi {
         {
           signal: AbortSignal.any([signal, lost]),
           previews: request.previews,
-          lowMemory: this.options.lowMemory ?? false,
+          lowMemory: request.lowMemory ?? this.options.lowMemory ?? false,
           ...(onProgress ? { onProgress } : {}),
         },
       );

@@ -17,6 +17,7 @@ import { MixEditor } from '../mix/MixEditor';
 import { buildRequest, type RequestCheck, TAB_LABELS } from './build-request';
 import { ErrorNotice } from './ErrorNotice';
 import { ModeTabs } from './ModeTabs';
+import { memoryWarning } from './memory-estimate';
 import { DepthMapView, ProgressPanel } from './ProgressPanel';
 import { Results } from './Results';
 import { SizePicker } from './SizePicker';
@@ -39,7 +40,11 @@ interface Props {
   readonly onSaved: (records: readonly GalleryRecord[]) => void;
   /** The worker's GPU device was lost: the app replaces the worker. */
   readonly onGeneratorLost?: () => void;
+  /** What the device allows, to warn before a size that likely won't fit; null when unknown. */
+  readonly memory?: { readonly maxBufferBytes: number; readonly bytesPerValue: number } | null;
 }
+
+const LOW_MEMORY_KEY = 'kandinsky-web:low-memory';
 
 /** The settings error validateSettings reports for the current form, if any. */
 function settingsProblem(settings: GenerationSettings, limits: SizeLimits): SettingsError | null {
@@ -52,9 +57,30 @@ function settingsProblem(settings: GenerationSettings, limits: SizeLimits): Sett
   }
 }
 
-export function GenerateScreen({ api, form, limits, gallery, onSaved, onGeneratorLost }: Props) {
+export function GenerateScreen({
+  api,
+  form,
+  limits,
+  gallery,
+  onSaved,
+  onGeneratorLost,
+  memory = null,
+}: Props) {
   const id = useId();
   const { tab, settings, update } = form;
+  const [lowMemory, setLowMemory] = useState(() => localStorage.getItem(LOW_MEMORY_KEY) === 'true');
+  const sizeWarning = memory
+    ? memoryWarning(
+        {
+          width: settings.width,
+          height: settings.height,
+          numImages: settings.numImages,
+          guided: settings.guidance > 1,
+          bytesPerValue: memory.bytesPerValue,
+        },
+        memory.maxBufferBytes,
+      )
+    : null;
   const generation = useGeneration(api, gallery, onSaved, onGeneratorLost);
   const [submitProblem, setSubmitProblem] = useState<Extract<RequestCheck, { ok: false }> | null>(null);
   const problem = settingsProblem(settings, limits);
@@ -81,8 +107,8 @@ export function GenerateScreen({ api, form, limits, gallery, onSaved, onGenerato
     }
     setSubmitProblem(null);
     if (seed !== null) update({ seed });
-    void generation.start(check.request);
-  }, [running, form, tab, settings, limits, update, generation]);
+    void generation.start({ ...check.request, lowMemory });
+  }, [running, form, tab, settings, limits, update, generation, lowMemory]);
 
   // Ctrl/Cmd+Enter generates from anywhere on the page, including inside the prompt.
   const submitRef = useRef(submit);
@@ -258,6 +284,11 @@ export function GenerateScreen({ api, form, limits, gallery, onSaved, onGenerato
             limits={limits}
             onChange={(size) => update(size)}
           />
+          {sizeWarning && (
+            <p className="notice" role="status" data-testid="memory-warning">
+              {sizeWarning} Low-memory mode (under Advanced) also helps.
+            </p>
+          )}
 
           {(tab === 'img2img' || tab === 'depth') && (
             <div className="field">
@@ -314,6 +345,17 @@ export function GenerateScreen({ api, form, limits, gallery, onSaved, onGenerato
 
           <details className="advanced">
             <summary>Advanced</summary>
+            <label className="inline">
+              <input
+                type="checkbox"
+                checked={lowMemory}
+                onChange={(e) => {
+                  setLowMemory(e.target.checked);
+                  localStorage.setItem(LOW_MEMORY_KEY, String(e.target.checked));
+                }}
+              />
+              Low-memory mode: load one stage at a time (slower, for GPUs with little memory)
+            </label>
             <div className="field">
               <label htmlFor={`${id}-scheduler`}>Scheduler</label>
               <select
