@@ -11,22 +11,10 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chromium, type Page, type Worker } from '@playwright/test';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../e2e/chromium';
 import { REPO } from './sets.node';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const PORT = Number(process.env.BENCH_PORT ?? 4290);
-// As playwright.config.ts launches it for the e2e tests.
-const CHROMIUM_ARGS = [
-  '--enable-unsafe-webgpu',
-  '--use-webgpu-adapter=swiftshader',
-  '--enable-features=Vulkan',
-  '--no-sandbox',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 type Timings = Record<'load' | 'encode' | 'prior' | 'denoise' | 'decode', number>;
 
@@ -122,11 +110,11 @@ async function startPreview(): Promise<ChildProcess> {
 export async function measureBrowser(): Promise<
   { runs: BrowserRun[] } | { skipped: string } | { error: string; runs: BrowserRun[]; screenshot: string }
 > {
-  if (!existsSync(CHROMIUM)) return { skipped: `no Chromium at ${CHROMIUM}` };
+  if (!existsSync(CHROMIUM_PATH)) return { skipped: `no Chromium at ${CHROMIUM_PATH}` };
   if (!existsSync(`${REPO}dist/index.html`))
     return { skipped: 'no app build in dist/: run `vite build` first' };
   const server = await startPreview();
-  const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS });
+  const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: [...CHROMIUM_ARGS] });
   try {
     const context = await browser.newContext({ baseURL: `http://localhost:${PORT}/` });
     const page = await context.newPage();
