@@ -47,6 +47,8 @@ export const USAGE = `Usage: npm run generate -- --model <dir> --prompt "..." [o
   --mode <mode>            ${MODES.join(' | ')} (default txt2img)
   --image <file.png>       img2img / inpaint: the starting picture
   --strength <x>           img2img: how much is redrawn, (0, 1] (default ${DEFAULT_SETTINGS.strength})
+  --prior-strength <x>     img2img: the prior also starts from the picture's image embedding
+                           (its look), noised this far, (0, 1] (default: off)
   --mask <file.png>        inpaint: white = repaint, black = keep
   --depth-map <file.png>   depth: grey depth map, near = bright
   --from-png <file.png>    start from the settings stored in a PNG made by Kandinsky Web;
@@ -77,6 +79,7 @@ const OPTIONS = {
   mode: { type: 'string' },
   image: { type: 'string' },
   strength: { type: 'string' },
+  'prior-strength': { type: 'string' },
   mask: { type: 'string' },
   'depth-map': { type: 'string' },
   'from-png': { type: 'string' },
@@ -102,6 +105,7 @@ const FLAG_OF: Record<keyof GenerationSettings, string> = {
   scheduler: '--scheduler',
   numImages: '--images',
   strength: '--strength',
+  priorStrength: '--prior-strength',
 };
 
 /** Where the CLI writes; tests pass collectors, the entry point passes process streams. */
@@ -373,6 +377,7 @@ async function buildSettings(values: Values, manifest: Manifest): Promise<Genera
     scheduler: values.scheduler,
     numImages: numberOption(values, 'images'),
     strength: numberOption(values, 'strength'),
+    priorStrength: numberOption(values, 'prior-strength'),
   };
   const settings = { ...base } as Record<keyof GenerationSettings, unknown>;
   for (const [field, value] of Object.entries(overrides)) {

@@ -212,6 +212,27 @@ describe('npm run generate (in process)', () => {
     );
     expect(depth.code).toBe(0);
     expect((await readPng(path.join(work, 'depth.png'))).settings.mode).toBe('depth');
+    const look = await cli(
+      ...TINY,
+      '--mode',
+      'img2img',
+      '--image',
+      `${inputs}/img2img_input.png`,
+      '--strength',
+      '0.5',
+      '--prior-strength',
+      '0.85',
+      '--prompt',
+      'a robot',
+      '--out',
+      path.join(work, 'look.png'),
+    );
+    expect(look.stderr).not.toMatch(/^error/m);
+    expect(look.code).toBe(0);
+    expect((await readPng(path.join(work, 'look.png'))).settings).toMatchObject({
+      mode: 'img2img',
+      priorStrength: 0.85,
+    });
   });
 
   it.each([
@@ -241,6 +262,10 @@ describe('npm run generate (in process)', () => {
       /--mode inpaint needs --mask/,
     ],
     [['--model', TINY_DIR, '--prompt', 'x', '--mask', 'm.png'], /--mask is not used by --mode txt2img/],
+    [
+      ['--model', TINY_DIR, '--prompt', 'x', '--prior-strength', '0.5'],
+      /--prior-strength: .*needs img2img or depth mode, not txt2img/,
+    ],
     [['--model', path.join(TINY_DIR, 'tokenizer'), '--prompt', 'x'], /No manifest\.json/],
   ])('rejects %j with exit code 2', async (argv, message) => {
     const result = await cli(...argv);

@@ -76,7 +76,10 @@ export interface MaskImage {
 
 export interface GenerateRequest {
   readonly settings: GenerationSettings;
-  /** img2img, inpaint: the picture to start from; depth: the photo to estimate depth from. */
+  /**
+   * img2img, inpaint: the picture to start from; depth: the photo to estimate depth from. With
+   * `settings.priorStrength` (img2img, depth) the prior also starts from this picture's look.
+   */
   readonly initImage?: RgbaImage;
   /** inpaint: what to repaint (white) and keep (black). */
   readonly mask?: MaskImage;

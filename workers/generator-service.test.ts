@@ -97,6 +97,19 @@ describe('GeneratorService', () => {
       ),
     );
     expect(inpaint).toMatchObject({ code: 'NOT_CACHED', message: expect.stringMatching(/unet_inpaint/) });
+    // Taking the input picture's look (prior strength) needs the image encoder too.
+    const imagePrior = await errorOf(
+      service.generate(
+        'job-3',
+        {
+          ...request,
+          settings: { ...request.settings, mode: 'img2img', priorStrength: 0.5 },
+          initImage: { width: 64, height: 64, data: new Uint8Array(64 * 64 * 4) },
+        },
+        () => {},
+      ),
+    );
+    expect(imagePrior).toMatchObject({ code: 'NOT_CACHED', message: expect.stringMatching(/image_encoder/) });
     await service.dispose();
   });
 

@@ -20,7 +20,7 @@ import type {
 import { mixNeedsImageEncoder } from './engine/mix';
 import { ModelSet } from './engine/model-set';
 import type { InferenceSession, OrtRuntime } from './engine/ort';
-import { componentsFor, depthInputOf, runPipeline } from './engine/pipeline';
+import { componentsFor, depthInputOf, runPipeline, usesImagePrior } from './engine/pipeline';
 import { type GenerationSettings, type SizeLimits, validateSettings } from './engine/settings';
 import { sizeLimitsFor } from './engine/size-limits';
 import { KandinskyError } from './errors';
@@ -85,7 +85,8 @@ function isDemo(manifest: Manifest): boolean {
 
 /** The components a generation of this request needs, beyond the required ones. */
 function neededComponents(request: GenerateRequest): string[] {
-  const imageEncoder = mixNeedsImageEncoder(request.mix) ? ['image_encoder'] : [];
+  const imageEncoder =
+    mixNeedsImageEncoder(request.mix) || usesImagePrior(request.settings) ? ['image_encoder'] : [];
   return [
     ...new Set([
       ...REQUIRED_COMPONENTS,

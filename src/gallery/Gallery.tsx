@@ -337,6 +337,9 @@ function SettingsList({
   if (settings.mode === 'img2img' || settings.mode === 'depth') {
     rows.push(['strength', 'Strength', String(settings.strength)]);
   }
+  if (settings.priorStrength !== undefined) {
+    rows.push(['priorStrength', 'Image prompt', `the picture’s look, strength ${settings.priorStrength}`]);
+  }
   return (
     <dl className="facts settings-list">
       {rows.map(([field, label, value]) => (

@@ -14,7 +14,7 @@ import { ImagePicker } from '../image-input/ImagePicker';
 import { fitToSize } from '../image-input/load-image';
 import { MaskPainter } from '../inpaint/MaskPainter';
 import { MixEditor } from '../mix/MixEditor';
-import { buildRequest, type RequestCheck, TAB_LABELS } from './build-request';
+import { buildRequest, type RequestCheck, TAB_LABELS, takesPictureLook } from './build-request';
 import { ErrorNotice } from './ErrorNotice';
 import { ModeTabs } from './ModeTabs';
 import { memoryWarning } from './memory-estimate';
@@ -309,6 +309,42 @@ export function GenerateScreen({
                 Low keeps the picture, 1 redraws it completely.
               </small>
               {fieldError('strength')}
+            </div>
+          )}
+
+          {takesPictureLook(tab, form.depthSource) && (
+            <div className="field">
+              <label className="inline">
+                <input
+                  type="checkbox"
+                  checked={settings.priorStrength !== undefined}
+                  onChange={(e) => update({ priorStrength: e.target.checked ? 0.85 : undefined })}
+                />
+                Also take the {tab === 'depth' ? 'photo' : 'picture'}’s look (image prompt)
+              </label>
+              {settings.priorStrength !== undefined && (
+                <>
+                  <label htmlFor={`${id}-prior-strength`}>
+                    Image prompt strength:{' '}
+                    <output htmlFor={`${id}-prior-strength`}>{settings.priorStrength.toFixed(2)}</output>
+                  </label>
+                  <input
+                    id={`${id}-prior-strength`}
+                    type="range"
+                    min={0.05}
+                    max={1}
+                    step={0.05}
+                    value={settings.priorStrength}
+                    aria-describedby={`${id}-prior-strength-hint`}
+                    onChange={(e) => update({ priorStrength: e.target.valueAsNumber })}
+                  />
+                  <small className="hint" id={`${id}-prior-strength-hint`}>
+                    Low keeps the look of the {tab === 'depth' ? 'photo' : 'picture'}, 1 takes it all from the
+                    prompt. Needs the image prompt component.
+                  </small>
+                </>
+              )}
+              {fieldError('priorStrength')}
             </div>
           )}
 

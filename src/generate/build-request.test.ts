@@ -54,6 +54,19 @@ describe('buildRequest', () => {
     expect(none).toMatchObject({ ok: false, field: 'image' });
   });
 
+  it("keeps the picture's look (prior strength) only for image→image and depth from a photo", () => {
+    const withLook = { ...inputs, settings: { ...inputs.settings, priorStrength: 0.85 } };
+    const strengthOf = (change: Partial<ScreenInputs>) => {
+      const check = buildRequest({ ...withLook, ...change }, KANDINSKY_SIZE_LIMITS);
+      expect(check.ok).toBe(true);
+      return check.ok ? check.request.settings.priorStrength : 'refused';
+    };
+    expect(strengthOf({ tab: 'img2img' })).toBe(0.85);
+    expect(strengthOf({ tab: 'depth', depthSource: 'photo' })).toBe(0.85);
+    expect(strengthOf({ tab: 'depth', depthSource: 'depth-map' })).toBeUndefined();
+    expect(strengthOf({ tab: 'txt2img' })).toBeUndefined();
+  });
+
   it('sends an inpainting mask at the output size, and refuses an empty one', () => {
     expect(buildRequest({ ...inputs, tab: 'inpaint' }, KANDINSKY_SIZE_LIMITS)).toMatchObject({
       ok: false,

@@ -41,10 +41,18 @@ export type RequestCheck =
       readonly message: string;
     };
 
+/** Whether the tab takes the picture's look through the prior (settings.priorStrength). */
+export function takesPictureLook(tab: Tab, depthSource: ScreenInputs['depthSource']): boolean {
+  return tab === 'img2img' || (tab === 'depth' && depthSource === 'photo');
+}
+
 export function buildRequest(inputs: ScreenInputs, limits: SizeLimits): RequestCheck {
   const { tab } = inputs;
+  // The picture's look applies only where the picture is a photo to start from.
+  const { priorStrength, ...rest } = inputs.settings;
   const settings: GenerationSettings = {
-    ...inputs.settings,
+    ...rest,
+    ...(priorStrength !== undefined && takesPictureLook(tab, inputs.depthSource) ? { priorStrength } : {}),
     // Mixing draws with the text→image decoder from the blended embedding.
     mode: tab === 'mix' ? 'txt2img' : tab,
     seed: inputs.randomSeed ?? inputs.settings.seed,

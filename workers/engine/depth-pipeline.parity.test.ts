@@ -1,37 +1,32 @@
 /**
  * Depth control from a photo, end to end, against diffusers (models/export/record_depth_reference.py):
- * photo → transformers depth-estimation → make_hint → KandinskyV22PriorPipeline →
- * KandinskyV22ControlnetImg2ImgPipeline, one generator, on onnxruntime-node (CPU), both residencies.
+ * photo → transformers depth-estimation → make_hint → KandinskyV22PriorPipeline (or, with a prior
+ * strength, KandinskyV22PriorEmb2EmbPipeline on the photo twice) → KandinskyV22ControlnetImg2ImgPipeline,
+ * one generator, on onnxruntime-node (CPU), both residencies.
  */
 import { describe, expect, it } from 'vitest';
 import { compareFloat32 } from './compare';
 import { type DepthPipelineCase, depthInput, depthReference, depthTensor } from './depth-reference.node';
 import { liveOrtObjects } from './ort';
 import { runPipeline } from './pipeline';
+import { settingsFromParams } from './reference-cases';
 import type { GenerationSettings } from './settings';
 import { openTinyModelSet } from './tiny-fixture.node';
 
 function settingsOf(c: DepthPipelineCase): GenerationSettings {
-  const p = c.params;
   return {
-    mode: 'depth',
-    prompt: p.prompt,
-    negativePrompt: p.negative_prompt ?? '',
-    seed: p.seed,
-    width: p.width,
-    height: p.height,
-    priorSteps: p.prior_num_inference_steps,
-    priorGuidance: p.prior_guidance_scale,
-    steps: p.num_inference_steps,
-    guidance: p.guidance_scale,
-    scheduler: 'ddpm',
-    numImages: 1,
-    strength: p.strength,
+    ...settingsFromParams('depth', c.params),
+    ...(c.prior === 'emb2emb' ? { priorStrength: c.params.prior_strength as number } : {}),
   };
 }
 
 /** The engine's trace names that the recorder stored under another name. */
-const RECORDED_AS: Readonly<Record<string, string>> = { input_hint: 'depth_hint' };
+const RECORDED_AS: Readonly<Record<string, string>> = {
+  input_hint: 'depth_hint',
+  image_encoder_image_embeds: 'photo_image_embeds',
+  prior_0_prior_noise: 'prior_0_noise',
+  prior_1_prior_noise: 'prior_1_noise',
+};
 
 // Same bounds as pipeline.parity.test.ts (measured there over every case).
 function tolerance(name: string, magnitude: number): number {
@@ -43,10 +38,8 @@ function tolerance(name: string, magnitude: number): number {
   return 1e-4;
 }
 
-const textPriorCases = depthReference.cases.filter((c) => c.prior === 'text');
-
 describe.each(['cpu', 'gpu'] as const)('depth from a photo, image to image (%s residency)', (residency) => {
-  it.each(textPriorCases.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
+  it.each(depthReference.cases.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
     const models = openTinyModelSet({ residency });
     const traced = new Map<string, { data: Float32Array | BigInt64Array; dims: readonly number[] }>();
     const stages: string[] = [];
@@ -74,6 +67,7 @@ describe.each(['cpu', 'gpu'] as const)('depth from a photo, image to image (%s r
     expect(depthPreview).toEqual({ width: c.params.width, height: c.params.height });
 
     const compared: string[] = [];
+    const errors: string[] = [];
     for (const [name, { data, dims }] of traced) {
       const recorded = RECORDED_AS[name] ?? name;
       if (!c.tensors[recorded]) continue;
@@ -83,7 +77,9 @@ describe.each(['cpu', 'gpu'] as const)('depth from a photo, image to image (%s r
       const { maxAbs } = compareFloat32(Array.from(data, Number), expected.data);
       expect(maxAbs, `${name} max abs error`).toBeLessThanOrEqual(tolerance(name, magnitude));
       compared.push(name);
+      errors.push(`  ${name}: ${maxAbs.toExponential(2)} (max |x| ${magnitude.toPrecision(3)})`);
     }
+    console.log(`${c.name} (${residency} residency)\n${errors.join('\n')}`);
     // Every stage that could go wrong was compared, not just what happened to be traced.
     const steps = Array.from(
       { length: Math.floor(c.params.num_inference_steps * c.params.strength) },
@@ -100,6 +96,9 @@ describe.each(['cpu', 'gpu'] as const)('depth from a photo, image to image (%s r
       ...steps,
       'movq_output',
       'output_image',
+      ...(c.prior === 'emb2emb'
+        ? ['image_encoder_image_embeds', 'prior_0_prior_noise', 'prior_1_prior_noise']
+        : []),
     ]) {
       expect(compared, `${name} compared`).toContain(name);
     }

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { nodeZlib } from './node-zlib.node';
 import { parseNpyFloat32 } from './npy';
 import { decodePng, type RgbaImage } from './png';
+import type { DiffusersParams } from './reference-cases';
 import { TINY_DIR } from './tiny-fixture.node';
 
 export const DEPTH_DIR = `${TINY_DIR}reference-depth/`;
@@ -22,19 +23,7 @@ export interface DepthEstimateCase {
 export interface DepthPipelineCase {
   readonly name: string;
   readonly prior: 'text' | 'emb2emb';
-  readonly params: {
-    readonly prompt: string;
-    readonly negative_prompt: string | null;
-    readonly seed: number;
-    readonly height: number;
-    readonly width: number;
-    readonly prior_num_inference_steps: number;
-    readonly num_inference_steps: number;
-    readonly prior_guidance_scale: number;
-    readonly guidance_scale: number;
-    readonly strength: number;
-    readonly prior_strength?: number;
-  };
+  readonly params: DiffusersParams & { readonly strength: number; readonly prior_strength?: number };
   readonly inputs: { readonly photo: string };
   readonly rng_draws: readonly {
     readonly site: string;

@@ -2,6 +2,7 @@
  * Parity of image mixing with diffusers' `KandinskyV22PriorPipeline.interpolate` followed by the
  * decoder on the same generator (models/export/record_mix_reference.py), on onnxruntime-node (CPU).
  */
+
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
@@ -13,6 +14,7 @@ import { parseNpy } from './npy';
 import { liveOrtObjects } from './ort';
 import { runPipeline } from './pipeline';
 import { decodePng, type RgbaImage } from './png';
+import { settingsFromParams } from './reference-cases';
 import type { GenerationSettings } from './settings';
 import { openTinyModelSet, ortCpu, TINY_DIR, tinyManifest } from './tiny-fixture.node';
 
@@ -52,21 +54,7 @@ function settingsOf(testCase: MixCase): GenerationSettings {
   const p = testCase.params;
   // The engine's one negative prompt is both of interpolate's (see mix.ts); the recorder used them so.
   expect(p.negative_prompt).toBe(p.negative_prior_prompt ?? '');
-  return {
-    mode: 'txt2img',
-    prompt: '',
-    negativePrompt: p.negative_prompt,
-    seed: p.seed,
-    width: p.width,
-    height: p.height,
-    priorSteps: p.prior_num_inference_steps,
-    priorGuidance: p.prior_guidance_scale,
-    steps: p.num_inference_steps,
-    guidance: p.guidance_scale,
-    scheduler: 'ddpm',
-    numImages: p.num_images_per_prompt,
-    strength: 1,
-  };
+  return settingsFromParams('txt2img', { ...p, prompt: '' });
 }
 
 /** The same tolerances as pipeline.parity.test.ts, plus exact CLIP pixel values (same float ops). */

@@ -116,7 +116,7 @@ function checkItems(items: readonly MixItem[]): void {
 }
 
 /** The image encoder's embedding `[1, D]` of one picture. */
-async function encodePicture(
+export async function encodePicture(
   models: ModelSet,
   image: RgbaImage,
   trace: TraceFn | undefined,

@@ -93,6 +93,7 @@ describe('pipeline control', () => {
       { settings: { ...settings, mode: 'img2img', strength: 0.7 }, initImage: image },
       { settings: { ...settings, mode: 'inpaint' }, initImage: image, mask },
       { settings: { ...settings, mode: 'depth' }, depthMap: image },
+      { settings: { ...settings, mode: 'img2img', strength: 0.7, priorStrength: 0.5 }, initImage: image },
     ];
     for (let run = 0; run < 20; run++) {
       await runPipeline(models, modes[run % modes.length] as Parameters<typeof runPipeline>[1], {
@@ -107,6 +108,7 @@ describe('pipeline control', () => {
   it('rejects missing or mis-sized inputs with a clear message before running anything', async () => {
     const models = openTinyModelSet();
     const small = { width: 32, height: 32, data: new Uint8Array(32 * 32 * 4) };
+    const photo = { width: 64, height: 64, data: new Uint8Array(64 * 64 * 4).fill(90) };
     const cases: [Parameters<typeof runPipeline>[1], RegExp][] = [
       [{ settings: { ...settings, mode: 'img2img' } }, /An input image is needed for img2img/],
       [{ settings: { ...settings, mode: 'img2img' }, initImage: small }, /32×32 but the output is 64×64/],
@@ -119,6 +121,22 @@ describe('pipeline control', () => {
         /The mask is empty/,
       ],
       [{ settings: { ...settings, mode: 'depth' } }, /A depth map is needed/],
+      [
+        { settings: { ...settings, mode: 'depth', priorStrength: 0.5 }, depthMap: photo },
+        /needs img2img, or depth control from a photo/,
+      ],
+      [
+        {
+          settings: { ...settings, mode: 'img2img', priorStrength: 0.5 },
+          initImage: photo,
+          mix: [{ kind: 'prompt', prompt: 'a cat', weight: 1 }],
+        },
+        /cannot be combined/,
+      ],
+      [
+        { settings: { ...settings, mode: 'img2img', priorStrength: 0.4 }, initImage: photo },
+        /Prior strength 0.4 with 2 prior steps runs no prior step/,
+      ],
     ];
     const sessionsBefore = liveOrtObjects().sessions;
     for (const [request, message] of cases) {

@@ -17,7 +17,7 @@ import {
   movqOutputToImages,
   rgbaToSignedNchw,
 } from './image';
-import { type MixItem, mixImageEmbeds, mixNeedsImageEncoder } from './mix';
+import { encodePicture, type MixItem, mixImageEmbeds, mixNeedsImageEncoder } from './mix';
 import type { ModelSet } from './model-set';
 import { type InferenceSession, readFloat32, type Tensor, TensorScope } from './ort';
 import type { RgbaImage } from './png';
@@ -28,6 +28,7 @@ import {
   createPriorScheduler,
   type DecoderScheduler,
   type DecoderSchedulerName,
+  img2imgTimesteps,
   type SchedulerConfigJson,
 } from './schedulers';
 import type { GenerationSettings, DecoderSchedulerName as SettingsScheduler } from './settings';
@@ -103,6 +104,14 @@ export type DepthInput = 'map' | 'photo' | 'photo-and-map';
 export function depthInputOf(request: Pick<PipelineRequest, 'initImage' | 'depthMap'>): DepthInput {
   if (!request.initImage) return 'map';
   return request.depthMap ? 'photo-and-map' : 'photo';
+}
+
+/**
+ * Whether the prior starts from the input picture's image embedding (`settings.priorStrength`,
+ * diffusers' KandinskyV22PriorEmb2EmbPipeline): then the image encoder runs too.
+ */
+export function usesImagePrior(settings: Pick<GenerationSettings, 'priorStrength'>): boolean {
+  return settings.priorStrength !== undefined;
 }
 
 /** The components a mode runs, in pipeline order. */
@@ -188,7 +197,7 @@ export async function runPipeline(
   let start = performance.now();
   const components = [
     ...componentsFor(settings.mode, depthInputOf(request)),
-    ...(mixNeedsImageEncoder(request.mix) ? (['image_encoder'] as const) : []),
+    ...(mixNeedsImageEncoder(request.mix) || usesImagePrior(settings) ? (['image_encoder'] as const) : []),
   ];
   if (!hooks.lowMemory) {
     for (const [index, component] of components.entries()) {
@@ -219,7 +228,9 @@ export async function runPipeline(
       ? await mixImageEmbeds(models, request.mix, settings, generator, hooks, (priorSettings, trace) =>
           encodeAndRunPrior({ ...stages, hooks: { ...hooks, trace } }, priorSettings),
         )
-      : await encodeAndRunPrior(stages, settings);
+      : usesImagePrior(settings)
+        ? await runImagePrior(stages, settings, request.initImage as RgbaImage)
+        : await encodeAndRunPrior(stages, settings);
     start = performance.now();
     const latents = await denoise(
       stages,
@@ -253,6 +264,25 @@ function checkInputs(request: PipelineRequest): void {
     needImage('A mask', mask);
     if (mask && maskIsEmpty(mask)) {
       throw new KandinskyError('INVALID_INPUT', 'The mask is empty: paint the area to repaint in white.');
+    }
+  }
+  if (usesImagePrior(settings)) {
+    if (request.mix) {
+      throw new KandinskyError('INVALID_INPUT', 'Image mixing and a prior strength cannot be combined.');
+    }
+    if (settings.mode !== 'img2img' && !(settings.mode === 'depth' && initImage)) {
+      throw new KandinskyError(
+        'INVALID_INPUT',
+        'Taking the look of the input picture (prior strength) needs img2img, or depth control from a photo.',
+      );
+    }
+    const priorStrength = settings.priorStrength ?? 1;
+    // The prior keeps the last int(priorSteps × priorStrength) steps (get_timesteps): none is no run.
+    if (Math.trunc(settings.priorSteps * priorStrength) === 0) {
+      throw new KandinskyError(
+        'INVALID_INPUT',
+        `Prior strength ${priorStrength} with ${settings.priorSteps} prior steps runs no prior step; raise either.`,
+      );
     }
   }
   if (settings.mode === 'depth') {
@@ -310,8 +340,52 @@ function required(outputs: Record<string, Tensor>, name: string): Tensor {
   return tensor;
 }
 
-/** Prompt → (image embeddings, negative image embeddings), each [N, D]. */
-async function encodeAndRunPrior(stages: Stages, settings: GenerationSettings) {
+/**
+ * The prior from the input picture, as diffusers' ControlNet img2img example runs it: the picture's
+ * CLIP image embedding, noised to `priorStrength`, is denoised towards the prompt
+ * (KandinskyV22PriorEmb2EmbPipeline, unconditional text ""); the negative embedding is the same run
+ * on the negative prompt (or "") at strength 1. Two prior runs on the one generator, in that order.
+ */
+async function runImagePrior(stages: Stages, settings: GenerationSettings, picture: RgbaImage) {
+  const { models, hooks } = stages;
+  const { trace } = hooks;
+  const n = settings.numImages;
+  const d = models.manifest.dims.imageEmbedDim;
+  const start = performance.now();
+  hooks.onProgress?.({ stage: 'encode' });
+  const embeds = await encodePicture(models, picture, trace);
+  await release(stages, 'image_encoder');
+  stages.timings.encode += performance.now() - start;
+  const runTrace = (run: number): TraceFn | undefined =>
+    trace ? (name, data, dims) => trace(`prior_${run}_${name}`, data, dims) : undefined;
+  const positive = await encodeAndRunPrior(
+    { ...stages, hooks: { ...hooks, trace: runTrace(0) } },
+    { ...settings, negativePrompt: '' },
+    { embeds, strength: settings.priorStrength ?? 1 },
+  );
+  const negative = await encodeAndRunPrior(
+    { ...stages, hooks: { ...hooks, trace: runTrace(1) } },
+    { ...settings, prompt: settings.negativePrompt, negativePrompt: '' },
+    { embeds, strength: 1 },
+  );
+  trace?.('image_embeds', positive.imageEmbeds, [n, d]);
+  trace?.('negative_image_embeds', negative.imageEmbeds, [n, d]);
+  return {
+    imageEmbeds: positive.imageEmbeds,
+    negativeImageEmbeds: negative.imageEmbeds,
+    truncatedPrompt: positive.truncatedPrompt,
+  };
+}
+
+/**
+ * Prompt → (image embeddings, negative image embeddings), each [N, D]. With `from`, the prior
+ * starts from that image embedding `[1, D]` noised to `strength` instead of from pure noise.
+ */
+async function encodeAndRunPrior(
+  stages: Stages,
+  settings: GenerationSettings,
+  from?: { readonly embeds: Float32Array; readonly strength: number },
+) {
   const { models, hooks, generator, timings } = stages;
   const { trace } = hooks;
   const n = settings.numImages;
@@ -373,7 +447,9 @@ async function encodeAndRunPrior(stages: Stages, settings: GenerationSettings) {
   start = performance.now();
   const scheduler = createPriorScheduler(models.manifest.schedulers.prior as SchedulerConfigJson);
   scheduler.setTimesteps(settings.priorSteps);
-  const timesteps = scheduler.timesteps;
+  const timesteps = from
+    ? img2imgTimesteps(scheduler.timesteps, settings.priorSteps, from.strength).timesteps
+    : scheduler.timesteps;
   const batch = uncond ? 2 * rows : rows;
   const projEmbedding = uncond ? concatRows(uncond.textEmbeds, cond.textEmbeds) : cond.textEmbeds;
   const hiddenStates = uncond ? concatRows(uncond.hiddenStates, cond.hiddenStates) : cond.hiddenStates;
@@ -382,6 +458,16 @@ async function encodeAndRunPrior(stages: Stages, settings: GenerationSettings) {
 
   let latents = generator.randn([rows, d]);
   trace?.('prior_noise', latents, [rows, d]);
+  if (from) {
+    const first = timesteps[0];
+    if (first === undefined) {
+      throw new KandinskyError(
+        'INVALID_INPUT',
+        `Prior strength ${from.strength} with ${settings.priorSteps} prior steps runs no step; raise either.`,
+      );
+    }
+    latents = scheduler.addNoise(repeatRows(from.embeds, rows), latents, Array(rows).fill(first));
+  }
   const session = await models.session('prior');
   const scope = new TensorScope(models.ort);
   try {

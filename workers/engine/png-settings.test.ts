@@ -40,6 +40,15 @@ describe('PNG settings', () => {
     expect(decoded.data).toEqual(image.data);
   });
 
+  it('round-trips the optional prior strength, and reads settings saved without it', async () => {
+    const depth: GenerationSettings = { ...settings, mode: 'depth', priorStrength: 0.85 };
+    expect(readSettingsFromPng(await encodeImagePng(image, depth, webZlib), KANDINSKY_SIZE_LIMITS)).toEqual(
+      depth,
+    );
+    const read = readSettingsFromPng(await encodeImagePng(image, settings, webZlib), KANDINSKY_SIZE_LIMITS);
+    expect('priorStrength' in read).toBe(false);
+  });
+
   it('drops unknown fields from a newer app version', async () => {
     const png = await encodePng(
       image,
@@ -64,6 +73,11 @@ describe('PNG settings', () => {
       'a field of the wrong type',
       { [SETTINGS_KEYWORD]: JSON.stringify({ ...settings, seed: '42' }) },
       /“seed” of the wrong type/,
+    ],
+    [
+      'a prior strength of the wrong type',
+      { [SETTINGS_KEYWORD]: JSON.stringify({ ...settings, priorStrength: '0.5' }) },
+      /“priorStrength” of the wrong type/,
     ],
     [
       'a size that is not a multiple of 64',

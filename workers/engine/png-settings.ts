@@ -55,6 +55,15 @@ export function parseSettingsJson(text: string, limits: SizeLimits): GenerationS
     }
     settings[field] = fieldValue;
   }
+  // Optional fields: absent in older PNGs.
+  if (source.priorStrength !== undefined) {
+    if (typeof source.priorStrength !== 'number') {
+      throw new SettingsImportError(
+        `The settings in this PNG have a “priorStrength” of the wrong type (${typeof source.priorStrength}, expected number).`,
+      );
+    }
+    settings.priorStrength = source.priorStrength;
+  }
   try {
     return validateSettings(settings as unknown as GenerationSettings, limits);
   } catch (error) {

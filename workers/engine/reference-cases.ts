@@ -8,22 +8,25 @@ import { type PipelineRequest, type PipelineResult, runPipeline } from './pipeli
 import type { RgbaImage } from './png';
 import type { GenerationSettings } from './settings';
 
+/** The diffusers call parameters a recorder stored with each case (snake_case, as diffusers names them). */
+export interface DiffusersParams {
+  readonly prompt: string;
+  readonly negative_prompt: string | null;
+  readonly seed: number;
+  readonly height: number;
+  readonly width: number;
+  readonly prior_num_inference_steps: number;
+  readonly num_inference_steps: number;
+  readonly prior_guidance_scale: number;
+  readonly guidance_scale: number;
+  readonly num_images_per_prompt?: number;
+  readonly strength?: number;
+}
+
 export interface ReferenceCase {
   readonly name: string;
   readonly pipeline: 'txt2img' | 'img2img' | 'inpaint' | 'depth';
-  readonly params: {
-    readonly prompt: string;
-    readonly negative_prompt: string | null;
-    readonly seed: number;
-    readonly height: number;
-    readonly width: number;
-    readonly prior_num_inference_steps: number;
-    readonly num_inference_steps: number;
-    readonly prior_guidance_scale: number;
-    readonly guidance_scale: number;
-    readonly num_images_per_prompt: number;
-    readonly strength?: number;
-  };
+  readonly params: DiffusersParams;
   readonly inputs: { readonly image?: string; readonly mask?: string; readonly hint?: string };
   readonly tensors: Readonly<Record<string, { readonly file: string; readonly shape: readonly number[] }>>;
 }
@@ -33,10 +36,10 @@ export interface ReferenceIndex {
   readonly tokenizer_cases: readonly { readonly text: string; readonly input_ids: readonly number[] }[];
 }
 
-export function settingsOf(testCase: ReferenceCase): GenerationSettings {
-  const p = testCase.params;
+/** Our settings for a diffusers call with these parameters (DDPM, as the recordings use). */
+export function settingsFromParams(mode: GenerationSettings['mode'], p: DiffusersParams): GenerationSettings {
   return {
-    mode: testCase.pipeline,
+    mode,
     prompt: p.prompt,
     negativePrompt: p.negative_prompt ?? '',
     seed: p.seed,
@@ -47,9 +50,13 @@ export function settingsOf(testCase: ReferenceCase): GenerationSettings {
     steps: p.num_inference_steps,
     guidance: p.guidance_scale,
     scheduler: 'ddpm',
-    numImages: p.num_images_per_prompt,
+    numImages: p.num_images_per_prompt ?? 1,
     strength: p.strength ?? 1,
   };
+}
+
+export function settingsOf(testCase: ReferenceCase): GenerationSettings {
+  return settingsFromParams(testCase.pipeline, testCase.params);
 }
 
 /** What every case must have compared: each step's latents, both embeddings, the noise and the image. */

@@ -52,10 +52,26 @@ describe('validateSettings', () => {
     [{ mode: 'depth', strength: Number.NaN }, 'strength', /got NaN/],
     [{ scheduler: 'euler' }, 'scheduler', /ddpm, ddim, dpmpp-2m/],
     [{ prompt: 'x'.repeat(10_001) }, 'prompt', /under 10000/],
+    [{ priorStrength: 0.5 }, 'priorStrength', /needs img2img or depth mode, not txt2img/],
+    [{ mode: 'inpaint', priorStrength: 0.5 }, 'priorStrength', /not inpaint/],
+    [{ mode: 'depth', priorStrength: 0 }, 'priorStrength', /above 0 .*got 0/],
+    [{ mode: 'img2img', priorStrength: 1.01 }, 'priorStrength', /at most 1/],
+    [{ mode: 'img2img', priorStrength: Number.NaN }, 'priorStrength', /got NaN/],
   ] as [Partial<GenerationSettings>, string, RegExp][])('rejects %o naming %s', (change, field, message) => {
     const error = rejection(change);
     expect(error.field).toBe(field);
     expect(error.message).toMatch(message);
+  });
+
+  it('accepts a prior strength in (0, 1] for img2img and depth', () => {
+    for (const change of [
+      { mode: 'img2img', priorStrength: 1 },
+      { mode: 'depth', priorStrength: 0.85 },
+    ] as const) {
+      expect(validateSettings({ ...DEFAULT_SETTINGS, ...change }, KANDINSKY_SIZE_LIMITS)).toMatchObject(
+        change,
+      );
+    }
   });
 
   it('ignores strength outside the modes that use it', () => {

@@ -39,6 +39,13 @@ export interface GenerationSettings {
   readonly numImages: number;
   /** img2img and depth: how much of the input image is re-drawn, 0 (none) … 1 (all). */
   readonly strength: number;
+  /**
+   * img2img and depth from a photo: the prior also starts from the input picture's CLIP image
+   * embedding, noised this far, 0 (keep its look) … 1 (all from the prompt) — diffusers'
+   * KandinskyV22PriorEmb2EmbPipeline `strength`, as the ControlNet img2img example runs it. Absent:
+   * the plain text prior. Optional so settings saved before it existed still load.
+   */
+  readonly priorStrength?: number;
 }
 
 export const DEFAULT_SETTINGS: GenerationSettings = {
@@ -170,6 +177,21 @@ export function validateSettings(settings: GenerationSettings, limits: SizeLimit
       throw new SettingsError(
         'strength',
         `Strength must be above 0 and at most 1 (0.3 keeps most of the image, 1 redraws it); got ${settings.strength}.`,
+      );
+    }
+  }
+  if (settings.priorStrength !== undefined) {
+    if (settings.mode !== 'img2img' && settings.mode !== 'depth') {
+      throw new SettingsError(
+        'priorStrength',
+        `Taking the look of the input picture (prior strength) needs img2img or depth mode, not ${settings.mode}.`,
+      );
+    }
+    const value = settings.priorStrength;
+    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > 1) {
+      throw new SettingsError(
+        'priorStrength',
+        `Prior strength must be above 0 and at most 1 (low keeps the picture's look, 1 takes it all from the prompt); got ${value}.`,
       );
     }
   }

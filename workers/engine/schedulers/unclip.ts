@@ -4,6 +4,7 @@
  */
 
 import {
+  addNoiseWithAlphasCumprod,
   checkSameLength,
   drawStepNoise,
   f32,
@@ -88,6 +89,14 @@ export class UnCLIPScheduler {
     const timesteps: number[] = [];
     for (let i = numInferenceSteps - 1; i >= 0; i--) timesteps.push(roundHalfEven(i * ratio));
     this.timestepList = timesteps;
+  }
+
+  /**
+   * The prior's image-to-image start (KandinskyV22PriorEmb2EmbPipeline): sqrt(ᾱ_t)·x + sqrt(1-ᾱ_t)·noise,
+   * one timestep per batch item.
+   */
+  addNoise(originalSamples: Float32Array, noise: Float32Array, timesteps: readonly number[]): Float32Array {
+    return addNoiseWithAlphasCumprod(this.schedule.alphasCumprod, originalSamples, noise, timesteps);
   }
 
   scaleModelInput(sample: Float32Array, _timestep?: number): Float32Array {
