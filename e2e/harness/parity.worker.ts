@@ -6,6 +6,7 @@
  */
 import * as Comlink from 'comlink';
 import { parseManifest } from '../../models/manifest';
+import { estimateDepth } from '../../workers/engine/depth-estimator';
 import { ModelSet } from '../../workers/engine/model-set';
 import { parseNpy } from '../../workers/engine/npy';
 import { decodePng } from '../../workers/engine/png';
@@ -42,7 +43,36 @@ async function modelSet(): Promise<ModelSet> {
   return models;
 }
 
+/** A photo-like test picture: a gradient with a bright disc. */
+function testPhoto(size: number) {
+  const data = new Uint8Array(size * size * 4);
+  for (let y = 0; y < size; y++) {
+    for (let x = 0; x < size; x++) {
+      const disc = (x - size / 2) ** 2 + (y - size / 2) ** 2 < (size / 4) ** 2;
+      data.set(
+        disc ? [240, 220, 200, 255] : [(x * 255) / size, (y * 255) / size, 90, 255],
+        (y * size + x) * 4,
+      );
+    }
+  }
+  return { width: size, height: size, data };
+}
+
 const api = {
+  /** Times the depth estimator on WebGPU: the first run (session and shaders) and the rest. */
+  async timeDepth(runs: number, size: number): Promise<{ firstMs: number; laterMs: number[] }> {
+    const models = await modelSet();
+    const photo = testPhoto(size);
+    const times: number[] = [];
+    for (let i = 0; i < runs; i++) {
+      const start = performance.now();
+      await estimateDepth(models, photo);
+      times.push(performance.now() - start);
+    }
+    await models.release('depth_estimator');
+    return { firstMs: times[0] ?? Number.NaN, laterMs: times.slice(1) };
+  },
+
   async caseNames(): Promise<string[]> {
     return (await json<ReferenceIndex>('reference/cases.json')).cases.map((c) => c.name);
   },
