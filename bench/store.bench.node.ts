@@ -63,6 +63,10 @@ let manifestUrl: string;
 const LIMITED_RATE = 50_000_000;
 let limitedManifestUrl: string;
 let manifest: Manifest;
+/** The same files without per-chunk sha256s: the store hashes each whole file in JS. */
+let wholeFileManifest: Manifest;
+/** The store's default chunk size, which the manifest's chunk hashes use. */
+const CHUNK_BYTES = 4 * MiB;
 
 function sha256Hex(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
@@ -70,11 +74,26 @@ function sha256Hex(bytes: Uint8Array): string {
 
 beforeAll(async () => {
   mkdirSync(SET_DIR, { recursive: true });
-  const files: { path: string; bytes: number; sha256: string; role: 'graph' | 'external-data' }[] = [];
+  const files: {
+    path: string;
+    bytes: number;
+    sha256: string;
+    role: 'graph' | 'external-data';
+    chunks: { bytes: number; sha256: string[] };
+  }[] = [];
   const write = (path: string, bytes: number, role: 'graph' | 'external-data') => {
     const data = randomFillSync(Buffer.allocUnsafe(bytes));
     writeFileSync(join(SET_DIR, path), data);
-    files.push({ path, bytes, sha256: sha256Hex(data), role });
+    const chunks: string[] = [];
+    for (let offset = 0; offset < bytes; offset += CHUNK_BYTES)
+      chunks.push(sha256Hex(data.subarray(offset, offset + CHUNK_BYTES)));
+    files.push({
+      path,
+      bytes,
+      sha256: sha256Hex(data),
+      role,
+      chunks: { bytes: CHUNK_BYTES, sha256: chunks },
+    });
   };
   write('unet.onnx', GRAPH_BYTES, 'graph');
   for (let i = 0; i < SHARDS; i++) write(`unet.onnx.data-0${i}`, SHARD_BYTES, 'external-data');
@@ -83,6 +102,19 @@ beforeAll(async () => {
     modelId: 'bench-random-1gib',
     components: {
       unet: { kind: 'onnx', precision: 'fp16', requiredFeatures: [], optional: false, enables: [], files },
+    },
+  } as unknown as Manifest;
+  wholeFileManifest = {
+    modelId: 'bench-random-1gib',
+    components: {
+      unet: {
+        kind: 'onnx',
+        precision: 'fp16',
+        requiredFeatures: [],
+        optional: false,
+        enables: [],
+        files: files.map(({ chunks: _, ...file }) => file),
+      },
     },
   } as unknown as Manifest;
   writeFileSync(join(SET_DIR, 'manifest.json'), JSON.stringify(manifest));
@@ -164,12 +196,13 @@ async function storeDownload(
   label: string,
   createHash?: Sha256Factory,
   url = manifestUrl,
+  set = manifest,
 ): Promise<{ run: Run; store: ModelStore; dispose(): void }> {
   const database = fileBackedStore(join(WORK, `db-${label}`));
   const store = new ModelStore({ database, ...(createHash ? { createHash } : {}) });
   const memory = await memoryPeak();
   const started = performance.now();
-  await store.download(new UrlSource(url), manifest, { onProgress: memory.sample });
+  await store.download(new UrlSource(url), set, { onProgress: memory.sample });
   const seconds = (performance.now() - started) / 1000;
   return { run: { seconds, peak: memory.stop() }, store, dispose: database.dispose };
 }
@@ -179,8 +212,13 @@ const rate = (seconds: number) => `${(COMPONENT_BYTES / 1e6 / seconds).toFixed(0
 
 it('measures download throughput and peak memory for a 1 GiB component', async () => {
   const plain = Math.min(await plainFetchSeconds(3), await plainFetchSeconds(3));
-  const withNoble = await storeDownload('noble');
-  const withNode = await storeDownload('node-crypto', nodeSha256);
+  const withNoble = await storeDownload('chunks');
+  const wholeFile = await storeDownload('noble', undefined, manifestUrl, wholeFileManifest);
+  const loadWhole = performance.now();
+  await wholeFile.store.openOnnxModel(wholeFileManifest, 'unet', { verify: true });
+  const wholeVerifySeconds = (performance.now() - loadWhole) / 1000;
+  wholeFile.dispose();
+  const withNode = await storeDownload('node-crypto', nodeSha256, manifestUrl, wholeFileManifest);
   withNode.dispose();
   const plainLimited = await plainFetchSeconds(3, limitedManifestUrl);
   const limited = await storeDownload('limited', undefined, limitedManifestUrl);
@@ -213,15 +251,17 @@ it('measures download throughput and peak memory for a 1 GiB component', async (
   const lines = [
     `component: ${mb(COMPONENT_BYTES)} MB (graph ${mb(GRAPH_BYTES)} MB + ${SHARDS} shards of ${mb(SHARD_BYTES)} MB), chunks 4 MiB, 3 files at a time`,
     `plain fetch:                     ${plain.toFixed(2)} s  ${rate(plain)}`,
-    `store, noble sha256 (shipping):  ${withNoble.run.seconds.toFixed(2)} s  ${rate(withNoble.run.seconds)}  ratio ${(plain / withNoble.run.seconds).toFixed(2)}`,
-    `store, node:crypto sha256:       ${withNode.run.seconds.toFixed(2)} s  ${rate(withNode.run.seconds)}  ratio ${(plain / withNode.run.seconds).toFixed(2)}`,
+    `store, chunk sha256s (shipping): ${withNoble.run.seconds.toFixed(2)} s  ${rate(withNoble.run.seconds)}  ratio ${(plain / withNoble.run.seconds).toFixed(2)}`,
+    `store, whole-file noble sha256:  ${wholeFile.run.seconds.toFixed(2)} s  ${rate(wholeFile.run.seconds)}  ratio ${(plain / wholeFile.run.seconds).toFixed(2)}`,
+    `store, whole-file node:crypto:   ${withNode.run.seconds.toFixed(2)} s  ${rate(withNode.run.seconds)}  ratio ${(plain / withNode.run.seconds).toFixed(2)}`,
     `plain fetch at ${LIMITED_RATE / 1e6} MB/s per file:  ${plainLimited.toFixed(2)} s  ${rate(plainLimited)}`,
     `store at ${LIMITED_RATE / 1e6} MB/s per file:        ${limited.run.seconds.toFixed(2)} s  ${rate(limited.run.seconds)}  ratio ${(plainLimited / limited.run.seconds).toFixed(2)}`,
-    `store, noble, fake-indexeddb:    ${fakeSeconds.toFixed(2)} s  ${rate(fakeSeconds)}  ratio ${(plain / fakeSeconds).toFixed(2)}`,
-    `peak while storing (noble):      +${mb(withNoble.run.peak.rss)} MB RSS (${ratio(withNoble.run.peak)} of size), +${mb(withNoble.run.peak.arrayBuffers)} MB ArrayBuffers`,
+    `store, chunks, fake-indexeddb:   ${fakeSeconds.toFixed(2)} s  ${rate(fakeSeconds)}  ratio ${(plain / fakeSeconds).toFixed(2)}`,
+    `peak while storing (chunks):     +${mb(withNoble.run.peak.rss)} MB RSS (${ratio(withNoble.run.peak)} of size), +${mb(withNoble.run.peak.arrayBuffers)} MB ArrayBuffers`,
     `peak while storing (node):       +${mb(withNode.run.peak.rss)} MB RSS (${ratio(withNode.run.peak)} of size), +${mb(withNode.run.peak.arrayBuffers)} MB ArrayBuffers`,
     `peak while loading:              +${mb(loadPeak.rss)} MB RSS (${ratio(loadPeak)} of size), +${mb(loadPeak.arrayBuffers)} MB ArrayBuffers, ${loadSeconds.toFixed(2)} s`,
-    `peak while loading + verifying:  +${mb(verifyPeak.rss)} MB RSS (${ratio(verifyPeak)} of size), +${mb(verifyPeak.arrayBuffers)} MB ArrayBuffers, ${verifySeconds.toFixed(2)} s`,
+    `peak while loading + verifying:  +${mb(verifyPeak.rss)} MB RSS (${ratio(verifyPeak)} of size), +${mb(verifyPeak.arrayBuffers)} MB ArrayBuffers, ${verifySeconds.toFixed(2)} s (chunk sha256s)`,
+    `loading + verifying, whole file: ${wholeVerifySeconds.toFixed(2)} s (noble, manifest without chunk sha256s)`,
   ];
   console.log(lines.join('\n'));
 }, 600_000);

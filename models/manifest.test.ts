@@ -136,6 +136,56 @@ describe('parseManifest', () => {
     );
   });
 
+  it('accepts per-chunk sha256s (the fixture has them) and files without them', () => {
+    const parsed = parseManifest(good);
+    const shard = parsed.components.unet?.files[1];
+    expect(shard?.chunks?.bytes).toBe(4 * 1024 * 1024);
+    expect(shard?.chunks?.sha256).toHaveLength(1);
+    const without = structuredClone(good) as Json;
+    delete without.components.unet.files[1].chunks;
+    expect(parseManifest(without).components.unet?.files[1]?.chunks).toBeUndefined();
+    // Several chunks, the last one shorter.
+    const several = structuredClone(good) as Json;
+    const file = several.components.unet.files[1];
+    const digest = file.sha256;
+    file.chunks = { bytes: 64 * 1024, sha256: Array(Math.ceil(file.bytes / (64 * 1024))).fill(digest) };
+    expect(parseManifest(several).components.unet?.files[1]?.chunks?.sha256.length).toBeGreaterThan(1);
+  });
+
+  it('rejects per-chunk sha256s of a bad chunk size, a wrong count or a malformed digest', () => {
+    const at = 'components.unet.files[1].chunks';
+    for (const bytes of [0, -65536, 1000, 65536 + 1, 128 * 1024 * 1024, 1.5])
+      expectRejected(
+        (m) => (m.components.unet.files[1].chunks.bytes = bytes),
+        'MANIFEST_INVALID_SIZE',
+        `${at}.bytes`,
+      );
+    expectRejected(
+      (m) => {
+        const file = m.components.unet.files[1];
+        file.chunks = { bytes: 64 * 1024, sha256: [file.sha256] };
+      },
+      'MANIFEST_INCONSISTENT',
+      `${at}.sha256`,
+    );
+    expectRejected(
+      (m) => m.components.unet.files[1].chunks.sha256.push('0'.repeat(64)),
+      'MANIFEST_INCONSISTENT',
+      `${at}.sha256`,
+    );
+    expectRejected(
+      (m) => (m.components.unet.files[1].chunks.sha256[0] = 'XYZ'),
+      'MANIFEST_INVALID_HASH',
+      `${at}.sha256[0]`,
+    );
+    expectRejected((m) => (m.components.unet.files[1].chunks.extra = 1), 'MANIFEST_INVALID', `${at}.extra`);
+    expectRejected(
+      (m) => (m.components.unet.files[1].chunks = { bytes: 65536 }),
+      'MANIFEST_INVALID',
+      `${at}.sha256`,
+    );
+  });
+
   it('rejects an unknown contract or manifest version', () => {
     expectRejected((m) => (m.contractVersion = '2'), 'MANIFEST_UNSUPPORTED_VERSION', 'contractVersion');
     expectRejected((m) => (m.manifestVersion = 7), 'MANIFEST_UNSUPPORTED_VERSION', 'manifestVersion');

@@ -78,8 +78,25 @@ export function checkFilePath(path: string): string | null {
 const FileRole = z.enum(['graph', 'external-data', 'tensor', 'tokenizer']);
 
 // Loose field types here; the refinement gives size, hash and path problems their own codes.
+/** Per-chunk sha256s are for chunks of a positive multiple of this size, bytes. */
+export const CHUNK_HASH_GRANULE_BYTES = 64 * 1024;
+/** Largest chunk size per-chunk sha256s may use, bytes. */
+export const MAX_CHUNK_HASH_BYTES = 64 * 1024 * 1024;
+
+/**
+ * Optional per-chunk sha256s of a file: the file split into `bytes`-sized chunks (the last may be
+ * shorter), one digest each, so a store can verify (and refetch) chunk by chunk.
+ */
+const FileChunks = z.strictObject({ bytes: z.number(), sha256: z.array(z.string()) });
+
 const FileEntry = z
-  .strictObject({ path: z.string(), bytes: z.number(), sha256: z.string(), role: FileRole })
+  .strictObject({
+    path: z.string(),
+    bytes: z.number(),
+    sha256: z.string(),
+    role: FileRole,
+    chunks: FileChunks.optional(),
+  })
   .superRefine((file, ctx) => {
     const pathProblem = checkFilePath(file.path);
     if (pathProblem)
@@ -108,6 +125,35 @@ const FileEntry = z
     }
     if (!SHA256.test(file.sha256))
       fail(ctx, 'MANIFEST_INVALID_HASH', ['sha256'], 'expected 64 lower-case hex digits');
+    const chunks = file.chunks;
+    if (chunks) {
+      if (
+        !Number.isSafeInteger(chunks.bytes) ||
+        chunks.bytes <= 0 ||
+        chunks.bytes % CHUNK_HASH_GRANULE_BYTES !== 0 ||
+        chunks.bytes > MAX_CHUNK_HASH_BYTES
+      ) {
+        fail(
+          ctx,
+          'MANIFEST_INVALID_SIZE',
+          ['chunks', 'bytes'],
+          `expected a positive multiple of ${CHUNK_HASH_GRANULE_BYTES} bytes up to ${MAX_CHUNK_HASH_BYTES}, got ${chunks.bytes}`,
+        );
+      } else if (Number.isSafeInteger(file.bytes) && file.bytes >= 0) {
+        const expected = Math.ceil(file.bytes / chunks.bytes);
+        if (chunks.sha256.length !== expected)
+          fail(
+            ctx,
+            'MANIFEST_INCONSISTENT',
+            ['chunks', 'sha256'],
+            `${file.bytes} bytes in chunks of ${chunks.bytes} is ${expected} chunks, got ${chunks.sha256.length} hashes`,
+          );
+      }
+      chunks.sha256.forEach((digest, i) => {
+        if (!SHA256.test(digest))
+          fail(ctx, 'MANIFEST_INVALID_HASH', ['chunks', 'sha256', i], 'expected 64 lower-case hex digits');
+      });
+    }
   });
 
 const Feature = z.enum(FEATURES);
@@ -337,6 +383,7 @@ const ManifestSchema = z
   });
 
 export type ManifestFile = z.infer<typeof FileEntry>;
+export type ManifestFileChunks = z.infer<typeof FileChunks>;
 export type FileRole = z.infer<typeof FileRole>;
 export type OnnxComponent = z.infer<typeof OnnxComponent>;
 export type TensorComponent = z.infer<typeof TensorComponent>;

@@ -34,6 +34,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 import architectures as arch  # noqa: E402
+import chunk_hashes  # noqa: E402
 from checks import compare_graph, format_report, torch_references  # noqa: E402
 from onnx_export import export_graph, load_exported, save_graph, sha256_file  # noqa: E402
 import precision as precision_tools  # noqa: E402
@@ -242,6 +243,7 @@ def export_set(args) -> None:
 
     manifest = build_manifest(size, components, dims)
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+    chunk_hashes.add_chunk_hashes(out_dir / "manifest.json")
     if checks:
         (out_dir / "check_report.json").write_text(json.dumps(checks, indent=2) + "\n", encoding="utf-8")
     total = sum(f["bytes"] for c in components.values() for f in c["files"])

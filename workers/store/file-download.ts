@@ -11,6 +11,18 @@ export interface Sha256Hasher {
 export type Sha256Factory = () => Sha256Hasher;
 export const nobleSha256: Sha256Factory = () => sha256.create();
 
+/** SHA-256 of one chunk, natively where the platform has it; chunks are hashed in parallel. */
+export type ChunkDigest = (bytes: Uint8Array) => Promise<Uint8Array>;
+
+/** `crypto.subtle.digest` (workers, browsers, Node 20); undefined where the platform lacks it. */
+export const nativeChunkDigest: ChunkDigest | undefined = globalThis.crypto?.subtle
+  ? async (bytes) =>
+      new Uint8Array(await globalThis.crypto.subtle.digest('SHA-256', bytes as Uint8Array<ArrayBuffer>))
+  : undefined;
+
+/** Chunk digests started ahead of the one being stored, at most (bounds memory to this many chunks). */
+const CHUNKS_IN_FLIGHT = 4;
+
 export function toHex(bytes: Uint8Array): string {
   let hex = '';
   for (const byte of bytes) hex += byte.toString(16).padStart(2, '0');
@@ -57,6 +69,22 @@ export interface StoredFile {
   readonly sha256: string;
   /** Size, bytes. */
   readonly bytes: number;
+  /** The manifest's per-chunk sha256s, when it has them. */
+  readonly chunks?: { readonly bytes: number; readonly sha256: readonly string[] } | undefined;
+}
+
+/**
+ * The per-chunk sha256s to verify `file` with when it is stored in chunks of `chunkBytes`:
+ * only when the manifest has them for exactly that chunk size and a native digest exists.
+ */
+export function chunkHashesFor(
+  file: StoredFile,
+  chunkBytes: number,
+  digest: ChunkDigest | undefined,
+): readonly string[] | undefined {
+  const chunks = file.chunks;
+  if (!digest || !chunks || chunks.bytes !== chunkBytes) return undefined;
+  return chunks.sha256.length === chunkCount(file.bytes, chunkBytes) ? chunks.sha256 : undefined;
 }
 
 export type FileStage = 'queued' | 'downloading' | 'verifying' | 'stored' | 'failed';
@@ -69,6 +97,8 @@ export interface FileDownloadContext {
   readonly retry: RetryPolicy;
   readonly sleep: Sleep;
   readonly createHash: Sha256Factory;
+  /** Verifies chunks of files whose manifest entry has per-chunk sha256s; none: always hash the whole file. */
+  readonly chunkDigest: ChunkDigest | undefined;
   readonly signal: AbortSignal;
   /**
    * Called on every stage change and after every network read: `storedBytes` of the file are in
@@ -81,7 +111,10 @@ export interface FileDownloadContext {
 interface ResumeState {
   chunkBytes: number;
   storedChunks: number;
+  /** Feeds on stored chunks in order; unused when `chunkHashes` verify each chunk instead. */
   hasher: Sha256Hasher;
+  /** Per-chunk sha256s: each chunk is verified before it is stored, the whole-file hash is skipped. */
+  chunkHashes: readonly string[] | undefined;
 }
 
 /** The bytes did not hash (or measure) to what the manifest says: discard and refetch, once. */
@@ -110,11 +143,14 @@ export async function downloadFile(ctx: FileDownloadContext, file: StoredFile): 
     try {
       const outcome = await receive(ctx, file, state);
       if (outcome instanceof ContentMismatch) throw outcome;
-      ctx.report(file, 'verifying', file.bytes, 0);
-      const digest = toHex(state.hasher.digest());
-      if (digest !== file.sha256) {
-        throw new ContentMismatch(`its sha256 is ${digest}, the manifest says ${file.sha256}`);
+      if (!state.chunkHashes) {
+        ctx.report(file, 'verifying', file.bytes, 0);
+        const digest = toHex(state.hasher.digest());
+        if (digest !== file.sha256) {
+          throw new ContentMismatch(`its sha256 is ${digest}, the manifest says ${file.sha256}`);
+        }
       }
+      // With chunk hashes, every stored chunk was verified before it was stored.
       await ctx.db.putFile({ ...fileRecord(file, state), verified: true });
       ctx.report(file, 'stored', file.bytes, 0);
       return;
@@ -125,6 +161,7 @@ export async function downloadFile(ctx: FileDownloadContext, file: StoredFile): 
         state.storedChunks = 0;
         state.hasher = ctx.createHash();
         state.chunkBytes = ctx.chunkBytes;
+        state.chunkHashes = chunkHashesFor(file, state.chunkBytes, ctx.chunkDigest);
         contentMismatches++;
         if (contentMismatches > 1) {
           throw new StoreError(
@@ -157,6 +194,7 @@ function fileRecord(file: StoredFile, state: ResumeState): FileRecord {
     chunkBytes: state.chunkBytes,
     storedChunks: state.storedChunks,
     verified: false,
+    ...(state.chunkHashes ? { chunksVerified: true } : {}),
   };
 }
 
@@ -172,21 +210,39 @@ async function resumeState(ctx: FileDownloadContext, file: StoredFile): Promise<
   } else if (record?.verified) {
     return 'verified';
   }
+  const chunkBytes = record && record.bytes === file.bytes ? record.chunkBytes : ctx.chunkBytes;
   const state: ResumeState = {
-    chunkBytes: record && record.bytes === file.bytes ? record.chunkBytes : ctx.chunkBytes,
+    chunkBytes,
     storedChunks: 0,
     hasher: ctx.createHash(),
+    chunkHashes: chunkHashesFor(file, chunkBytes, ctx.chunkDigest),
   };
   if (!record || record.bytes !== file.bytes || record.storedChunks === 0) return state;
+  if (state.chunkHashes && record.chunksVerified) {
+    // Each of these chunks was verified before it was stored: nothing to re-hash. The last one is
+    // looked at (not hashed) in case the database lost chunks under its record.
+    const last = record.storedChunks - 1;
+    const chunk = await ctx.db.getChunk(file.sha256, last);
+    if (chunk && chunk.byteLength === chunkLength(file.bytes, state.chunkBytes, last)) {
+      state.storedChunks = record.storedChunks;
+      return state;
+    }
+  }
   ctx.report(file, 'verifying', 0, 0);
   for (let index = 0; index < record.storedChunks; index++) {
     throwIfAborted(ctx.signal);
     const chunk = await ctx.db.getChunk(file.sha256, index);
     if (!chunk || chunk.byteLength !== chunkLength(file.bytes, state.chunkBytes, index)) break;
-    state.hasher.update(chunk);
+    if (state.chunkHashes && ctx.chunkDigest) {
+      // Stored by a build that verified the whole file only at the end: check each chunk now.
+      if (toHex(await ctx.chunkDigest(chunk)) !== state.chunkHashes[index]) break;
+    } else {
+      state.hasher.update(chunk);
+    }
     state.storedChunks = index + 1;
   }
-  if (state.storedChunks !== record.storedChunks) await ctx.db.putFile(fileRecord(file, state));
+  if (state.storedChunks !== record.storedChunks || (state.chunkHashes && !record.chunksVerified))
+    await ctx.db.putFile(fileRecord(file, state));
   return state;
 }
 
@@ -238,6 +294,7 @@ async function receive(
       );
     }
     ctx.report(file, 'downloading', state.storedChunks * state.chunkBytes, 0);
+    if (state.chunkHashes) return await receiveVerifiedChunks(ctx, file, state, state.chunkHashes, reader);
     let chunk = new Uint8Array(chunkLength(file.bytes, state.chunkBytes, state.storedChunks));
     let filled = 0;
     for (;;) {
@@ -277,6 +334,148 @@ async function receive(
       );
     }
     return undefined;
+  } finally {
+    await reader.cancel().catch(() => undefined);
+  }
+}
+
+/**
+ * The body of `reader` cut into chunks, each digested (natively, several at once) as soon as it is
+ * complete and stored, in order, only once it matched its manifest hash: a stored chunk is always a
+ * verified one. A chunk that doesn't match is fetched again on its own, once.
+ */
+async function receiveVerifiedChunks(
+  ctx: FileDownloadContext,
+  file: StoredFile,
+  state: ResumeState,
+  hashes: readonly string[],
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+): Promise<undefined> {
+  const digest = ctx.chunkDigest as ChunkDigest;
+  const totalChunks = hashes.length;
+  const ignore = () => undefined;
+  // Chunks in order: each waits for its digest, then for the one before it to be stored.
+  let tail: Promise<void> = Promise.resolve();
+  const inFlight: Promise<void>[] = [];
+  let next = state.storedChunks;
+  let chunk = new Uint8Array(chunkLength(file.bytes, state.chunkBytes, next));
+  let filled = 0;
+  try {
+    while (next < totalChunks) {
+      const value = await read(ctx, file, reader);
+      if (value === undefined) break;
+      let consumed = 0;
+      while (consumed < value.byteLength && next < totalChunks) {
+        const take = Math.min(value.byteLength - consumed, chunk.byteLength - filled);
+        chunk.set(value.subarray(consumed, consumed + take), filled);
+        filled += take;
+        consumed += take;
+        if (filled === chunk.byteLength) {
+          const index = next;
+          const bytes = chunk;
+          const hashed = digest(bytes).then(toHex);
+          hashed.catch(ignore);
+          tail = tail.then(() => storeVerifiedChunk(ctx, file, state, index, bytes, hashed, hashes));
+          tail.catch(ignore);
+          inFlight.push(tail);
+          next++;
+          filled = 0;
+          // A fresh buffer each time: the one just filled is still being hashed.
+          if (next < totalChunks) chunk = new Uint8Array(chunkLength(file.bytes, state.chunkBytes, next));
+          if (inFlight.length > CHUNKS_IN_FLIGHT) await inFlight.shift();
+        }
+      }
+      ctx.report(
+        file,
+        'downloading',
+        Math.min(file.bytes, next * state.chunkBytes + filled),
+        value.byteLength,
+      );
+    }
+    await tail;
+  } finally {
+    // Whatever was verified before a fault is stored before the caller retries from there.
+    await tail.catch(ignore);
+  }
+  // Bytes past the manifest's size are not read: every chunk already matched its hash.
+  if (next < totalChunks) {
+    const received = next * state.chunkBytes + filled;
+    throw new StoreError(
+      'SIZE_MISMATCH',
+      `The body of "${file.path}" ended after ${received} of ${file.bytes} bytes.`,
+      { details: { path: file.path, neededBytes: file.bytes, availableBytes: received }, retryable: true },
+    );
+  }
+  return undefined;
+}
+
+async function storeVerifiedChunk(
+  ctx: FileDownloadContext,
+  file: StoredFile,
+  state: ResumeState,
+  index: number,
+  bytes: Uint8Array,
+  hashed: Promise<string>,
+  hashes: readonly string[],
+): Promise<void> {
+  let chunk = bytes;
+  const got = await hashed;
+  if (got !== hashes[index]) {
+    chunk = await refetchChunk(ctx, file, state, index);
+    const again = toHex(await (ctx.chunkDigest as ChunkDigest)(chunk));
+    if (again !== hashes[index]) {
+      throw new StoreError(
+        'INTEGRITY_MISMATCH',
+        `Chunk ${index} of ${hashes.length} of "${file.path}" from ${ctx.source.description} is not what the manifest describes ` +
+          `(its sha256 is ${again}, the manifest says ${hashes[index]}), even after downloading it again. ` +
+          'The model set on the server is damaged or mid-update: try later or another source.',
+        { details: { path: file.path, chunk: index } },
+      );
+    }
+  }
+  // Stored even after an abort: a verified chunk that arrived is kept for the resume.
+  await ctx.db.putChunk(file.sha256, index, chunk, { ...fileRecord(file, state), storedChunks: index + 1 });
+  state.storedChunks = index + 1;
+}
+
+/** One chunk again, on a request of its own (Range from its first byte, read to its last). */
+async function refetchChunk(
+  ctx: FileDownloadContext,
+  file: StoredFile,
+  state: ResumeState,
+  index: number,
+): Promise<Uint8Array> {
+  const offset = index * state.chunkBytes;
+  const chunk = new Uint8Array(chunkLength(file.bytes, state.chunkBytes, index));
+  const range = await ctx.source.openRange(file.path, offset, ctx.signal);
+  const reader = range.body.getReader();
+  try {
+    // A server that ignores Range sends the file from its start: skip to the chunk.
+    let skip = offset - range.start;
+    if (skip < 0) {
+      throw new StoreError(
+        'HTTP_ERROR',
+        `${ctx.source.description} sent "${file.path}" from byte ${range.start}, not ${offset}.`,
+        { details: { path: file.path }, retryable: true },
+      );
+    }
+    let filled = 0;
+    while (filled < chunk.byteLength) {
+      const value = await read(ctx, file, reader);
+      if (value === undefined) {
+        throw new StoreError('SIZE_MISMATCH', `The body of "${file.path}" ended inside chunk ${index}.`, {
+          details: { path: file.path },
+          retryable: true,
+        });
+      }
+      const start = Math.min(skip, value.byteLength);
+      skip -= start;
+      const take = Math.min(value.byteLength - start, chunk.byteLength - filled);
+      chunk.set(value.subarray(start, start + take), filled);
+      filled += take;
+      ctx.report(file, 'downloading', state.storedChunks * state.chunkBytes, take);
+    }
+    return chunk;
   } finally {
     await reader.cancel().catch(() => undefined);
   }

@@ -1,6 +1,8 @@
+import { createHash } from 'node:crypto';
+import { sha256 } from '@noble/hashes/sha2.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { REQUIRED_COMPONENTS } from '../../models/contract';
-import type { Manifest } from '../../models/manifest';
+import { type Manifest, parseManifest } from '../../models/manifest';
 import { UrlSource } from './model-source';
 import type { DownloadProgress, ModelStore } from './model-store';
 import { selectComponents } from './model-store';
@@ -9,6 +11,7 @@ import {
   componentBytes,
   type FaultServer,
   filesOf,
+  type ModelSet,
   newProfile,
   type Profile,
   startFaultServer,
@@ -509,5 +512,181 @@ describe('ModelStore integrity, loading and deletion', () => {
     await store.deleteAll();
     const cleared = await store.getCacheStatus(manifest);
     expect(cleared.components.every((c) => c.state === 'absent' && c.storedBytes === 0)).toBe(true);
+  });
+});
+
+/** The fixture set with per-chunk sha256s for the tests' 64 KiB chunks: the shard has 16 of them. */
+function chunkHashedSet(): ModelSet {
+  const json = JSON.parse(set.manifestText);
+  for (const component of Object.values(json.components) as {
+    files: { path: string; chunks?: unknown }[];
+  }[]) {
+    for (const file of component.files) {
+      const bytes = set.files.get(file.path) ?? new Uint8Array();
+      const sha256: string[] = [];
+      for (let offset = 0; offset < bytes.byteLength; offset += TEST_CHUNK_BYTES)
+        sha256.push(
+          createHash('sha256')
+            .update(bytes.subarray(offset, offset + TEST_CHUNK_BYTES))
+            .digest('hex'),
+        );
+      file.chunks = { bytes: TEST_CHUNK_BYTES, sha256 };
+    }
+  }
+  const manifestText = JSON.stringify(json);
+  return { manifestText, manifest: parseManifest(JSON.parse(manifestText)), files: set.files };
+}
+
+/** Counts what the store hashes: JS whole-file bytes, and native chunk digests (bytes and calls). */
+function hashCounters() {
+  const counts = { jsBytes: 0, digestCalls: 0, digestBytes: 0 };
+  return {
+    counts,
+    createHash: () => {
+      const hasher = sha256.create();
+      return {
+        update: (bytes: Uint8Array) => {
+          counts.jsBytes += bytes.byteLength;
+          return hasher.update(bytes);
+        },
+        digest: () => hasher.digest(),
+      };
+    },
+    chunkDigest: async (bytes: Uint8Array) => {
+      counts.digestCalls++;
+      counts.digestBytes += bytes.byteLength;
+      return new Uint8Array(createHash('sha256').update(bytes).digest());
+    },
+  };
+}
+
+describe('ModelStore with per-chunk sha256s in the manifest', () => {
+  const chunked = chunkHashedSet();
+  const shardChunks = Math.ceil(shardBytes / TEST_CHUNK_BYTES);
+  let chunkServer: FaultServer;
+  beforeEach(async () => {
+    chunkServer = await startFaultServer(chunked);
+  });
+  afterEach(async () => {
+    await chunkServer.close();
+  });
+  const chunkSource = () => new UrlSource(chunkServer.manifestUrl);
+  const shardRequests = () => chunkServer.requests.filter((r) => r.path === SHARD);
+
+  it('verifies each chunk natively as it arrives, never hashing a whole file in JS, and opens verified', async () => {
+    expect(shardChunks).toBeGreaterThan(8);
+    const { counts, createHash: jsHash, chunkDigest } = hashCounters();
+    const store = profile.openStore({ createHash: jsHash, chunkDigest });
+    const manifest = await store.loadManifest(chunkSource());
+    const result = await store.download(chunkSource(), manifest);
+    expect(result.receivedBytes).toBe(requiredBytes);
+    expect(counts.jsBytes).toBe(0);
+    expect(counts.digestBytes).toBe(requiredBytes);
+    counts.digestBytes = 0;
+    await expectCompleteAndExact(store, manifest, REQUIRED);
+    // openFile({ verify: true }) used the chunk hashes too.
+    expect(counts.jsBytes).toBe(0);
+    expect(counts.digestBytes).toBe(requiredBytes);
+  });
+
+  it('a flipped byte in chunk k of n refetches only chunk k', async () => {
+    const k = 5;
+    chunkServer.fault = (r) =>
+      r.path === SHARD && r.attempt === 1
+        ? { kind: 'flip', atOffset: k * TEST_CHUNK_BYTES + 123 }
+        : undefined;
+    const store = profile.openStore();
+    const manifest = await store.loadManifest(chunkSource());
+    const result = await store.download(chunkSource(), manifest);
+    // The first request carries the whole shard; the second starts at chunk k and is read for one chunk.
+    expect(shardRequests().map((r) => r.rangeStart)).toEqual([0, k * TEST_CHUNK_BYTES]);
+    expect(result.receivedBytes).toBe(requiredBytes + TEST_CHUNK_BYTES);
+    await expectCompleteAndExact(store, manifest, REQUIRED);
+  });
+
+  it('fails with INTEGRITY_MISMATCH naming the file and chunk when the refetched chunk is still wrong, keeping the chunks before it', async () => {
+    const k = 7;
+    chunkServer.fault = (r) =>
+      r.path === SHARD ? { kind: 'flip', atOffset: k * TEST_CHUNK_BYTES + 1 } : undefined;
+    const store = profile.openStore();
+    const manifest = await store.loadManifest(chunkSource());
+    const error = await expectStoreError(store.download(chunkSource(), manifest), 'INTEGRITY_MISMATCH');
+    expect(error.details).toMatchObject({ path: SHARD, chunk: k });
+    expect(error.message).toContain(SHARD);
+    expect(error.message).toContain(`Chunk ${k} of ${shardChunks}`);
+    expect(shardRequests().map((r) => r.rangeStart)).toEqual([0, k * TEST_CHUNK_BYTES]);
+    await expectNothingFalselyComplete(store, manifest);
+    // Chunks 0..k-1 were verified and stay: the next download resumes at chunk k.
+    chunkServer.fault = () => undefined;
+    const before = shardRequests().length;
+    await store.download(chunkSource(), manifest);
+    expect(
+      shardRequests()
+        .slice(before)
+        .map((r) => r.rangeStart),
+    ).toEqual([k * TEST_CHUNK_BYTES]);
+    await expectCompleteAndExact(store, manifest, REQUIRED);
+  });
+
+  it('resumes after a reload without re-hashing stored chunks', async () => {
+    const controller = new AbortController();
+    const first = profile.openStore({ concurrency: 1 });
+    const manifest = await first.loadManifest(chunkSource());
+    const paused = first.download(chunkSource(), manifest, {
+      signal: controller.signal,
+      onProgress: (e) => {
+        if (e.path === SHARD && e.fileBytesDone >= 5 * TEST_CHUNK_BYTES) controller.abort();
+      },
+    });
+    await expectStoreError(paused, 'ABORTED');
+    await expectNothingFalselyComplete(first, manifest);
+
+    const { counts, createHash: jsHash, chunkDigest } = hashCounters();
+    const reloaded = profile.openStore({ concurrency: 1, createHash: jsHash, chunkDigest });
+    const before = shardRequests().length;
+    const result = await reloaded.download(chunkSource(), manifest);
+    const resumeAt = shardRequests().slice(before)[0]?.rangeStart ?? 0;
+    expect(shardRequests().slice(before)).toHaveLength(1);
+    expect(resumeAt).toBeGreaterThanOrEqual(4 * TEST_CHUNK_BYTES);
+    expect(resumeAt % TEST_CHUNK_BYTES).toBe(0);
+    expect(result.reusedBytes).toBeGreaterThanOrEqual(resumeAt);
+    // Only what arrived now was hashed: stored chunks were neither read back nor re-hashed.
+    expect(counts.jsBytes).toBe(0);
+    expect(counts.digestBytes).toBe(requiredBytes - result.reusedBytes);
+    expect(counts.digestBytes).toBe(result.receivedBytes);
+    await expectCompleteAndExact(reloaded, manifest, REQUIRED);
+  });
+
+  it('opening with verify catches a stored chunk that no longer matches its hash', async () => {
+    const store = profile.openStore();
+    const manifest = await store.loadManifest(chunkSource());
+    await store.download(chunkSource(), manifest);
+    const sha = filesOf(manifest, 'unet').find((f) => f.path === SHARD)?.sha256 ?? '';
+    await new Promise<void>((resolve) => {
+      const open = profile.indexedDB.open('kandinsky-models');
+      open.onsuccess = () => {
+        const tx = open.result.transaction('records', 'readwrite');
+        const bad = new Uint8Array(TEST_CHUNK_BYTES);
+        tx.objectStore('records').put(bad.buffer, ['chunk', sha, 3]);
+        tx.oncomplete = () => resolve();
+      };
+    });
+    const error = await expectStoreError(
+      store.openFile(manifest, 'unet', SHARD, { verify: true }),
+      'INTEGRITY_MISMATCH',
+    );
+    expect(error.message).toContain('chunk 3');
+    expect(
+      (await store.getCacheStatus(manifest)).components.find((c) => c.componentId === 'unet')?.state,
+    ).not.toBe('complete');
+  });
+
+  it('falls back to the whole-file hash when the store chunk size differs from the manifest chunks', async () => {
+    const { counts, createHash: jsHash, chunkDigest } = hashCounters();
+    const store = profile.openStore({ createHash: jsHash, chunkDigest, chunkBytes: 2 * TEST_CHUNK_BYTES });
+    const manifest = await store.loadManifest(chunkSource());
+    await store.download(chunkSource(), manifest);
+    expect(counts.digestCalls).toBe(0);
+    expect(counts.jsBytes).toBe(requiredBytes);
   });
 });

@@ -25,8 +25,10 @@ export interface FileRecord {
   readonly chunkBytes: number;
   /** Chunks 0..storedChunks-1 are in the database, in order; nothing after them counts. */
   readonly storedChunks: number;
-  /** True once every chunk is stored and the whole file hashed to `sha256`. */
+  /** True once every chunk is stored and the whole file hashed to `sha256` (or every chunk to its manifest hash). */
   readonly verified: boolean;
+  /** Each stored chunk matched the manifest's per-chunk sha256 before it was stored: resume re-hashes none. */
+  readonly chunksVerified?: boolean;
 }
 
 export interface ComponentRecord {

@@ -45,6 +45,8 @@ export interface StoreErrorDetails {
   /** For MANIFEST_INVALID: the manifest validator's own code (models/manifest.ts) and field. */
   readonly manifestCode?: string;
   readonly field?: string;
+  /** For INTEGRITY_MISMATCH of a file with per-chunk hashes: the bad chunk's index, from 0. */
+  readonly chunk?: number;
 }
 
 export class StoreError extends Error {
