@@ -21,7 +21,7 @@ import {
   type TimestepSpacing,
   trainingNoiseSchedule,
 } from './common';
-import type { DDIMStepCoefficients, NoiseCoefficients } from './step-coefficients';
+import { type DDIMStepCoefficients, type NoiseCoefficients, noiseCoefficientsOf } from './step-coefficients';
 
 export interface DDIMSchedulerConfig extends NoiseScheduleConfig {
   clip_sample?: boolean;
@@ -104,10 +104,7 @@ export class DDIMScheduler {
 
   /** `addNoise` at `timestep` as two scalars (what the inpainting blend needs on the GPU). */
   noiseCoefficients(timestep: number): NoiseCoefficients {
-    const alphaProd = this.schedule.alphasCumprod[timestep];
-    if (alphaProd === undefined)
-      throw new SchedulerError('invalid-argument', `timestep ${timestep} out of range`);
-    return { signal: f32(Math.sqrt(alphaProd)), noise: f32(Math.sqrt(f32(1 - alphaProd))) };
+    return noiseCoefficientsOf(this.schedule.alphasCumprod, timestep);
   }
 
   /** The scalars of `step(·, timestep, ·)` with η = 0 (the pipelines' setting), computed as `step()` does. */

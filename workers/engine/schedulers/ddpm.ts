@@ -24,7 +24,7 @@ import {
   trainingNoiseSchedule,
   unsupported,
 } from './common';
-import type { DDPMStepCoefficients, NoiseCoefficients } from './step-coefficients';
+import { type DDPMStepCoefficients, type NoiseCoefficients, noiseCoefficientsOf } from './step-coefficients';
 
 export type DDPMVarianceType = 'fixed_small' | 'fixed_small_log' | 'fixed_large' | 'learned_range';
 
@@ -124,10 +124,7 @@ export class DDPMScheduler {
 
   /** `addNoise` at `timestep` as two scalars (what the inpainting blend needs on the GPU). */
   noiseCoefficients(timestep: number): NoiseCoefficients {
-    const alphaProd = this.schedule.alphasCumprod[timestep];
-    if (alphaProd === undefined)
-      throw new SchedulerError('invalid-argument', `timestep ${timestep} out of range`);
-    return { signal: f32(Math.sqrt(alphaProd)), noise: f32(Math.sqrt(f32(1 - alphaProd))) };
+    return noiseCoefficientsOf(this.schedule.alphasCumprod, timestep);
   }
 
   /**

@@ -5,6 +5,8 @@
  * kernels reproduces `step()`: exactly on onnxruntime's CPU provider, to shader rounding on WebGPU.
  */
 
+import { SchedulerError } from './common';
+
 /**
  * DDPM (ε prediction, every fixed variance type):
  * x0 = (x − sqrtBetaProdT·ε) / sqrtAlphaProdT, clipped when the config says so, then
@@ -51,4 +53,18 @@ export type StepCoefficients = DDPMStepCoefficients | DDIMStepCoefficients | DPM
 export interface NoiseCoefficients {
   readonly signal: number;
   readonly noise: number;
+}
+
+/**
+ * `addNoise` at `timestep` as two scalars, sqrt(ᾱ) and sqrt(1 − ᾱ), rounded as the schedulers'
+ * float32 `addNoise` rounds them (DDPM and DDIM share this noise schedule form).
+ */
+export function noiseCoefficientsOf(alphasCumprod: Float32Array, timestep: number): NoiseCoefficients {
+  const alphaProd = alphasCumprod[timestep];
+  if (alphaProd === undefined)
+    throw new SchedulerError('invalid-argument', `timestep ${timestep} out of range`);
+  return {
+    signal: Math.fround(Math.sqrt(alphaProd)),
+    noise: Math.fround(Math.sqrt(Math.fround(1 - alphaProd))),
+  };
 }
