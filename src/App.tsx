@@ -38,6 +38,9 @@ export function App() {
   // Bumped to replace the worker: after its GPU device was lost, its onnxruntime can't run again.
   const [generatorEpoch, setGeneratorEpoch] = useState(0);
   const restartGenerator = useCallback(() => setGeneratorEpoch((epoch) => epoch + 1), []);
+  // Bumped when a generation found stored model files damaged or missing: the manager re-reads them.
+  const [storedModelsChanged, setStoredModelsChanged] = useState(0);
+  const onStoredModelsChanged = useCallback(() => setStoredModelsChanged((n) => n + 1), []);
 
   // Runs again (a new worker) whenever generatorEpoch changes; it also reads it for the test hooks.
   useEffect(() => {
@@ -114,7 +117,7 @@ export function App() {
         ) : (
           <DeviceStatus gpu={gpu} selfTest={selfTest} userAgent={navigator.userAgent} />
         )}
-        <ModelManager api={api} onChange={setModelSet} />
+        <ModelManager api={api} onChange={setModelSet} storeChanged={storedModelsChanged} />
         <GenerateScreen
           memory={
             gpu?.available && modelSet && !modelSet.demo
@@ -130,6 +133,7 @@ export function App() {
           gallery={galleryStore}
           onSaved={onSaved}
           onGeneratorLost={restartGenerator}
+          onStoredModelsChanged={onStoredModelsChanged}
         />
         <Gallery
           store={galleryStore}

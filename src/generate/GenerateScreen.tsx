@@ -40,6 +40,8 @@ interface Props {
   readonly onSaved: (records: readonly GalleryRecord[]) => void;
   /** The worker's GPU device was lost: the app replaces the worker. */
   readonly onGeneratorLost?: () => void;
+  /** A generation found stored model files damaged (and removed) or missing. */
+  readonly onStoredModelsChanged?: () => void;
   /** What the device allows, to warn before a size that likely won't fit; null when unknown. */
   readonly memory?: { readonly maxBufferBytes: number; readonly bytesPerValue: number } | null;
 }
@@ -64,6 +66,7 @@ export function GenerateScreen({
   gallery,
   onSaved,
   onGeneratorLost,
+  onStoredModelsChanged,
   memory = null,
 }: Props) {
   const id = useId();
@@ -81,7 +84,7 @@ export function GenerateScreen({
         memory.maxBufferBytes,
       )
     : null;
-  const generation = useGeneration(api, gallery, onSaved, onGeneratorLost);
+  const generation = useGeneration(api, gallery, onSaved, onGeneratorLost, onStoredModelsChanged);
   const [submitProblem, setSubmitProblem] = useState<Extract<RequestCheck, { ok: false }> | null>(null);
   const problem = settingsProblem(settings, limits);
   const running = generation.state.phase === 'running';

@@ -16,6 +16,7 @@ import { encodeImagePng } from '../../workers/engine/png-settings';
 import { webZlib } from '../../workers/engine/web-zlib';
 import { toWireError, type WireError } from '../../workers/errors';
 import { GalleryError, type GalleryRecord, type GalleryStore } from '../gallery/gallery-store';
+import { changesStoredModels } from '../models/model-source';
 import { StepTimer } from './eta';
 
 export interface ResultImage {
@@ -57,6 +58,8 @@ export function useGeneration(
   onSaved: (records: readonly GalleryRecord[]) => void,
   /** Called when the job failed because the worker's GPU device is gone (it must be replaced). */
   onGeneratorLost?: () => void,
+  /** Called when the job failed because stored model files were removed or are missing. */
+  onStoredModelsChanged?: () => void,
 ) {
   const [state, setState] = useState<GenerationState>({ phase: 'idle' });
   const timer = useRef(new StepTimer());
@@ -103,6 +106,7 @@ export function useGeneration(
         const wire = toWireError(error);
         setState(wire.code === 'CANCELLED' ? { phase: 'cancelled' } : { phase: 'failed', error: wire });
         if (wire.code === 'WEBGPU_DEVICE_LOST') onGeneratorLost?.();
+        if (changesStoredModels(wire.code)) onStoredModelsChanged?.();
         return;
       }
       const images: ResultImage[] = [];
@@ -134,7 +138,7 @@ export function useGeneration(
         saveError,
       });
     },
-    [api, gallery, onSaved, onGeneratorLost],
+    [api, gallery, onSaved, onGeneratorLost, onStoredModelsChanged],
   );
 
   const cancel = useCallback(async () => {

@@ -9,6 +9,11 @@ interface Props {
   readonly api: Comlink.Remote<GeneratorApi> | null;
   /** Told whenever the open set or what is stored of it changes. */
   readonly onChange: (info: ModelSetInfo | null) => void;
+  /**
+   * Changes whenever something outside the manager changed what is stored (a generation found a
+   * file damaged and removed it): the manager reads the cache status again.
+   */
+  readonly storeChanged?: number;
 }
 
 type Busy = 'opening' | 'downloading' | 'deleting' | 'verifying' | null;
@@ -29,7 +34,7 @@ const PRECISION_LABELS: Record<PrecisionChoice, string> = {
   int4: 'int4 weights — smallest, lower quality',
 };
 
-export function ModelManager({ api, onChange }: Props) {
+export function ModelManager({ api, onChange, storeChanged = 0 }: Props) {
   const ids = { url: useId(), folder: useId(), heading: useId() };
   const [url, setUrl] = useState(() => savedModelUrl(localStorage, document.baseURI));
   const [precision, setPrecision] = useState<PrecisionChoice>(savedPrecision);
@@ -82,6 +87,21 @@ export function ModelManager({ api, onChange }: Props) {
       void open(url);
     }
   }, [api, open, url]);
+
+  // The stored files changed under the manager: show what is stored now (what to download again).
+  useEffect(() => {
+    if (storeChanged === 0 || !api || opened.current !== api) return;
+    let live = true;
+    api
+      .modelSetInfo()
+      .then((next) => {
+        if (live) show(next);
+      })
+      .catch(() => {}); // no set open (any more): nothing to refresh
+    return () => {
+      live = false;
+    };
+  }, [storeChanged, api, show]);
 
   const importFolder = (event: ChangeEvent<HTMLInputElement>) => {
     const files = event.target.files;

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { formatBytes, pickedFolderFiles } from './model-source';
+import { changesStoredModels, formatBytes, pickedFolderFiles } from './model-source';
 
 function picked(path: string): File {
   const file = new File(['x'], path.split('/').pop() ?? path);
@@ -36,5 +36,15 @@ describe('formatBytes', () => {
     [1_980_000_000, '1.98 GB'],
   ])('%d → %s', (bytes, text) => {
     expect(formatBytes(bytes)).toBe(text);
+  });
+});
+
+describe('changesStoredModels', () => {
+  it('is true for the failures that mean stored files were removed or are missing', () => {
+    expect(changesStoredModels('INTEGRITY_MISMATCH')).toBe(true);
+    expect(changesStoredModels('NOT_CACHED')).toBe(true);
+    expect(changesStoredModels('WEBGPU_DEVICE_LOST')).toBe(false);
+    expect(changesStoredModels('INVALID_INPUT')).toBe(false);
+    expect(changesStoredModels('CANCELLED')).toBe(false);
   });
 });

@@ -1,4 +1,5 @@
 /** Where the app looks for a model set, and how the user's choice is remembered. */
+import type { ErrorCode } from '../../workers/errors';
 
 const SOURCE_KEY = 'kandinsky-web:model-url';
 
@@ -35,6 +36,16 @@ export function pickedFolderFiles(files: Iterable<File>): { path: string; file: 
   return list
     .filter((file) => pathOf(file).startsWith(prefix))
     .map((file) => ({ path: pathOf(file).slice(prefix.length), file }));
+}
+
+/**
+ * Failures of a generation that mean the stored files are not what the model manager last showed:
+ * a file found damaged on its first read was removed (INTEGRITY_MISMATCH), or something the
+ * manager counted as stored is missing (NOT_CACHED). After one, the manager reads the cache
+ * status again so it offers the missing bytes instead of saying "Downloaded".
+ */
+export function changesStoredModels(code: ErrorCode): boolean {
+  return code === 'INTEGRITY_MISMATCH' || code === 'NOT_CACHED';
 }
 
 export function formatBytes(bytes: number): string {
