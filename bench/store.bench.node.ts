@@ -8,10 +8,7 @@
  * The server runs in a child process so it doesn't share the measured process's CPU or memory.
  */
 
-import { type ChildProcess, spawn } from 'node:child_process';
-import { createHash, randomFillSync } from 'node:crypto';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { createHash } from 'node:crypto';
 import { join } from 'node:path';
 import { IDBFactory } from 'fake-indexeddb';
 import { afterAll, beforeAll, expect, it } from 'vitest';
@@ -21,114 +18,28 @@ import { UrlSource } from '../workers/store/model-source';
 import { ModelStore } from '../workers/store/model-store';
 import { openStoreDatabase } from '../workers/store/store-database';
 import { fileBackedStore } from './fs-record-store.node';
+import {
+  COMPONENT_BYTES,
+  LIMITED_RATE,
+  SET_DESCRIPTION,
+  type StoreBenchSet,
+  startStoreBenchSet,
+  WORK,
+} from './store-set.node';
 
-const MiB = 1024 * 1024;
-const SHARD_BYTES = 256 * MiB;
-const SHARDS = 4;
-const GRAPH_BYTES = 2 * MiB;
-const COMPONENT_BYTES = GRAPH_BYTES + SHARDS * SHARD_BYTES;
-const WORK = join(tmpdir(), 'kandinsky-store-bench');
-const SET_DIR = join(WORK, 'set');
-
-// A static file server with Range support, as a static host would be; plain JS for `node -e`.
-// A path starting /rate-N/ is sent at N bytes per second at most (per response).
-const SERVER_SOURCE = `
-const http = require('node:http'); const fs = require('node:fs'); const path = require('node:path');
-const root = process.argv[1];
-http.createServer((req, res) => {
-  let pathname = decodeURIComponent(new URL(req.url, 'http://x').pathname);
-  const limit = /^\\/rate-(\\d+)(\\/.*)$/.exec(pathname); const rate = limit ? Number(limit[1]) : 0;
-  if (limit) pathname = limit[2];
-  const file = path.join(root, pathname);
-  let size; try { size = fs.statSync(file).size; } catch { res.writeHead(404).end(); return; }
-  const m = /^bytes=(\\d+)-$/.exec(req.headers.range || ''); const start = m ? Number(m[1]) : 0;
-  const headers = { 'Content-Length': size - start, 'Content-Type': 'application/octet-stream' };
-  if (start > 0) headers['Content-Range'] = 'bytes ' + start + '-' + (size - 1) + '/' + size;
-  res.writeHead(start > 0 ? 206 : 200, headers);
-  const stream = fs.createReadStream(file, { start, highWaterMark: 1 << 20 });
-  if (!rate) { stream.pipe(res); return; }
-  const began = Date.now(); let sent = 0;
-  stream.on('data', (piece) => {
-    sent += piece.length;
-    const wait = began + (sent / rate) * 1000 - Date.now();
-    if (!res.write(piece) || wait > 0) { stream.pause(); setTimeout(() => stream.resume(), Math.max(wait, 0)); }
-  });
-  stream.on('end', () => res.end());
-}).listen(0, '127.0.0.1', function () { process.stdout.write(String(this.address().port) + '\\n'); });
-`;
-
-let server: ChildProcess;
+let set: StoreBenchSet;
 let manifestUrl: string;
-/** Per response, as a fast home connection (400 Mbit/s): the case the store is built for. */
-const LIMITED_RATE = 50_000_000;
 let limitedManifestUrl: string;
 let manifest: Manifest;
-/** The same files without per-chunk sha256s: the store hashes each whole file in JS. */
 let wholeFileManifest: Manifest;
-/** The store's default chunk size, which the manifest's chunk hashes use. */
-const CHUNK_BYTES = 4 * MiB;
-
-function sha256Hex(bytes: Uint8Array): string {
-  return createHash('sha256').update(bytes).digest('hex');
-}
 
 beforeAll(async () => {
-  mkdirSync(SET_DIR, { recursive: true });
-  const files: {
-    path: string;
-    bytes: number;
-    sha256: string;
-    role: 'graph' | 'external-data';
-    chunks: { bytes: number; sha256: string[] };
-  }[] = [];
-  const write = (path: string, bytes: number, role: 'graph' | 'external-data') => {
-    const data = randomFillSync(Buffer.allocUnsafe(bytes));
-    writeFileSync(join(SET_DIR, path), data);
-    const chunks: string[] = [];
-    for (let offset = 0; offset < bytes; offset += CHUNK_BYTES)
-      chunks.push(sha256Hex(data.subarray(offset, offset + CHUNK_BYTES)));
-    files.push({
-      path,
-      bytes,
-      sha256: sha256Hex(data),
-      role,
-      chunks: { bytes: CHUNK_BYTES, sha256: chunks },
-    });
-  };
-  write('unet.onnx', GRAPH_BYTES, 'graph');
-  for (let i = 0; i < SHARDS; i++) write(`unet.onnx.data-0${i}`, SHARD_BYTES, 'external-data');
-  // Only the fields the store reads: this bench is about bytes, not a loadable model set.
-  manifest = {
-    modelId: 'bench-random-1gib',
-    components: {
-      unet: { kind: 'onnx', precision: 'fp16', requiredFeatures: [], optional: false, enables: [], files },
-    },
-  } as unknown as Manifest;
-  wholeFileManifest = {
-    modelId: 'bench-random-1gib',
-    components: {
-      unet: {
-        kind: 'onnx',
-        precision: 'fp16',
-        requiredFeatures: [],
-        optional: false,
-        enables: [],
-        files: files.map(({ chunks: _, ...file }) => file),
-      },
-    },
-  } as unknown as Manifest;
-  writeFileSync(join(SET_DIR, 'manifest.json'), JSON.stringify(manifest));
-
-  server = spawn(process.execPath, ['-e', SERVER_SOURCE, SET_DIR], { stdio: ['ignore', 'pipe', 'inherit'] });
-  const port = await new Promise<string>((resolve) =>
-    server.stdout?.once('data', (d: Buffer) => resolve(d.toString().trim())),
-  );
-  manifestUrl = `http://127.0.0.1:${port}/manifest.json`;
-  limitedManifestUrl = `http://127.0.0.1:${port}/rate-${LIMITED_RATE}/manifest.json`;
+  set = await startStoreBenchSet();
+  ({ manifest, wholeFileManifest, manifestUrl, limitedManifestUrl } = set);
 }, 120_000);
 
 afterAll(() => {
-  server?.kill();
+  set?.stop();
 });
 
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => undefined);
@@ -249,7 +160,7 @@ it('measures download throughput and peak memory for a 1 GiB component', async (
 
   const ratio = (peak: { rss: number }) => (peak.rss / COMPONENT_BYTES).toFixed(3);
   const lines = [
-    `component: ${mb(COMPONENT_BYTES)} MB (graph ${mb(GRAPH_BYTES)} MB + ${SHARDS} shards of ${mb(SHARD_BYTES)} MB), chunks 4 MiB, 3 files at a time`,
+    `component: ${SET_DESCRIPTION}, 3 files at a time`,
     `plain fetch:                     ${plain.toFixed(2)} s  ${rate(plain)}`,
     `store, chunk sha256s (shipping): ${withNoble.run.seconds.toFixed(2)} s  ${rate(withNoble.run.seconds)}  ratio ${(plain / withNoble.run.seconds).toFixed(2)}`,
     `store, whole-file noble sha256:  ${wholeFile.run.seconds.toFixed(2)} s  ${rate(wholeFile.run.seconds)}  ratio ${(plain / wholeFile.run.seconds).toFixed(2)}`,

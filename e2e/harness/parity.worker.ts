@@ -5,7 +5,7 @@
  * diffusers. Built only for the e2e tests (e2e/harness/vite.config.ts), never into the app.
  */
 import * as Comlink from 'comlink';
-import { parseManifest } from '../../models/manifest';
+import { type Manifest, parseManifest } from '../../models/manifest';
 import { estimateDepth } from '../../workers/engine/depth-estimator';
 import { ModelSet } from '../../workers/engine/model-set';
 import { parseNpy } from '../../workers/engine/npy';
@@ -17,6 +17,9 @@ import {
 } from '../../workers/engine/reference-cases';
 import { webZlib } from '../../workers/engine/web-zlib';
 import { ortWeb } from '../../workers/ort-web';
+import { UrlSource } from '../../workers/store/model-source';
+import { ModelStore } from '../../workers/store/model-store';
+import { openStoreDatabase } from '../../workers/store/store-database';
 
 const SET_URL = new URL('../models/tiny/', import.meta.url);
 
@@ -71,6 +74,78 @@ const api = {
     }
     await models.release('depth_estimator');
     return { firstMs: times[0] ?? Number.NaN, laterMs: times.slice(1) };
+  },
+
+  /**
+   * Store benchmark (bench/store-browser.bench.node.ts): the files of `manifestUrl`'s set fetched
+   * `concurrency` at a time and dropped ('plain'), or downloaded by the model store into a fresh
+   * IndexedDB database, hashed and verified ('store'; the database is deleted afterwards). Seconds.
+   */
+  async timeDownload(manifestUrl: string, mode: 'plain' | 'store', concurrency: number): Promise<number> {
+    // The bench's set carries only what the store reads (files, hashes), not a loadable model set.
+    const manifest = (await (await fetch(manifestUrl)).json()) as Manifest;
+    const started = performance.now();
+    if (mode === 'plain') {
+      const paths = Object.values(manifest.components).flatMap((c) => c?.files.map((f) => f.path) ?? []);
+      const next = async () => {
+        for (let path = paths.shift(); path !== undefined; path = paths.shift()) {
+          const reader = (await fetch(new URL(path, manifestUrl))).body?.getReader();
+          while (reader && !(await reader.read()).done) {
+            // dropped
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: concurrency }, next));
+      return (performance.now() - started) / 1000;
+    }
+    const dbName = `store-bench-${Date.now()}`;
+    const store = new ModelStore({ database: openStoreDatabase(indexedDB, dbName), concurrency });
+    try {
+      await store.download(new UrlSource(manifestUrl), manifest);
+      return (performance.now() - started) / 1000;
+    } finally {
+      await new Promise((resolve) => {
+        const request = indexedDB.deleteDatabase(dbName);
+        request.onsuccess = request.onerror = request.onblocked = resolve;
+      });
+    }
+  },
+
+  /**
+   * The ceiling any IndexedDB store has here: `totalBytes` written from memory as `chunkBytes`
+   * ArrayBuffers, one put per transaction, `writers` at a time, into a fresh database (deleted
+   * afterwards). No network, no hashing. Seconds.
+   */
+  async timeIndexedDbWrites(totalBytes: number, chunkBytes: number, writers: number): Promise<number> {
+    const dbName = `store-bench-idb-${Date.now()}`;
+    const db = await new Promise<IDBDatabase>((resolve, reject) => {
+      const request = indexedDB.open(dbName);
+      request.onupgradeneeded = () => request.result.createObjectStore('chunks');
+      request.onsuccess = () => resolve(request.result);
+      request.onerror = () => reject(request.error);
+    });
+    const value = new Uint8Array(chunkBytes);
+    crypto.getRandomValues(value.subarray(0, 65_536));
+    const chunks = Math.ceil(totalBytes / chunkBytes);
+    let nextKey = 0;
+    const writer = async () => {
+      for (let key = nextKey++; key < chunks; key = nextKey++) {
+        await new Promise((resolve, reject) => {
+          const transaction = db.transaction('chunks', 'readwrite');
+          transaction.objectStore('chunks').put(value.buffer, key);
+          transaction.oncomplete = resolve;
+          transaction.onerror = () => reject(transaction.error);
+        });
+      }
+    };
+    const started = performance.now();
+    try {
+      await Promise.all(Array.from({ length: writers }, writer));
+      return (performance.now() - started) / 1000;
+    } finally {
+      db.close();
+      indexedDB.deleteDatabase(dbName);
+    }
   },
 
   async caseNames(): Promise<string[]> {

@@ -354,11 +354,21 @@ async function receiveVerifiedChunks(
   const digest = ctx.chunkDigest as ChunkDigest;
   const totalChunks = hashes.length;
   const ignore = () => undefined;
+  // Full-size chunk buffers are recycled once stored (IndexedDB cloned them at put()): a fresh
+  // multi-megabyte buffer per chunk costs page faults, zeroing and collections on every chunk.
+  const spare: Uint8Array[] = [];
+  const bufferFor = (index: number) => {
+    const length = chunkLength(file.bytes, state.chunkBytes, index);
+    return length === state.chunkBytes ? (spare.pop() ?? new Uint8Array(length)) : new Uint8Array(length);
+  };
+  const recycle = (bytes: Uint8Array) => {
+    if (bytes.byteLength === state.chunkBytes && spare.length <= CHUNKS_IN_FLIGHT) spare.push(bytes);
+  };
   // Chunks in order: each waits for its digest, then for the one before it to be stored.
   let tail: Promise<void> = Promise.resolve();
   const inFlight: Promise<void>[] = [];
   let next = state.storedChunks;
-  let chunk = new Uint8Array(chunkLength(file.bytes, state.chunkBytes, next));
+  let chunk = bufferFor(next);
   let filled = 0;
   try {
     while (next < totalChunks) {
@@ -375,13 +385,15 @@ async function receiveVerifiedChunks(
           const bytes = chunk;
           const hashed = digest(bytes).then(toHex);
           hashed.catch(ignore);
-          tail = tail.then(() => storeVerifiedChunk(ctx, file, state, index, bytes, hashed, hashes));
+          tail = tail
+            .then(() => storeVerifiedChunk(ctx, file, state, index, bytes, hashed, hashes))
+            .then(() => recycle(bytes));
           tail.catch(ignore);
           inFlight.push(tail);
           next++;
           filled = 0;
-          // A fresh buffer each time: the one just filled is still being hashed.
-          if (next < totalChunks) chunk = new Uint8Array(chunkLength(file.bytes, state.chunkBytes, next));
+          // Another buffer: the one just filled is still being hashed and stored.
+          if (next < totalChunks) chunk = bufferFor(next);
           if (inFlight.length > CHUNKS_IN_FLIGHT) await inFlight.shift();
         }
       }
