@@ -133,7 +133,7 @@ export function renderMarkdown(results: Json): string {
     out.push(`| **total** | ${presets.map((p) => `**${gb(totals[p])}**`).join(' | ')} |`);
     out.push(
       '',
-      '`int4-conv` and `int4-conv-f16` are proposals the export tool does not produce yet (3×3 convs as 4-bit blocks too); see bench/download_sizes.py.',
+      'int4: MatMul/Gemm and Conv weights as 4-bit blocks of 32 (models/export/precision.py). The automatic choice is still fp16 (workers/precision.ts): int4 quality is only checked on random weights.',
     );
   }
 

@@ -8,9 +8,40 @@ fp16  weights and activations in float16, except LayerNormalization / InstanceNo
 int8  weight-only: MatMul / Gemm / Conv / Gather weights stored as int8 with a float32 scale per
       output channel (symmetric), dequantised in the graph (DequantizeLinear); compute stays fp32,
       so it runs on adapters without shader-f16.
-int4  weight-only: MatMul / Gemm weights as 4-bit blocks of 32 with a float32 scale per block
-      (com.microsoft MatMulNBits, which onnxruntime-web runs on WebGPU); Conv and Gather weights
-      as int8 like above; compute fp32.
+int4  weight-only, 4-bit blocks of 32 with a float32 scale per block (symmetric, zero point 8):
+      MatMul / Gemm weights as com.microsoft MatMulNBits (which onnxruntime-web runs on WebGPU);
+      Conv weights blocked along each output channel's (in_channels x kH x kW) values, unpacked in
+      the graph (below); Gather weights, and Conv weights whose row length is not a multiple of 32
+      (only the tiny conv_in layers), int8 like above; compute fp32.
+
+Conv at int4. There is no 4-bit Conv op, and the graphs are opset 17: no int4 tensor type and no
+blocked DequantizeLinear, both opset 21, which onnx 1.12 here cannot write (and onnxruntime-web
+1.30's WebGPU DequantizeLinear shader unpacks only 8-bit inputs). So a weight W[O, I, kH, kW]
+is stored as `__q4`, uint8 [B, 16] (B = O * I*kH*kW / 32 blocks; byte j of a block holds element j
+in its low nibble and element j + 16 in its high nibble), plus `__scales`, float32 [B], and the
+graph rebuilds it with:
+
+    lo    = BitShift(BitShift(q4, 4, LEFT), 4, RIGHT)      uint8 [B, 16]  (the shift wraps in uint8)
+    hi    = BitShift(q4, 4, RIGHT)                           uint8 [B, 16]
+    codes = Concat(lo, hi, axis=1)                           uint8 [B, 32]
+    zero  = ConstantOfShape([B], value=uint8 8)
+    W     = Reshape(DequantizeLinear(codes, scales, zero, axis=0), [O, I, kH, kW])
+
+Every input of BitShift / Concat / ConstantOfShape is an initializer, so onnxruntime's constant
+folding (graph optimisation level basic and up, on by default in onnxruntime-web and -node) turns
+them into one uint8 weight at session creation, on its CPU kernels, before WebGPU placement; what
+remains per call is DequantizeLinear with a per-axis scale over the [blocks, 32] view (a blocked
+dequantisation written with opset-13 per-axis semantics) and a Reshape, which onnxruntime-web's
+WebGPU provider runs itself, exactly like the int8 preset's DequantizeLinear -> Conv. Hence: a
+download of 0.625 bytes per weight, a resident uint8 copy (1 byte per weight) in memory like int8,
+and no float32 copy of the convolutions held between calls. The alternative, unpacking to float32
+with plain float ops, would be folded into float32 weights: 4 bytes per weight resident, and in the
+wasm heap while folding (the full-size UNet's 938 M convolution weights are 3.75 GB, at wasm32's
+4 GB limit on their own), so it was not used. Were folding disabled, the unpacking would still be
+correct: BitShift would run on onnxruntime's CPU kernels on every call.
+Verified: models/int4.test.ts (onnxruntime-node: outputs against fp32, no BitShift left in the
+optimised graph) and e2e/int4.spec.ts (onnxruntime-web WebGPU in Chromium: outputs equal to the
+wasm CPU provider's, and as many nodes left on the CPU as in the fp32 graph).
 """
 
 from __future__ import annotations
@@ -266,16 +297,76 @@ def _int8_dequantize(name: str, array: np.ndarray, axis: int) -> Tuple[List[onnx
     return tensors, node
 
 
+INT4_SCALE_SEARCH = np.linspace(0.8, 1.2, 9)
+
+
+def _int4_quantize(w: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """Blocks w[B, 32] -> codes uint8 [B, 32] in 0..15 (zero point 8) and a float32 scale per block.
+    The scale is the one of ±absmax/7 x {0.8 ... 1.2} with the least squared error in its block:
+    the sign puts the extra level (-8) on the side that needs it and the factor trades clipping
+    for resolution. Over round(w / (absmax/7)) this cuts the rms error by ~15% (Gaussian or
+    uniform weights)."""
+    w = w.astype(np.float32)
+    absmax = np.max(np.abs(w), axis=1)
+    absmax = np.where(absmax == 0, 7.0, absmax).astype(np.float32)
+    best_err = np.full(w.shape[0], np.inf, np.float32)
+    best_scale = absmax / 7.0
+    for factor in INT4_SCALE_SEARCH:
+        for sign in (1.0, -1.0):
+            scale = (sign * factor / 7.0) * absmax
+            q = np.clip(np.round(w / scale[:, None]), -8, 7)
+            err = np.sum(np.square(q * scale[:, None] - w), axis=1)
+            better = err < best_err
+            best_err = np.where(better, err, best_err)
+            best_scale = np.where(better, scale, best_scale)
+    scale = best_scale.astype(np.float32)
+    q = (np.clip(np.round(w / scale[:, None]), -8, 7) + 8).astype(np.uint8)
+    return q, scale
+
+
+INT4_SHIFT = "int4__shift4"  # the shared uint8 scalar 4 of the Conv unpacking
+
+
+def _int4_conv_dequantize(name: str, array: np.ndarray) -> Tuple[List[onnx.TensorProto], List[onnx.NodeProto]]:
+    """W[O, ...] -> 4-bit blocks of 32 along each output channel's flattened values, unpacked to
+    float32 in the graph (module docstring). The caller checks that the row length divides by 32."""
+    w = array.reshape(-1, INT4_BLOCK).astype(np.float32)  # [B, 32], blocks never straddle rows
+    blocks = w.shape[0]
+    q, scale = _int4_quantize(w)
+    half = INT4_BLOCK // 2
+    packed = (q[:, :half] | (q[:, half:] << 4)).astype(np.uint8)  # [B, 16]
+    tensors = [
+        numpy_helper.from_array(packed, name + "__q4"),
+        numpy_helper.from_array(scale, name + "__scales"),
+        numpy_helper.from_array(np.array([blocks], np.int64), name + "__blocks"),
+        numpy_helper.from_array(np.array(array.shape, np.int64), name + "__shape"),
+    ]
+    q4, scales, blocks_shape, shape = (t.name for t in tensors)
+    eight = numpy_helper.from_array(np.array([8], np.uint8), "value")
+    nodes = [
+        helper.make_node("BitShift", [q4, INT4_SHIFT], [name + "__lo_up"], direction="LEFT", name=name + "__lo_up"),
+        helper.make_node("BitShift", [name + "__lo_up", INT4_SHIFT], [name + "__lo"], direction="RIGHT", name=name + "__lo"),
+        helper.make_node("BitShift", [q4, INT4_SHIFT], [name + "__hi"], direction="RIGHT", name=name + "__hi"),
+        helper.make_node("Concat", [name + "__lo", name + "__hi"], [name + "__codes"], axis=1, name=name + "__codes"),
+        helper.make_node("ConstantOfShape", [blocks_shape], [name + "__zero"], value=eight, name=name + "__zero"),
+        helper.make_node(
+            "DequantizeLinear", [name + "__codes", scales, name + "__zero"], [name + "__blocks_f32"], axis=0,
+            name=name + "__dequant_blocks",
+        ),
+        helper.make_node("Reshape", [name + "__blocks_f32", shape], [name + "__dequant"], name=name + "__dequant"),
+    ]
+    return tensors, nodes
+
+
 def _matmul_nbits(node: onnx.NodeProto, weight: np.ndarray, name: str, bias: Optional[str]) -> Tuple[List[onnx.TensorProto], List[onnx.NodeProto]]:
     """MatMul(A, W[K, N]) -> com.microsoft MatMulNBits with 4-bit symmetric blocks (zero point 8)."""
     k_dim, n_dim = weight.shape
     blocks = -(-k_dim // INT4_BLOCK)
     padded = np.zeros((blocks * INT4_BLOCK, n_dim), np.float32)
     padded[:k_dim] = weight
-    w = padded.T.reshape(n_dim, blocks, INT4_BLOCK)  # [N, blocks, block]
-    scale = np.max(np.abs(w), axis=2) / 7.0
-    scale = np.where(scale == 0, 1.0, scale).astype(np.float32)
-    q = np.clip(np.round(w / scale[..., None]) + 8, 0, 15).astype(np.uint8)
+    w = padded.T.reshape(n_dim * blocks, INT4_BLOCK)  # [N x blocks, block]
+    q, scale = _int4_quantize(w)
+    q = q.reshape(n_dim, blocks, INT4_BLOCK)
     packed = (q[..., 0::2] | (q[..., 1::2] << 4)).astype(np.uint8)  # low nibble first
     tensors = [numpy_helper.from_array(packed, name + "__q4"), numpy_helper.from_array(scale.reshape(-1), name + "__scales")]
     out = node.output[0] if bias is None else node.output[0] + "__nobias"
@@ -295,6 +386,15 @@ def _matmul_nbits(node: onnx.NodeProto, weight: np.ndarray, name: str, bias: Opt
     if bias is not None:
         nodes.append(helper.make_node("Add", [out, bias], [node.output[0]], name=node.name + "__bias"))
     return tensors, nodes
+
+
+def int4_conv_weight(op_type: str, k: int, shape) -> bool:
+    """Whether the int4 preset stores this (already size-eligible) weight as 4-bit blocks: a Conv
+    weight whose per-output-channel length (in_channels x kernel) is a multiple of the block."""
+    if op_type != "Conv" or k != 1 or len(shape) < 3:
+        return False
+    row = int(np.prod(shape[1:]))
+    return row % INT4_BLOCK == 0
 
 
 def quantize_weights(model: onnx.ModelProto, bits: int) -> onnx.ModelProto:
@@ -339,10 +439,16 @@ def quantize_weights(model: onnx.ModelProto, bits: int) -> onnx.ModelProto:
                 array = numpy_helper.to_array(initializers[name])
                 if axis >= array.ndim:
                     continue
-                tensors, deq = _int8_dequantize(name, array, axis)
+                if bits == 4 and int4_conv_weight(node.op_type, k, array.shape):
+                    tensors, deqs = _int4_conv_dequantize(name, array)
+                    if not any(i.name == INT4_SHIFT for i in new_inits):
+                        new_inits.append(numpy_helper.from_array(np.array(4, np.uint8), INT4_SHIFT))
+                else:
+                    tensors, deq = _int8_dequantize(name, array, axis)
+                    deqs = [deq]
                 new_inits.extend(tensors)
-                new_nodes.append(deq)
-                dequantized[name] = deq.output[0]
+                new_nodes.extend(deqs)
+                dequantized[name] = deqs[-1].output[0]
             node.input[k] = dequantized[name]
         new_nodes.append(node)
 
