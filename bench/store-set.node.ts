@@ -115,17 +115,23 @@ export async function startStoreBenchSet(): Promise<StoreBenchSet> {
     components: { unet: { ...unet, files: unet.files.map(({ chunks: _, ...file }) => file) } },
   } as unknown as Manifest;
 
-  const server: ChildProcess = spawn(process.execPath, ['-e', SERVER_SOURCE, SET_DIR], {
+  const server = await startStaticServer(SET_DIR);
+  return {
+    manifest,
+    wholeFileManifest,
+    manifestUrl: `${server.origin}/manifest.json`,
+    limitedManifestUrl: `${server.origin}/rate-${LIMITED_RATE}/manifest.json`,
+    stop: server.stop,
+  };
+}
+
+/** Serves `root` (Range, CORS; see SERVER_SOURCE) from a child process on a free loopback port. */
+export async function startStaticServer(root: string): Promise<{ origin: string; stop(): void }> {
+  const server: ChildProcess = spawn(process.execPath, ['-e', SERVER_SOURCE, root], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const port = await new Promise<string>((resolve) =>
     server.stdout?.once('data', (d: Buffer) => resolve(d.toString().trim())),
   );
-  return {
-    manifest,
-    wholeFileManifest,
-    manifestUrl: `http://127.0.0.1:${port}/manifest.json`,
-    limitedManifestUrl: `http://127.0.0.1:${port}/rate-${LIMITED_RATE}/manifest.json`,
-    stop: () => server.kill(),
-  };
+  return { origin: `http://127.0.0.1:${port}`, stop: () => server.kill() };
 }

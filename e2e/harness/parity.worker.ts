@@ -5,6 +5,7 @@
  * diffusers. Built only for the e2e tests (e2e/harness/vite.config.ts), never into the app.
  */
 import * as Comlink from 'comlink';
+import type { GraphComponentId } from '../../models/contract';
 import { type Manifest, parseManifest } from '../../models/manifest';
 import { estimateDepth } from '../../workers/engine/depth-estimator';
 import { ModelSet } from '../../workers/engine/model-set';
@@ -145,6 +146,33 @@ const api = {
     } finally {
       db.close();
       indexedDB.deleteDatabase(dbName);
+    }
+  },
+
+  /**
+   * Load-memory benchmark (bench/load-browser.bench.node.ts): creates the WebGPU session of one
+   * component of the model set at `setUrl` (read over HTTP, as the store would hand it over) and
+   * releases it. Seconds until the session was ready.
+   */
+  async loadComponent(setUrl: string, component: GraphComponentId): Promise<number> {
+    const read = async (path: string) => {
+      const response = await fetch(new URL(path, setUrl));
+      if (!response.ok) throw new Error(`GET ${path}: HTTP ${response.status}`);
+      return new Uint8Array(await response.arrayBuffer());
+    };
+    const manifest = parseManifest(JSON.parse(new TextDecoder().decode(await read('manifest.json'))));
+    const set = new ModelSet(
+      ortWeb(),
+      manifest,
+      { read },
+      { sessionOptions: { executionProviders: ['webgpu'] } },
+    );
+    const started = performance.now();
+    try {
+      await set.session(component);
+      return (performance.now() - started) / 1000;
+    } finally {
+      await set.releaseAll();
     }
   },
 

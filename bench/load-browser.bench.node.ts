@@ -1,0 +1,185 @@
+/**
+ * Peak memory while loading full-size components where the app loads them: in Chromium, in a
+ * worker, on onnxruntime-web's WebGPU provider. onnxruntime-web uploads external data from the
+ * JS buffers straight into GPU buffers, so the worker's process holds the file bytes once; on a
+ * real GPU the weights then live in video memory. On SwiftShader (this machine) "video memory" is
+ * the GPU process's RAM, reported separately.
+ *
+ *   npx vite build --config e2e/harness/vite.config.ts && \
+ *   LOAD_COMPONENTS=movq_decoder,text_encoder npx vitest run --config bench/bench.config.node.ts bench/load-browser.bench.node.ts
+ *
+ * Needs the full-size random set (models/.random-full/fp32, see models/README.md) and Linux
+ * (/proc): per Chromium process the kernel's peak-RSS mark is reset before each load and read
+ * after it. Writes bench/load-browser.json; asserts nothing about memory.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { chromium } from '@playwright/test';
+import type * as Comlink from 'comlink';
+import { expect, it } from 'vitest';
+import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../e2e/chromium';
+import type { ParityHarness } from '../e2e/harness/parity.worker';
+import type { GraphComponentId } from '../models/contract';
+import { FULL_DIR, fullSetPresent, REPO } from './sets.node';
+import { startStaticServer } from './store-set.node';
+
+const PORT = Number(process.env.BENCH_PORT ?? 4293);
+const COMPONENTS = (process.env.LOAD_COMPONENTS ?? 'movq_decoder,text_encoder').split(
+  ',',
+) as GraphComponentId[];
+
+type Harness = { parity: Comlink.Remote<ParityHarness> };
+
+/** pid → parent pid and command line, for every process now. */
+function processTable(): Map<number, { ppid: number; cmdline: string }> {
+  const table = new Map<number, { ppid: number; cmdline: string }>();
+  for (const entry of readdirSync('/proc')) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid)) continue;
+    try {
+      // The command name may hold spaces and parentheses: the parent pid follows the last ')'.
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      table.set(pid, { ppid, cmdline: readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ') });
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return table;
+}
+
+/** The renderer and GPU processes of the browser started with `marker` on its command line. */
+function browserProcesses(marker: string): { renderers: number[]; gpu: number[] } {
+  const table = processTable();
+  const roots = [...table].filter(([, p]) => p.cmdline.includes(marker)).map(([pid]) => pid);
+  const family = new Set(roots);
+  for (let grew = true; grew; ) {
+    grew = false;
+    for (const [pid, p] of table) {
+      if (!family.has(pid) && family.has(p.ppid)) {
+        family.add(pid);
+        grew = true;
+      }
+    }
+  }
+  const of = (type: string) =>
+    [...family].filter((pid) => table.get(pid)?.cmdline.includes(`--type=${type}`));
+  return { renderers: of('renderer'), gpu: of('gpu-process') };
+}
+
+function statusBytes(pid: number, field: 'VmRSS' | 'VmHWM' | 'RssAnon' | 'RssShmem' | 'RssFile'): number {
+  const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return match?.[1] ? Number(match[1]) * 1024 : 0;
+}
+
+type Kinds = { anon: number; shmem: number };
+
+/**
+ * Resets each process's peak-RSS mark and samples its anonymous and shared-memory RSS every 20 ms;
+ * `stop()` gives the largest growth since, as the kernel's mark and per kind (shared memory is
+ * where Chromium puts mapped WebGPU buffers, seen by both the renderer and the GPU process).
+ */
+function peakGrowth(pids: number[]): { stop(): { rss: number } & Kinds } {
+  const rssBase = new Map(pids.map((pid) => [pid, statusBytes(pid, 'VmRSS')]));
+  const kinds = (pid: number): Kinds => ({
+    anon: statusBytes(pid, 'RssAnon'),
+    shmem: statusBytes(pid, 'RssShmem'),
+  });
+  const base = new Map(pids.map((pid) => [pid, kinds(pid)]));
+  const peak: Kinds = { anon: 0, shmem: 0 };
+  const sample = () => {
+    for (const pid of pids) {
+      try {
+        const now = kinds(pid);
+        const was = base.get(pid) ?? { anon: 0, shmem: 0 };
+        peak.anon = Math.max(peak.anon, now.anon - was.anon);
+        peak.shmem = Math.max(peak.shmem, now.shmem - was.shmem);
+      } catch {
+        // exited
+      }
+    }
+  };
+  for (const pid of pids) writeFileSync(`/proc/${pid}/clear_refs`, '5');
+  const timer = setInterval(sample, 20);
+  return {
+    stop() {
+      clearInterval(timer);
+      sample();
+      const rss = Math.max(0, ...pids.map((pid) => statusBytes(pid, 'VmHWM') - (rssBase.get(pid) ?? 0)));
+      return { rss, ...peak };
+    },
+  };
+}
+
+it.runIf(fullSetPresent())('peak memory loading full-size components in Chromium (WebGPU)', async () => {
+  if (!existsSync(`${REPO}/dist-e2e/harness/index.html`))
+    throw new Error('Build the harness first (see the header).');
+  const set = await startStaticServer(FULL_DIR);
+  const manifest = JSON.parse(readFileSync(join(FULL_DIR, 'manifest.json'), 'utf8')) as {
+    components: Record<string, { files?: { bytes: number }[] }>;
+  };
+  const server: ChildProcess = spawn(
+    'npx',
+    ['vite', 'preview', '--config', 'e2e/harness/vite.config.ts', '--port', String(PORT), '--strictPort'],
+    { cwd: REPO, stdio: 'ignore' },
+  );
+  const marker = `--kandinsky-load-bench=${process.pid}`;
+  const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: [...CHROMIUM_ARGS, marker] });
+  try {
+    const page = await browser.newPage();
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await page.goto(`http://localhost:${PORT}/`);
+        break;
+      } catch (error) {
+        if (attempt > 50) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+    }
+    await page.waitForFunction(
+      () =>
+        (globalThis as { document?: { body?: { dataset?: { ready?: string } } } }).document?.body?.dataset
+          ?.ready === 'true',
+    );
+    const rows = [];
+    for (const component of COMPONENTS) {
+      const fileBytes = (manifest.components[component]?.files ?? []).reduce((sum, f) => sum + f.bytes, 0);
+      const { renderers, gpu } = browserProcesses(marker);
+      const rendererPeak = peakGrowth(renderers);
+      const gpuPeak = peakGrowth(gpu);
+      const seconds = await page.evaluate(
+        ([url, id]) => (globalThis as unknown as Harness).parity.loadComponent(url, id),
+        [`${set.origin}/`, component] as const,
+      );
+      const renderer = rendererPeak.stop();
+      const gpuProcess = gpuPeak.stop();
+      const ratio = (bytes: number) => Number((bytes / fileBytes).toFixed(3));
+      rows.push({
+        component,
+        fileBytes,
+        seconds: Number(seconds.toFixed(1)),
+        rendererPeakBytes: renderer.rss,
+        rendererPeakRatio: ratio(renderer.rss),
+        rendererAnonPeakRatio: ratio(renderer.anon),
+        rendererShmemPeakRatio: ratio(renderer.shmem),
+        gpuProcessPeakBytes: gpuProcess.rss,
+        gpuProcessPeakRatio: ratio(gpuProcess.rss),
+        gpuProcessAnonPeakRatio: ratio(gpuProcess.anon),
+        gpuProcessShmemPeakRatio: ratio(gpuProcess.shmem),
+      });
+      console.log(JSON.stringify(rows.at(-1)));
+    }
+    const summary = {
+      device: `Chromium ${browser.version()} headless, WebGPU on SwiftShader (GPU memory is the GPU process's RAM)`,
+      goal: 1.3,
+      rows,
+    };
+    writeFileSync(`${REPO}/bench/load-browser.json`, `${JSON.stringify(summary, null, 2)}\n`);
+    expect(rows).toHaveLength(COMPONENTS.length);
+  } finally {
+    await browser.close();
+    server.kill();
+    set.stop();
+  }
+});
