@@ -176,6 +176,19 @@ const api = {
     }
   },
 
+  /** SHA-256 of `totalBytes` in `chunkBytes` pieces with crypto.subtle, `inFlight` at a time. Seconds. */
+  async timeDigests(totalBytes: number, chunkBytes: number, inFlight: number): Promise<number> {
+    const chunk = new Uint8Array(chunkBytes);
+    const pending: Promise<ArrayBuffer>[] = [];
+    const started = performance.now();
+    for (let done = 0; done < totalBytes; done += chunkBytes) {
+      pending.push(crypto.subtle.digest('SHA-256', chunk));
+      if (pending.length >= inFlight) await pending.shift();
+    }
+    await Promise.all(pending);
+    return (performance.now() - started) / 1000;
+  },
+
   async caseNames(): Promise<string[]> {
     return (await json<ReferenceIndex>('reference/cases.json')).cases.map((c) => c.name);
   },
