@@ -12,15 +12,11 @@
  * (/proc): per Chromium process the kernel's peak-RSS mark is reset before each load and read
  * after it. Writes bench/load-browser.json; asserts nothing about memory.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium } from '@playwright/test';
-import type * as Comlink from 'comlink';
 import { expect, it } from 'vitest';
-import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../e2e/chromium';
-import type { ParityHarness } from '../e2e/harness/parity.worker';
 import type { GraphComponentId } from '../models/contract';
+import { type HarnessScope, openHarnessPage } from './harness-page.node';
 import { FULL_DIR, fullSetPresent, REPO } from './sets.node';
 import { startStaticServer } from './store-set.node';
 
@@ -28,8 +24,6 @@ const PORT = Number(process.env.BENCH_PORT ?? 4293);
 const COMPONENTS = (process.env.LOAD_COMPONENTS ?? 'movq_decoder,text_encoder,prior').split(
   ',',
 ) as GraphComponentId[];
-
-type Harness = { parity: Comlink.Remote<ParityHarness> };
 
 /** pid → parent pid and command line, for every process now. */
 function processTable(): Map<number, { ppid: number; cmdline: string }> {
@@ -113,38 +107,17 @@ function peakGrowth(pids: number[]): { stop(): { rss: number } & Kinds } {
 }
 
 it.runIf(fullSetPresent())('peak memory loading full-size components in Chromium (WebGPU)', async () => {
-  if (!existsSync(`${REPO}/dist-e2e/harness/index.html`))
-    throw new Error('Build the harness first (see the header).');
   const set = await startStaticServer(FULL_DIR);
   const manifest = JSON.parse(readFileSync(join(FULL_DIR, 'manifest.json'), 'utf8')) as {
     components: Record<string, { files?: { bytes: number }[] }>;
   };
-  const server: ChildProcess = spawn(
-    'npx',
-    ['vite', 'preview', '--config', 'e2e/harness/vite.config.ts', '--port', String(PORT), '--strictPort'],
-    { cwd: REPO, stdio: 'ignore' },
-  );
   const marker = `--kandinsky-load-bench=${process.pid}`;
-  const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: [...CHROMIUM_ARGS, marker] });
+  const harness = await openHarnessPage(PORT, [marker]);
+  const { browser, page } = harness;
   try {
-    const page = await browser.newPage();
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await page.goto(`http://localhost:${PORT}/`);
-        break;
-      } catch (error) {
-        if (attempt > 50) throw error;
-        await new Promise((resolve) => setTimeout(resolve, 200));
-      }
-    }
-    await page.waitForFunction(
-      () =>
-        (globalThis as { document?: { body?: { dataset?: { ready?: string } } } }).document?.body?.dataset
-          ?.ready === 'true',
-    );
     // onnxruntime's own start (wasm instance, WebGPU device) is paid once, not by the first row.
     const load = (component: GraphComponentId) =>
-      page.evaluate(([url, id]) => (globalThis as unknown as Harness).parity.loadComponent(url, id), [
+      page.evaluate(([url, id]) => (globalThis as unknown as HarnessScope).parity.loadComponent(url, id), [
         `${set.origin}/`,
         component,
       ] as const);
@@ -182,8 +155,7 @@ it.runIf(fullSetPresent())('peak memory loading full-size components in Chromium
     writeFileSync(`${REPO}/bench/load-browser.json`, `${JSON.stringify(summary, null, 2)}\n`);
     expect(rows).toHaveLength(COMPONENTS.length);
   } finally {
-    await browser.close();
-    server.kill();
+    await harness.close();
     set.stop();
   }
 });

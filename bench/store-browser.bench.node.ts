@@ -9,14 +9,10 @@
  *
  * Prints the figures and writes bench/store-browser.json; asserts nothing about time.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { chromium } from '@playwright/test';
-import type * as Comlink from 'comlink';
 import { expect, it } from 'vitest';
-import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../e2e/chromium';
-import type { ParityHarness } from '../e2e/harness/parity.worker';
+import { type HarnessScope, openHarnessPage } from './harness-page.node';
 import { REPO } from './sets.node';
 import { COMPONENT_BYTES, LIMITED_RATE, MiB, SET_DESCRIPTION, startStoreBenchSet } from './store-set.node';
 
@@ -24,36 +20,13 @@ const PORT = Number(process.env.BENCH_PORT ?? 4292);
 const ROUNDS = Number(process.env.STORE_BENCH_ROUNDS ?? 3);
 const CONCURRENCY = 3;
 
-type Harness = { parity: Comlink.Remote<ParityHarness> };
-
 it('store download vs plain fetch in Chromium', async () => {
-  if (!existsSync(`${REPO}/dist-e2e/harness/index.html`))
-    throw new Error('Build the harness first (see the header).');
   const set = await startStoreBenchSet();
-  const server: ChildProcess = spawn(
-    'npx',
-    ['vite', 'preview', '--config', 'e2e/harness/vite.config.ts', '--port', String(PORT), '--strictPort'],
-    { cwd: REPO, stdio: 'ignore' },
-  );
-  const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: [...CHROMIUM_ARGS] });
+  const harness = await openHarnessPage(PORT);
+  const { browser, page } = harness;
   try {
-    const page = await browser.newPage();
-    for (let attempt = 0; ; attempt++) {
-      try {
-        await page.goto(`http://localhost:${PORT}/`);
-        break;
-      } catch (error) {
-        if (attempt > 50) throw error;
-        await new Promise((resolve) => setTimeout(resolve, 200));
-      }
-    }
-    await page.waitForFunction(
-      () =>
-        (globalThis as { document?: { body?: { dataset?: { ready?: string } } } }).document?.body?.dataset
-          ?.ready === 'true',
-    );
     const time = (url: string, mode: 'plain' | 'store') =>
-      page.evaluate(([u, m, c]) => (globalThis as unknown as Harness).parity.timeDownload(u, m, c), [
+      page.evaluate(([u, m, c]) => (globalThis as unknown as HarnessScope).parity.timeDownload(u, m, c), [
         url,
         mode,
         CONCURRENCY,
@@ -75,14 +48,14 @@ it('store download vs plain fetch in Chromium', async () => {
       seconds.indexedDb.push(
         await page.evaluate(
           ([bytes, chunk, writers]) =>
-            (globalThis as unknown as Harness).parity.timeIndexedDbWrites(bytes, chunk, writers),
+            (globalThis as unknown as HarnessScope).parity.timeIndexedDbWrites(bytes, chunk, writers),
           [COMPONENT_BYTES, 4 * MiB, CONCURRENCY] as const,
         ),
       );
       seconds.sha256.push(
         await page.evaluate(
           ([bytes, chunk, inFlight]) =>
-            (globalThis as unknown as Harness).parity.timeDigests(bytes, chunk, inFlight),
+            (globalThis as unknown as HarnessScope).parity.timeDigests(bytes, chunk, inFlight),
           [COMPONENT_BYTES, 4 * MiB, 4] as const,
         ),
       );
@@ -122,8 +95,7 @@ it('store download vs plain fetch in Chromium', async () => {
     writeFileSync(`${REPO}/bench/store-browser.json`, `${JSON.stringify(summary, null, 2)}\n`);
     expect(seconds.store).toHaveLength(ROUNDS);
   } finally {
-    await browser.close();
-    server.kill();
+    await harness.close();
     set.stop();
   }
 });
