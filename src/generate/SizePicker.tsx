@@ -22,6 +22,16 @@ export function SizePicker({ width, height, limits, onChange }: Props) {
     if (presetIdFor(width, height) === 'custom') setCustom(true);
   }, [width, height]);
 
+  // A custom size typed before the model set's own limits were known (the app starts with
+  // Kandinsky's) is applied as soon as the set's limits allow it, not silently dropped.
+  // biome-ignore lint/correctness/useExhaustiveDependencies: only a change of limits re-applies the typed size
+  useEffect(() => {
+    if (!custom) return;
+    const next = checkCustomSize(widthText, heightText, limits);
+    if (next.ok && (next.width !== width || next.height !== height))
+      onChange({ width: next.width, height: next.height });
+  }, [limits]);
+
   const check = checkCustomSize(widthText, heightText, limits);
   const selected = custom ? 'custom' : presetIdFor(width, height);
 
@@ -82,35 +92,23 @@ export function SizePicker({ width, height, limits, onChange }: Props) {
       </div>
       {selected === 'custom' && (
         <div className="custom-size">
-          <label>
-            Width (px)
-            <input
-              type="number"
-              inputMode="numeric"
-              step={limits.multiple}
-              min={limits.minSide}
-              max={limits.maxSide}
-              value={widthText}
-              aria-invalid={!check.ok && check.field === 'width'}
-              aria-describedby={!check.ok ? `${id}-size-error` : undefined}
-              onChange={(e) => editCustom(e.target.value, heightText)}
-            />
-          </label>
+          <SideInput
+            label="Width (px)"
+            value={widthText}
+            limits={limits}
+            invalid={!check.ok && check.field === 'width'}
+            errorId={!check.ok ? `${id}-size-error` : undefined}
+            onChange={(value) => editCustom(value, heightText)}
+          />
           <span aria-hidden="true">×</span>
-          <label>
-            Height (px)
-            <input
-              type="number"
-              inputMode="numeric"
-              step={limits.multiple}
-              min={limits.minSide}
-              max={limits.maxSide}
-              value={heightText}
-              aria-invalid={!check.ok && check.field === 'height'}
-              aria-describedby={!check.ok ? `${id}-size-error` : undefined}
-              onChange={(e) => editCustom(widthText, e.target.value)}
-            />
-          </label>
+          <SideInput
+            label="Height (px)"
+            value={heightText}
+            limits={limits}
+            invalid={!check.ok && check.field === 'height'}
+            errorId={!check.ok ? `${id}-size-error` : undefined}
+            onChange={(value) => editCustom(widthText, value)}
+          />
           {!check.ok && (
             <p id={`${id}-size-error`} className="field-error" role="alert" data-testid="size-error">
               {check.message}
@@ -119,5 +117,32 @@ export function SizePicker({ width, height, limits, onChange }: Props) {
         </div>
       )}
     </fieldset>
+  );
+}
+
+function SideInput(props: {
+  readonly label: string;
+  readonly value: string;
+  readonly limits: SizeLimits;
+  readonly invalid: boolean;
+  readonly errorId: string | undefined;
+  readonly onChange: (value: string) => void;
+}) {
+  const { limits } = props;
+  return (
+    <label>
+      {props.label}
+      <input
+        type="number"
+        inputMode="numeric"
+        step={limits.multiple}
+        min={limits.minSide}
+        max={limits.maxSide}
+        value={props.value}
+        aria-invalid={props.invalid}
+        aria-describedby={props.errorId}
+        onChange={(e) => props.onChange(e.target.value)}
+      />
+    </label>
   );
 }
