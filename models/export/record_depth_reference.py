@@ -22,14 +22,10 @@ Run through kandinsky_export.py --tiny-random, or directly:
 
 from __future__ import annotations
 
-import argparse
-import importlib
-import shutil
 import sys
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import List, Optional
 
 import numpy as np
 import torch
@@ -38,16 +34,11 @@ from PIL import Image
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from architectures import (  # noqa: E402
-    DECODER_SCHEDULER,
-    DEPTH_IMAGE_PROCESSOR,
-    PRIOR_SCHEDULER,
-    TINY,
-    build_component,
-    depth_image_processor,
-)
-from record_reference import IMAGE_PROCESSOR, NEGATIVE, RNG_SITES, Recorder, dumps_compact, wrap_forward  # noqa: E402
-from record_mix_reference import test_picture  # noqa: E402
+from architectures import DEPTH_IMAGE_PROCESSOR, TINY, build_component, depth_image_processor  # noqa: E402
+from recording import IMAGE_PROCESSOR, NEGATIVE, RNG_SITES, SCHEDULERS, Recorder, TinyModules, case_recorder  # noqa: E402
+from recording import command_line, decoder_call, generation_params, latents_callback, legacy_callback  # noqa: E402
+from recording import library_versions, on_pictures, prepare_output, prior_call, quiet, record_movq  # noqa: E402
+from recording import record_unet, recording_rng, seeded_generator, test_picture, wrap_forward, write_cases  # noqa: E402
 from tiny_tokenizer import load_reference_tokenizer  # noqa: E402
 
 # Where each module looks up randn_tensor: the shared sites plus the two pipelines used here only.
@@ -135,13 +126,9 @@ def record_photos(out_root: Path, depth_pipe, model) -> List[dict]:
         source = f"inputs/{name}.png"
         test_picture(width, height, seed=300 + index).save(out_root / source)
         photo = Image.open(out_root / source).convert("RGB")
-        case_dir = out_root / "estimate" / name
-        if case_dir.exists():
-            shutil.rmtree(case_dir)
-        case_dir.mkdir(parents=True)
-        rec = Recorder(case_dir)
+        rec = case_recorder(out_root / "estimate" / name)
         estimate(depth_pipe, model, photo, rec, "")
-        Image.fromarray(np.load(case_dir / "depth_map.npy").astype(np.uint8), "L").save(case_dir / "depth_map.png")
+        Image.fromarray(rec.load("depth_map").astype(np.uint8), "L").save(rec.out_dir / "depth_map.png")
         cases.append(
             {
                 "name": name,
@@ -149,158 +136,48 @@ def record_photos(out_root: Path, depth_pipe, model) -> List[dict]:
                 "width": width,
                 "height": height,
                 "processed": list(rec.tensors["pixel_values"]["shape"][2:]),
-                "tensors": dict(sorted(rec.tensors.items())),
+                "tensors": rec.tensor_index(),
             }
         )
     return cases
 
 
-@contextmanager
-def recording_draws(rec: Recorder, runs: Dict[str, int]):
-    """Logs every randn_tensor in order; prior draws are named per prior run."""
-    patched = []
-    for module_name, site in DEPTH_RNG_SITES.items():
-        module = importlib.import_module(module_name)
-        original = module.randn_tensor
-
-        def draw(*args, _original=original, _site=site, **kwargs):
-            value = _original(*args, **kwargs)
-            if _site == "prior.initial_latents":
-                runs["prior"] += 1
-                runs["prior_step"] = 0
-                name = f"prior_{runs['prior']}_noise"
-            elif _site == "prior.scheduler_step":
-                name = f"prior_{runs['prior']}_step_noise_{runs['prior_step']}"
-                runs["prior_step"] += 1
-            elif _site == "decoder.scheduler_step":
-                name = f"decoder_step_noise_{runs['decoder_step']}"
-                runs["decoder_step"] += 1
-            else:
-                name = "decoder_noise"
-            rec.save(name, value)
-            rec.rng_draws.append({"index": len(rec.rng_draws), "site": _site, "shape": list(value.shape), "tensor": name})
-            return value
-
-        module.randn_tensor = draw
-        patched.append((module, original))
-    try:
-        yield
-    finally:
-        for module, original in patched:
-            module.randn_tensor = original
-
-
 def run_case(case: DepthCase, tokenizer_dir: Path, out_root: Path, depth_pipe, depth_model) -> dict:
-    from diffusers import (
-        DDPMScheduler,
-        KandinskyV22ControlnetImg2ImgPipeline,
-        KandinskyV22PriorEmb2EmbPipeline,
-        KandinskyV22PriorPipeline,
-        UnCLIPScheduler,
-    )
-    from transformers import CLIPImageProcessor
+    from diffusers import KandinskyV22ControlnetImg2ImgPipeline, KandinskyV22PriorEmb2EmbPipeline, KandinskyV22PriorPipeline
 
-    case_dir = out_root / case.name
-    if case_dir.exists():
-        shutil.rmtree(case_dir)
-    case_dir.mkdir(parents=True)
-    rec = Recorder(case_dir)
-    runs = {"prior": -1, "prior_step": 0, "decoder_step": 0}
-
-    text_encoder = build_component("text_encoder", "tiny")
-    image_encoder = build_component("image_encoder", "tiny")
-    prior = build_component("prior", "tiny")
-    unet = build_component("unet_depth", "tiny")
-    movq = build_component("movq", "tiny")
+    rec = case_recorder(out_root / case.name)
+    modules = TinyModules.build("unet_depth")
     tokenizer = load_reference_tokenizer(tokenizer_dir)
 
-    def on_image_encoder(args, kwargs, out):
-        pixels = kwargs.get("pixel_values", args[0] if args else None)
-        # get_zero_embed runs the encoder on zeros too; only the photo's embedding is of interest.
-        if bool(pixels.abs().sum() > 0) and "photo_image_embeds" not in rec.tensors:
+    def on_picture(pixels, out):
+        # Only the photo's embedding (get_zero_embed's zeros are left out), the first time.
+        if "photo_image_embeds" not in rec.tensors:
             rec.save("photo_image_embeds", out["image_embeds"])
 
-    wrap_forward(image_encoder, on_image_encoder)
+    on_pictures(modules.image_encoder, on_picture)
+    record_unet(rec, modules.unet)
+    record_movq(rec, modules.movq)
 
-    def on_unet(args, kwargs, out):
-        i = runs["decoder_step"]
-        if i == 0:
-            rec.save("decoder_image_embeds", kwargs["added_cond_kwargs"]["image_embeds"])
-            rec.save("decoder_hint", kwargs["added_cond_kwargs"]["hint"])
-        rec.save(f"decoder_model_input_{i}", kwargs["sample"])
-        rec.save(f"decoder_model_output_{i}", out[0] if isinstance(out, tuple) else out.sample)
-
-    wrap_forward(unet, on_unet)
-    original_decode, original_encode = movq.decode, movq.encode
-
-    def decode(latents, *args, **kwargs):
-        rec.save("movq_input_latents", latents)
-        out = original_decode(latents, *args, **kwargs)
-        rec.save("movq_output", out["sample"])
-        return out
-
-    def encode(image, *args, **kwargs):
-        rec.save("input_image", image)
-        out = original_encode(image, *args, **kwargs)
-        rec.save("image_latents", out["latents"])
-        return out
-
-    movq.decode, movq.encode = decode, encode
-
-    prior_kwargs = dict(
-        prior=prior,
-        image_encoder=image_encoder,
-        text_encoder=text_encoder,
-        tokenizer=tokenizer,
-        scheduler=UnCLIPScheduler(**{k: v for k, v in PRIOR_SCHEDULER.items() if k != "class_name"}),
-        image_processor=CLIPImageProcessor(**IMAGE_PROCESSOR),
-    )
-    decoder = KandinskyV22ControlnetImg2ImgPipeline(
-        unet=unet, scheduler=DDPMScheduler(**{k: v for k, v in DECODER_SCHEDULER.items() if k != "class_name"}), movq=movq
-    )
-    decoder.set_progress_bar_config(disable=True)
-
-    def decoder_callback(i, t, latents):
-        rec.save(f"decoder_latents_{i}", latents)
-        runs["decoder_step"] = i + 1
+    prior_kwargs = modules.prior_components(tokenizer)
+    decoder = quiet(KandinskyV22ControlnetImg2ImgPipeline(**modules.decoder_components()))
 
     photo = Image.open(out_root / case.photo).convert("RGB")
     hint = estimate(depth_pipe, depth_model, photo, rec, "depth_")
 
-    generator = torch.Generator().manual_seed(case.seed)
-    with recording_draws(rec, runs), torch.no_grad():
+    generator = seeded_generator(case.seed)
+    with recording_rng(rec, prior_prefix="prior_{run}_", sites=DEPTH_RNG_SITES), torch.no_grad():
         if case.prior == "text":
-            prior_pipe = KandinskyV22PriorPipeline(**prior_kwargs)
-            prior_pipe.set_progress_bar_config(disable=True)
+            prior_pipe = quiet(KandinskyV22PriorPipeline(**prior_kwargs))
             image_embeds, negative_image_embeds = prior_pipe(
-                prompt=case.prompt,
-                negative_prompt=case.negative_prompt,
-                num_inference_steps=case.prior_steps,
-                generator=generator,
-                guidance_scale=case.prior_guidance_scale,
-                output_type="pt",
-                return_dict=False,
+                prompt=case.prompt, negative_prompt=case.negative_prompt, return_dict=False, **prior_call(case, generator)
             )
         else:
-            prior_pipe = KandinskyV22PriorEmb2EmbPipeline(**prior_kwargs)
-            prior_pipe.set_progress_bar_config(disable=True)
+            prior_pipe = quiet(KandinskyV22PriorEmb2EmbPipeline(**prior_kwargs))
             image_embeds = prior_pipe(
-                prompt=case.prompt,
-                image=photo,
-                strength=case.prior_strength,
-                num_inference_steps=case.prior_steps,
-                generator=generator,
-                guidance_scale=case.prior_guidance_scale,
-                output_type="pt",
+                prompt=case.prompt, image=photo, strength=case.prior_strength, **prior_call(case, generator)
             ).image_embeds
             negative_image_embeds = prior_pipe(
-                prompt=case.negative_prompt or "",
-                image=photo,
-                strength=1.0,
-                num_inference_steps=case.prior_steps,
-                generator=generator,
-                guidance_scale=case.prior_guidance_scale,
-                output_type="pt",
+                prompt=case.negative_prompt or "", image=photo, strength=1.0, **prior_call(case, generator)
             ).image_embeds
         rec.save("image_embeds", image_embeds)
         rec.save("negative_image_embeds", negative_image_embeds)
@@ -310,14 +187,9 @@ def run_case(case: DepthCase, tokenizer_dir: Path, out_root: Path, depth_pipe, d
             image=photo,
             hint=hint,
             strength=case.strength,
-            height=case.height,
-            width=case.width,
-            num_inference_steps=case.decoder_steps,
-            guidance_scale=case.guidance_scale,
-            generator=generator,
-            output_type="np",
-            callback=decoder_callback,
+            callback=legacy_callback(latents_callback(rec, "decoder")),
             callback_steps=1,
+            **decoder_call(case, generator),
         ).images
     rec.save("output_image", images.astype(np.float32))
 
@@ -328,19 +200,7 @@ def run_case(case: DepthCase, tokenizer_dir: Path, out_root: Path, depth_pipe, d
             "(negative_prompt or '', photo, 1.0) + KandinskyV22ControlnetImg2ImgPipeline (one generator)"
         ),
     }
-    params = {
-        "prompt": case.prompt,
-        "negative_prompt": case.negative_prompt,
-        "seed": case.seed,
-        "height": case.height,
-        "width": case.width,
-        "prior_num_inference_steps": case.prior_steps,
-        "num_inference_steps": case.decoder_steps,
-        "prior_guidance_scale": case.prior_guidance_scale,
-        "guidance_scale": case.guidance_scale,
-        "num_images_per_prompt": 1,
-        "strength": case.strength,
-    }
+    params = {**generation_params(case, 1), "strength": case.strength}
     if case.prior_strength is not None:
         params["prior_strength"] = case.prior_strength
     return {
@@ -349,22 +209,16 @@ def run_case(case: DepthCase, tokenizer_dir: Path, out_root: Path, depth_pipe, d
         "diffusers_pipeline": pipelines[case.prior],
         "params": params,
         "inputs": {"photo": case.photo},
-        "prior_runs": runs["prior"] + 1,
+        "prior_runs": rec.prior_run + 1,
         "rng_draws": rec.rng_draws,
-        "tensors": dict(sorted(rec.tensors.items())),
+        "tensors": rec.tensor_index(),
     }
 
 
 def record_all(set_dir: Path) -> None:
-    import PIL
-    import diffusers
-    import transformers
-
-    torch.set_num_threads(1)
     out_root = set_dir / "reference-depth"
-    if out_root.exists():
-        shutil.rmtree(out_root)
-    (out_root / "inputs").mkdir(parents=True)
+    prepare_output(out_root, clean=True)
+    (out_root / "inputs").mkdir()
     depth_pipe, depth_model = load_depth_pipeline()
     photos = record_photos(out_root, depth_pipe, depth_model)
     cases = []
@@ -375,32 +229,20 @@ def record_all(set_dir: Path) -> None:
         "format": 1,
         "description": "Depth estimation (transformers depth-estimation pipeline) and depth-controlled image-to-image "
         "(diffusers Kandinsky 2.2) on the tiny random-weight set",
-        "recorded_with": {
-            "diffusers": diffusers.__version__,
-            "transformers": transformers.__version__,
-            "torch": torch.__version__,
-            "pillow": PIL.__version__,
-            "numpy": np.__version__,
-        },
+        "recorded_with": library_versions("pillow", "numpy"),
         "generator": (
             "one CPU torch.Generator seeded with manual_seed(seed): each prior run in order, then the decoder; "
             "every draw is listed in rng_draws"
         ),
         "npy": "float32, little-endian, C order (depth_map: the uint8 depth image as float32)",
-        "schedulers": {"prior": PRIOR_SCHEDULER, "decoder": DECODER_SCHEDULER},
+        "schedulers": SCHEDULERS,
         "image_processor": IMAGE_PROCESSOR,
         "depth_image_processor": {**DEPTH_IMAGE_PROCESSOR, "size": TINY["depth_estimator"]["image_size"]},
         "estimate_cases": photos,
         "cases": cases,
     }
-    (out_root / "cases.json").write_text(dumps_compact(document) + "\n", encoding="utf-8")
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("set_dir", type=Path, help="model set folder holding tokenizer/ (models/fixtures/tiny)")
-    record_all(parser.parse_args().set_dir)
+    write_cases(out_root, document)
 
 
 if __name__ == "__main__":
-    main()
+    command_line(__doc__, record_all)

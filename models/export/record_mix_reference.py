@@ -10,22 +10,17 @@ Also recorded: CLIPImageProcessor (shortest side -> 224 with Pillow's bicubic, c
 pictures of several sizes, and plain Pillow resizes (bicubic, Lanczos), so the engine's TypeScript
 resampler can be checked against Pillow byte for byte.
 
-Uses the same seeded tiny modules and tokenizer as record_reference.py (imported, not copied).
+Uses the same seeded tiny modules, tokenizer and recording hooks as record_reference.py (recording.py).
 Output: <set>/reference-mix/cases.json, <case>/*.npy, inputs/*.png, resample/*.png.
 Run: `. /work/refenv/env.sh && /usr/bin/python3 models/export/record_mix_reference.py models/fixtures/tiny`
 """
 
 from __future__ import annotations
 
-import argparse
-import importlib
-import json
-import shutil
 import sys
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, List, Optional, Tuple, Union
+from typing import List, Optional, Tuple, Union
 
 import numpy as np
 import torch
@@ -34,8 +29,10 @@ from PIL import Image
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from architectures import DECODER_SCHEDULER, PRIOR_SCHEDULER, build_component  # noqa: E402
-from record_reference import IMAGE_PROCESSOR, NEGATIVE, RNG_SITES, Recorder, dumps_compact, wrap_forward  # noqa: E402
+from recording import IMAGE_PROCESSOR, NEGATIVE, SCHEDULERS, TinyModules, case_recorder, command_line  # noqa: E402
+from recording import decoder_call, generation_params, latents_callback, library_versions, on_pictures  # noqa: E402
+from recording import prepare_output, quiet, record_movq, record_unet, recording_rng, seeded_generator  # noqa: E402
+from recording import test_picture, write_cases  # noqa: E402
 from tiny_tokenizer import load_reference_tokenizer  # noqa: E402
 
 
@@ -95,130 +92,34 @@ RESAMPLE_CASES = [
 ]
 
 
-def test_picture(width: int, height: int, seed: int, mode: str = "RGB") -> Image.Image:
-    """Smooth gradients, hard-edged shapes, one-pixel stripes (they clip after the negative lobes)
-    and a patch of noise: every part of a kernel matters, and the PNG stays small."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
-    u, v = x / max(width - 1, 1), y / max(height - 1, 1)
-    rgb = np.stack([255 * u, 255 * v, 128 + 100 * np.sin(6 * u + 4 * v)], axis=-1)
-    disc = (u - 0.6) ** 2 + (v - 0.4) ** 2 < 0.05
-    rgb[disc] = [250, 30, 40]
-    rgb[(np.abs(u - 0.3) < 0.08) & (np.abs(v - 0.7) < 0.15)] = [10, 240, 20]
-    stripes = (np.abs(u - 0.75) < 0.1) & (v > 0.75)
-    rgb[stripes] = np.where((x[stripes] % 2 == 0)[:, None], 255.0, 0.0)
-    patch = (u < 0.2) & (v < 0.2)
-    rgb[patch] += rng.normal(0, 40, (int(patch.sum()), 3))
-    image = Image.fromarray(np.clip(np.round(rgb), 0, 255).astype(np.uint8), "RGB")
-    return image.convert(mode)
-
-
-@contextmanager
-def recording_draws(rec: Recorder, runs: Dict[str, int]):
-    """Logs every `randn_tensor` of the prior runs and the decoder, in order, under readable names."""
-    patched = []
-    for module_name, site in RNG_SITES.items():
-        module = importlib.import_module(module_name)
-        original = module.randn_tensor
-
-        def draw(*args, _original=original, _site=site, **kwargs):
-            value = _original(*args, **kwargs)
-            if _site == "prior.initial_latents":
-                runs["prior"] += 1
-                runs["prior_step"] = 0
-                name = f"mix_prior_{runs['prior']}_prior_noise"
-            elif _site == "prior.scheduler_step":
-                name = f"mix_prior_{runs['prior']}_prior_step_noise_{runs['prior_step']}"
-                runs["prior_step"] += 1
-            elif _site == "decoder.scheduler_step":
-                name = f"decoder_step_noise_{runs['decoder_step']}"
-                runs["decoder_step"] += 1
-            else:
-                name = "decoder_noise"
-            rec.save(name, value)
-            rec.rng_draws.append({"index": len(rec.rng_draws), "site": _site, "shape": list(value.shape), "tensor": name})
-            return value
-
-        module.randn_tensor = draw
-        patched.append((module, original))
-    try:
-        yield
-    finally:
-        for module, original in patched:
-            module.randn_tensor = original
-
-
 def run_case(case: MixCase, tokenizer_dir: Path, out_root: Path) -> dict:
-    from diffusers import DDPMScheduler, KandinskyV22Pipeline, KandinskyV22PriorPipeline, UnCLIPScheduler
-    from transformers import CLIPImageProcessor
+    from diffusers import KandinskyV22Pipeline, KandinskyV22PriorPipeline
 
-    case_dir = out_root / case.name
-    if case_dir.exists():
-        shutil.rmtree(case_dir)
-    case_dir.mkdir(parents=True)
-    rec = Recorder(case_dir)
-    runs = {"prior": -1, "prior_step": 0, "decoder_step": 0}
-
-    text_encoder = build_component("text_encoder", "tiny")
-    image_encoder = build_component("image_encoder", "tiny")
-    prior = build_component("prior", "tiny")
-    unet = build_component("unet", "tiny")
-    movq = build_component("movq", "tiny")
+    rec = case_recorder(out_root / case.name)
+    modules = TinyModules.build()
     tokenizer = load_reference_tokenizer(tokenizer_dir)
 
-    def on_image_encoder(args, kwargs, out):
-        pixels = kwargs.get("pixel_values", args[0] if args else None)
-        # get_zero_embed also runs the encoder (on zeros); only the mixed picture is of interest.
-        if bool(pixels.abs().sum() > 0):
-            if case.record_pixel_values:
-                rec.save("image_encoder_pixel_values", pixels)
-            rec.save("image_encoder_image_embeds", out["image_embeds"])
+    def on_picture(pixels, out):
+        # Only the mixed picture (get_zero_embed's zeros are left out).
+        if case.record_pixel_values:
+            rec.save("image_encoder_pixel_values", pixels)
+        rec.save("image_encoder_image_embeds", out["image_embeds"])
 
-    wrap_forward(image_encoder, on_image_encoder)
+    on_pictures(modules.image_encoder, on_picture)
 
     class RecordingPriorPipeline(KandinskyV22PriorPipeline):
         """Records what each of interpolate's prior runs returned."""
 
         def __call__(self, *args, **kwargs):
             out = super().__call__(*args, **kwargs)
-            rec.save(f"mix_prior_{runs['prior']}_image_embeds", out.image_embeds)
-            rec.save(f"mix_prior_{runs['prior']}_negative_image_embeds", out.negative_image_embeds)
+            rec.save(f"mix_prior_{rec.prior_run}_image_embeds", out.image_embeds)
+            rec.save(f"mix_prior_{rec.prior_run}_negative_image_embeds", out.negative_image_embeds)
             return out
 
-    prior_pipe = RecordingPriorPipeline(
-        prior=prior,
-        image_encoder=image_encoder,
-        text_encoder=text_encoder,
-        tokenizer=tokenizer,
-        scheduler=UnCLIPScheduler(**{k: v for k, v in PRIOR_SCHEDULER.items() if k != "class_name"}),
-        image_processor=CLIPImageProcessor(**IMAGE_PROCESSOR),
-    )
-    prior_pipe.set_progress_bar_config(disable=True)
-    decoder = KandinskyV22Pipeline(
-        unet=unet,
-        scheduler=DDPMScheduler(**{k: v for k, v in DECODER_SCHEDULER.items() if k != "class_name"}),
-        movq=movq,
-    )
-    decoder.set_progress_bar_config(disable=True)
-
-    def on_unet(args, kwargs, out):
-        if runs["decoder_step"] == 0 and "decoder_image_embeds" not in rec.tensors:
-            rec.save("decoder_image_embeds", kwargs["added_cond_kwargs"]["image_embeds"])
-
-    wrap_forward(unet, on_unet)
-    original_decode = movq.decode
-
-    def decode(latents, *args, **kwargs):
-        rec.save("movq_input_latents", latents)
-        out = original_decode(latents, *args, **kwargs)
-        rec.save("movq_output", out.sample if hasattr(out, "sample") else out[0])
-        return out
-
-    movq.decode = decode
-
-    def decoder_callback(pipe, i, t, kwargs):
-        rec.save(f"decoder_latents_{i}", kwargs["latents"])
-        return {}
+    prior_pipe = quiet(RecordingPriorPipeline(**modules.prior_components(tokenizer)))
+    decoder = quiet(KandinskyV22Pipeline(**modules.decoder_components()))
+    record_unet(rec, modules.unet, steps=False)
+    record_movq(rec, modules.movq)
 
     conditions: List[Union[str, Image.Image]] = []
     for item, _ in case.items:
@@ -227,8 +128,8 @@ def run_case(case: MixCase, tokenizer_dir: Path, out_root: Path) -> dict:
         else:
             conditions.append(item)
 
-    generator = torch.Generator().manual_seed(case.seed)
-    with recording_draws(rec, runs), torch.no_grad():
+    generator = seeded_generator(case.seed)
+    with recording_rng(rec, prior_prefix="mix_prior_{run}_prior_"), torch.no_grad():
         # The engine's reading of one negative prompt: it is the prior's unconditional text in every
         # run (negative_prior_prompt) and the text whose embedding becomes the negative one
         # (negative_prompt), as in the Combined pipelines. Without one, diffusers' defaults.
@@ -247,13 +148,8 @@ def run_case(case: MixCase, tokenizer_dir: Path, out_root: Path) -> dict:
         images = decoder(
             image_embeds=mixed.image_embeds,
             negative_image_embeds=mixed.negative_image_embeds,
-            height=case.height,
-            width=case.width,
-            num_inference_steps=case.decoder_steps,
-            guidance_scale=case.guidance_scale,
-            generator=generator,
-            output_type="np",
-            callback_on_step_end=decoder_callback,
+            callback_on_step_end=latents_callback(rec, "decoder"),
+            **decoder_call(case, generator),
         ).images
     rec.save("output_image", images.astype(np.float32))
 
@@ -267,18 +163,11 @@ def run_case(case: MixCase, tokenizer_dir: Path, out_root: Path) -> dict:
             ],
             "negative_prior_prompt": case.negative_prompt,
             "negative_prompt": case.negative_prompt or "",
-            "seed": case.seed,
-            "height": case.height,
-            "width": case.width,
-            "prior_num_inference_steps": case.prior_steps,
-            "num_inference_steps": case.decoder_steps,
-            "prior_guidance_scale": case.prior_guidance_scale,
-            "guidance_scale": case.guidance_scale,
-            "num_images_per_prompt": case.num_images_per_prompt,
+            **generation_params(case, case.num_images_per_prompt, prompts=False),
         },
-        "prior_runs": runs["prior"] + 1,
+        "prior_runs": rec.prior_run + 1,
         "rng_draws": rec.rng_draws,
-        "tensors": dict(sorted(rec.tensors.items())),
+        "tensors": rec.tensor_index(),
     }
 
 
@@ -341,13 +230,8 @@ def record_resampling(out_root: Path) -> List[dict]:
 
 
 def record_all(set_dir: Path) -> None:
-    import PIL
-    import diffusers
-    import transformers
-
-    torch.set_num_threads(1)
     out_root = set_dir / "reference-mix"
-    out_root.mkdir(parents=True, exist_ok=True)
+    prepare_output(out_root)
     preprocess = record_preprocessing(out_root)
     resample = record_resampling(out_root)
     cases = []
@@ -357,31 +241,20 @@ def record_all(set_dir: Path) -> None:
     document = {
         "format": 1,
         "description": "Reference intermediates of diffusers' Kandinsky 2.2 image mixing (interpolate) on the tiny random-weight set",
-        "recorded_with": {
-            "diffusers": diffusers.__version__,
-            "transformers": transformers.__version__,
-            "torch": torch.__version__,
-            "pillow": PIL.__version__,
-        },
+        "recorded_with": library_versions("pillow"),
         "generator": (
             "one CPU torch.Generator seeded with manual_seed(seed): one prior run per prompt item in order, then the "
             "prior run on negative_prompt, then the decoder; every draw is listed in rng_draws"
         ),
         "npy": "float32, little-endian, C order",
-        "schedulers": {"prior": PRIOR_SCHEDULER, "decoder": DECODER_SCHEDULER},
+        "schedulers": SCHEDULERS,
         "image_processor": IMAGE_PROCESSOR,
         "preprocess_cases": preprocess,
         "resample_cases": resample,
         "cases": cases,
     }
-    (out_root / "cases.json").write_text(dumps_compact(document) + "\n", encoding="utf-8")
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("set_dir", type=Path, help="model set folder holding tokenizer/ (models/fixtures/tiny)")
-    record_all(parser.parse_args().set_dir)
+    write_cases(out_root, document)
 
 
 if __name__ == "__main__":
-    main()
+    command_line(__doc__, record_all)
