@@ -157,7 +157,8 @@ it.runIf(wanted.has('load'))(
         rows.push({ component, fileBytes: bytes, skipped: `needs ${(need / 1e9).toFixed(1)} GB available` });
         continue;
       }
-      rows.push(await probeOrError({ kind: 'load', component }));
+      for (const from of ['bytes', 'path'] as const)
+        rows.push(await probeOrError({ kind: 'load', component, from }));
     }
     record('load', { goal: 1.3, rows });
   },

@@ -26,8 +26,15 @@ import { fileBackedStore } from './fs-record-store.node';
 import { settle, startPeakMeter } from './memory.node';
 import { CPU_SESSION_OPTIONS, FULL_DIR, fullSet, openSet, ortCpu } from './sets.node';
 
+/**
+ * How the session gets its weights: 'bytes', in JS buffers handed to onnxruntime (as the app does
+ * from IndexedDB); 'path', the graph's path, onnxruntime mapping the external data from the files
+ * (ModelFiles.localPath: the CLI and Node).
+ */
+export type LoadFrom = 'bytes' | 'path';
+
 export type Probe =
-  | { readonly kind: 'load'; readonly component: GraphComponentId }
+  | { readonly kind: 'load'; readonly component: GraphComponentId; readonly from: LoadFrom }
   | { readonly kind: 'store-load'; readonly component: GraphComponentId; readonly repeats: number }
   | { readonly kind: 'low-memory'; readonly lowMemory: boolean };
 
@@ -43,20 +50,19 @@ const nodeSha256: Sha256Factory = () => {
   return { update: (bytes) => hash.update(bytes), digest: () => new Uint8Array(hash.digest()) };
 };
 
-async function loadProbe(component: GraphComponentId) {
+async function loadProbe(component: GraphComponentId, from: LoadFrom) {
   const set = fullSet();
   const fileBytes = set.componentBytes(component);
   const meter = await startPeakMeter();
+  const read = async (path: string) => {
+    const bytes = await set.files.read(path);
+    meter.sample();
+    return bytes;
+  };
   const models = new ModelSet(
     ortCpu,
     set.manifest,
-    {
-      read: async (path) => {
-        const bytes = await set.files.read(path);
-        meter.sample();
-        return bytes;
-      },
-    },
+    from === 'path' && set.files.localPath ? { read, localPath: set.files.localPath } : { read },
     { sessionOptions: CPU_SESSION_OPTIONS },
   );
   const started = performance.now();
@@ -70,6 +76,7 @@ async function loadProbe(component: GraphComponentId) {
   const afterReleaseRss = process.memoryUsage().rss - peak.baseRss;
   return {
     component,
+    from,
     fileBytes,
     seconds,
     peakRss: peak.rss,
@@ -183,7 +190,7 @@ async function lowMemoryProbe(lowMemory: boolean) {
 
 it.skipIf(!probeJson)('benchmark probe', async () => {
   const probe = JSON.parse(probeJson ?? '{}') as Probe;
-  if (probe.kind === 'load') finish(await loadProbe(probe.component));
+  if (probe.kind === 'load') finish(await loadProbe(probe.component, probe.from));
   else if (probe.kind === 'store-load') finish(await storeLoadProbe(probe.component, probe.repeats));
   else finish(await lowMemoryProbe(probe.lowMemory));
 });

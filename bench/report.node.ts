@@ -53,18 +53,20 @@ export function renderMarkdown(results: Json): string {
   out.push('', '## Load: peak memory creating a full-size random fp32 session ÷ file size (goal ≤ 1.3)', '');
   out.push(
     why(results.load) ?? '',
-    '| component | file | peak RSS | ratio | peak ArrayBuffers | ratio | resident after | time |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    'weights from: `bytes`, JS buffers handed to onnxruntime (as the app hands it IndexedDB chunks); `path`, the graph file, onnxruntime mapping its external data (ModelFiles.localPath, the CLI).',
+    '',
+    '| component | from | file | peak RSS | ratio | peak ArrayBuffers | ratio | resident after | time |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   );
   for (const r of rows(results.load)) {
     const note = (r.skipped ?? r.error) as string | undefined;
     if (note)
       out.push(
-        `| ${String(r.component ?? '?')} | ${gb(r.fileBytes)} | ${note.slice(0, 120).replace(/\|/g, '/')} | | | | | |`,
+        `| ${String(r.component ?? '?')} | ${String(r.from ?? '')} | ${gb(r.fileBytes)} | ${note.slice(0, 120).replace(/\|/g, '/')} | | | | | |`,
       );
     else
       out.push(
-        `| ${String(r.component)} | ${gb(r.fileBytes)} | ${gb(r.peakRss)} | ${x(r.peakRssRatio)} | ${gb(r.peakArrayBuffers)} | ${x(r.peakArrayBuffersRatio)} | ${gb(r.residentRss)} | ${s(r.seconds)} |`,
+        `| ${String(r.component)} | ${String(r.from ?? 'bytes')} | ${gb(r.fileBytes)} | ${gb(r.peakRss)} | ${x(r.peakRssRatio)} | ${gb(r.peakArrayBuffers)} | ${x(r.peakArrayBuffersRatio)} | ${gb(r.residentRss)} | ${s(r.seconds)} |`,
       );
   }
 

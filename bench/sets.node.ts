@@ -34,7 +34,10 @@ function bytesOf(manifest: Manifest, id: GraphComponentId): number {
 }
 
 function dirReader(dirOf: (path: string) => string): ModelFiles {
-  return { read: async (path) => new Uint8Array(await readFile(dirOf(path) + path)) };
+  return {
+    read: async (path) => new Uint8Array(await readFile(dirOf(path) + path)),
+    localPath: async (path) => dirOf(path) + path,
+  };
 }
 
 export function tinySet(): BenchSet {

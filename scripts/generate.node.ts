@@ -7,6 +7,7 @@
  * entry scripts/generate-main.node.ts; tests call `runGenerateCli` directly.
  */
 import { createHash, randomInt } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import { readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -298,22 +299,45 @@ async function verifiedReader(dir: string, manifest: Manifest, needed: readonly 
     }
   }
   const verified = new Set<string>();
+  const entryOf = (filePath: string) => {
+    const entry = entries.get(filePath);
+    if (!entry) throw new CliError(`The engine asked for ${filePath}, which the manifest does not list.`);
+    return entry;
+  };
+  const check = (filePath: string, sha256: string, bytes: number) => {
+    const { component, file } = entryOf(filePath);
+    if (bytes !== file.bytes || sha256 !== file.sha256) {
+      throw new CliError(
+        `${filePath} (component ${component}) fails verification: sha256 ${sha256}, ${bytes} bytes; ` +
+          `the manifest says ${file.sha256}, ${file.bytes} bytes. Download it again.`,
+      );
+    }
+    verified.add(filePath);
+  };
   return {
     async read(filePath: string): Promise<Uint8Array> {
-      const entry = entries.get(filePath);
-      if (!entry) throw new CliError(`The engine asked for ${filePath}, which the manifest does not list.`);
+      entryOf(filePath);
       const bytes = new Uint8Array(await readFile(path.join(dir, filePath)));
-      if (!verified.has(filePath)) {
-        const sha256 = createHash('sha256').update(bytes).digest('hex');
-        if (bytes.length !== entry.file.bytes || sha256 !== entry.file.sha256) {
-          throw new CliError(
-            `${filePath} (component ${entry.component}) fails verification: sha256 ${sha256}, ${bytes.length} bytes; ` +
-              `the manifest says ${entry.file.sha256}, ${entry.file.bytes} bytes. Download it again.`,
-          );
-        }
-        verified.add(filePath);
-      }
+      if (!verified.has(filePath))
+        check(filePath, createHash('sha256').update(bytes).digest('hex'), bytes.length);
       return bytes;
+    },
+    /** Hashed as a stream (the file is never held in memory), then handed to onnxruntime by path. */
+    async localPath(filePath: string): Promise<string> {
+      entryOf(filePath);
+      const file = path.join(dir, filePath);
+      if (!verified.has(filePath)) {
+        const hash = createHash('sha256');
+        let bytes = 0;
+        for await (const piece of createReadStream(file, {
+          highWaterMark: 4 << 20,
+        }) as AsyncIterable<Buffer>) {
+          hash.update(piece);
+          bytes += piece.length;
+        }
+        check(filePath, hash.digest('hex'), bytes);
+      }
+      return file;
     },
   };
 }

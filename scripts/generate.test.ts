@@ -317,6 +317,17 @@ describe('npm run generate (in process)', () => {
     expect(damaged.stderr).toMatch(/prior\.onnx \(component prior\) fails verification: sha256 [0-9a-f]{64}/);
     expect(damaged.code).toBe(1);
 
+    // External data is handed to onnxruntime by path (never read into memory): it is still verified.
+    bytes[bytes.length - 100] = (bytes[bytes.length - 100] ?? 0) ^ 0xff;
+    await writeFile(prior, bytes);
+    const shard = path.join(copy, 'unet.onnx.data-02');
+    const shardBytes = await readFile(shard);
+    shardBytes[7] = (shardBytes[7] ?? 0) ^ 0x01;
+    await writeFile(shard, shardBytes);
+    const damagedShard = await cli('--model', copy, '--prompt', 'x', '--out', path.join(work, 'bad.png'));
+    expect(damagedShard.stderr).toMatch(/unet\.onnx\.data-02 \(component unet\) fails verification/);
+    expect(damagedShard.code).toBe(1);
+
     await truncate(path.join(copy, 'unet.onnx.data-01'), 10);
     const short = await cli('--model', copy, '--prompt', 'x');
     expect(short.stderr).toMatch(/unet\.onnx\.data-01 \(component unet\) is 10 bytes; the manifest says \d+/);

@@ -16,6 +16,13 @@ import { ClipTokenizer } from './tokenizer';
 export interface ModelFiles {
   /** The bytes of a file named in the manifest (path relative to the set). */
   read(path: string): Promise<Uint8Array>;
+  /**
+   * Where a file named in the manifest lies on the local file system, verified, when it does
+   * (Node: the CLI, tests, benchmarks; never in a browser). With every file of a component at
+   * `<folder>/<manifest path>`, onnxruntime opens the graph itself and maps its external data from
+   * the files: the weights are never copied into JS memory, so loading doesn't hold them twice.
+   */
+  localPath?(path: string): Promise<string>;
 }
 
 export class ModelSetError extends Error {
@@ -139,18 +146,22 @@ export class ModelSet {
   private async createSession(id: GraphComponentId): Promise<InferenceSession> {
     const [graph, ...shards] = this.component(id).files;
     if (!graph) throw new ModelSetError('MODEL_LOAD_FAILED', `${id} lists no graph file.`);
-    const graphBytes = await this.files.read(graph.path);
-    const externalData = await Promise.all(
-      shards.map(async (shard) => ({ path: shard.path, data: await this.files.read(shard.path) })),
-    );
+    const graphFile = await this.localGraph(graph.path, shards);
+    const graphBytes = graphFile ?? (await this.files.read(graph.path));
+    const externalData = graphFile
+      ? []
+      : await Promise.all(
+          shards.map(async (shard) => ({ path: shard.path, data: await this.files.read(shard.path) })),
+        );
     let session: InferenceSession;
     try {
-      session = await this.ort.InferenceSession.create(graphBytes, {
+      const options = {
         ...this.options.sessionOptions,
         ...(externalData.length > 0 ? { externalData } : {}),
         // The UNet's output goes straight into the step graph: keep it where it was computed.
         ...(this.outputsOnGpu && UNET_IDS.has(id) ? { preferredOutputLocation: 'gpu-buffer' as const } : {}),
-      });
+      };
+      session = await this.ort.InferenceSession.create(graphBytes, options);
     } catch (error) {
       throw new ModelSetError('MODEL_LOAD_FAILED', `Could not load ${id}: ${String(error)}`, {
         cause: error,
@@ -165,6 +176,24 @@ export class ModelSet {
       );
     }
     return trackSession(session);
+  }
+
+  /**
+   * The graph's local path when the reader has one for it and for every shard, each beside it as
+   * the graph names them (`<folder>/<manifest path>`); otherwise undefined (bytes are read instead).
+   */
+  private async localGraph(
+    graphPath: string,
+    shards: readonly { path: string }[],
+  ): Promise<string | undefined> {
+    if (!this.files.localPath) return undefined;
+    const graphFile = await this.files.localPath(graphPath);
+    if (!graphFile.endsWith(graphPath)) return undefined;
+    const folder = graphFile.slice(0, graphFile.length - graphPath.length);
+    for (const shard of shards) {
+      if ((await this.files.localPath(shard.path)) !== folder + shard.path) return undefined;
+    }
+    return graphFile;
   }
 
   /**

@@ -9,7 +9,8 @@ export type { InferenceSession, Tensor };
 
 export interface OrtRuntime {
   readonly InferenceSession: {
-    create(model: Uint8Array, options?: InferenceSession.SessionOptions): Promise<InferenceSession>;
+    /** From the bytes of an ONNX graph, or (onnxruntime-node) the path of one on the file system. */
+    create(model: Uint8Array | string, options?: InferenceSession.SessionOptions): Promise<InferenceSession>;
   };
   readonly Tensor: {
     new (type: 'float32', data: Float32Array, dims: readonly number[]): Tensor;
