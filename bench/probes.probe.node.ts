@@ -19,6 +19,7 @@ import type { Manifest } from '../models/manifest';
 import { ModelSet } from '../workers/engine/model-set';
 import { componentsFor, runPipeline } from '../workers/engine/pipeline';
 import { DEFAULT_SETTINGS, type GenerationSettings } from '../workers/engine/settings';
+import { buildCopyGraph } from '../workers/engine/step-graphs';
 import type { Sha256Factory } from '../workers/store/file-download';
 import { FileSource } from '../workers/store/model-source';
 import { ModelStore } from '../workers/store/model-store';
@@ -53,6 +54,8 @@ const nodeSha256: Sha256Factory = () => {
 async function loadProbe(component: GraphComponentId, from: LoadFrom) {
   const set = fullSet();
   const fileBytes = set.componentBytes(component);
+  // onnxruntime's one-time start (thread pools, allocators) is not the component's: pay it first.
+  await (await ortCpu.InferenceSession.create(buildCopyGraph(1), CPU_SESSION_OPTIONS)).release();
   const meter = await startPeakMeter();
   const read = async (path: string) => {
     const bytes = await set.files.read(path);
