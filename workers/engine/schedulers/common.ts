@@ -1,5 +1,6 @@
 /**
- * Pieces shared by the schedulers: the training noise schedule, timestep spacings, and float32 arithmetic.
+ * Pieces shared by the schedulers: the training noise schedule, timestep spacings, float32 arithmetic,
+ * and the step operations (x0 estimate, posterior mean, noise) that several schedulers perform alike.
  *
  * diffusers computes every scheduler coefficient as a float32 torch scalar and every update as float32
  * tensor ops, each rounded once. `f32` after each operation reproduces that rounding, so the schedulers
@@ -7,6 +8,7 @@
  */
 
 import { randnTensor, type TorchGenerator } from '../rng';
+import type { NoiseCoefficients } from './step-coefficients';
 
 export const f32 = Math.fround;
 
@@ -284,13 +286,14 @@ export function axpby(a: number, x: Float32Array, b: number, y: Float32Array): F
 }
 
 /**
- * diffusers' add_noise: sqrt(ᾱ_t)·x + sqrt(1-ᾱ_t)·noise, one timestep per batch item (the leading dimension).
+ * diffusers' add_noise, signal·x + noise·ε with the scalars of each batch item's timestep (one timestep
+ * per item, along the leading dimension).
  */
-export function addNoiseWithAlphasCumprod(
-  alphasCumprod: Float32Array,
+export function addNoisePerItem(
   originalSamples: Float32Array,
   noise: Float32Array,
   timesteps: readonly number[],
+  coefficientsAt: (timestep: number) => NoiseCoefficients,
 ): Float32Array {
   checkSameLength('noise', noise, originalSamples.length);
   const batch = timesteps.length;
@@ -300,18 +303,136 @@ export function addNoiseWithAlphasCumprod(
   const itemSize = originalSamples.length / batch;
   const out = new Float32Array(originalSamples.length);
   for (let b = 0; b < batch; b++) {
-    const alphaProd = alphasCumprod[timesteps[b] as number];
-    if (alphaProd === undefined)
-      throw new SchedulerError('invalid-argument', `timestep ${timesteps[b]} out of range`);
-    const sqrtAlphaProd = f32(Math.sqrt(alphaProd));
-    const sqrtOneMinusAlphaProd = f32(Math.sqrt(f32(1 - alphaProd)));
+    const c = coefficientsAt(timesteps[b] as number);
     for (let i = b * itemSize; i < (b + 1) * itemSize; i++) {
-      out[i] =
-        f32(sqrtAlphaProd * (originalSamples[i] as number)) +
-        f32(sqrtOneMinusAlphaProd * (noise[i] as number));
+      out[i] = f32(c.signal * (originalSamples[i] as number)) + f32(c.noise * (noise[i] as number));
     }
   }
   return out;
+}
+
+/** Checks a step's sample and model output against `shape`; returns their element count. */
+export function checkStepInputs(
+  modelOutput: Float32Array,
+  sample: Float32Array,
+  shape: readonly number[],
+): number {
+  const size = numel(shape);
+  checkSameLength('sample', sample, size);
+  checkSameLength('modelOutput', modelOutput, size);
+  return size;
+}
+
+/** For methods that need the inference schedule: `method` names the call in the error. */
+export function requireSetTimesteps(ready: boolean, method: string): void {
+  if (!ready) throw new SchedulerError('invalid-argument', `${method} before setTimesteps`);
+}
+
+/**
+ * `(x − scale·known) / divisor` elementwise, rounded as torch does: the other term of
+ * x = divisor·unknown + scale·known. With (sqrt(1 − ᾱ), sqrt(ᾱ)) or DPM-Solver's (σ, α) it turns ε into
+ * x0; with the two swapped, x0 back into ε.
+ */
+export function unmix(x: Float32Array, known: Float32Array, scale: number, divisor: number): Float32Array {
+  const out = new Float32Array(x.length);
+  for (let i = 0; i < x.length; i++) {
+    out[i] = f32(f32((x[i] as number) - f32(scale * (known[i] as number))) / divisor);
+  }
+  return out;
+}
+
+/** `values += scale·other` in place, float32 rounding after each operation (how steps add their noise). */
+export function addScaledInPlace(values: Float32Array, scale: number, other: Float32Array): void {
+  for (let i = 0; i < values.length; i++)
+    values[i] = f32((values[i] as number) + f32(scale * (other[i] as number)));
+}
+
+/** DDPM's and UnCLIP's x0 settings with their diffusers defaults: ε prediction, clipped to ±1. */
+export function originalSampleConfig(config: {
+  clip_sample?: boolean;
+  clip_sample_range?: number | null;
+  prediction_type?: 'epsilon' | 'sample';
+}): { clip_sample: boolean; clip_sample_range: number; prediction_type: 'epsilon' | 'sample' } {
+  return {
+    clip_sample: config.clip_sample ?? true,
+    clip_sample_range: config.clip_sample_range ?? 1,
+    prediction_type: requireOneOf('prediction_type', config.prediction_type ?? 'epsilon', [
+      'epsilon',
+      'sample',
+    ]),
+  };
+}
+
+/**
+ * The model's x0 estimate in DDPM, DDIM and UnCLIP: from ε (or the output itself for "sample"
+ * prediction), clamped to ±clip_sample_range when clip_sample is set.
+ */
+export function predictOriginalSample(
+  config: Readonly<{
+    prediction_type?: 'epsilon' | 'sample';
+    clip_sample: boolean;
+    clip_sample_range: number;
+  }>,
+  sample: Float32Array,
+  modelOutput: Float32Array,
+  sqrtBetaProdT: number,
+  sqrtAlphaProdT: number,
+): Float32Array {
+  const x0 =
+    config.prediction_type === 'sample'
+      ? Float32Array.from(modelOutput)
+      : unmix(sample, modelOutput, sqrtBetaProdT, sqrtAlphaProdT);
+  if (config.clip_sample) {
+    const range = f32(config.clip_sample_range);
+    for (let i = 0; i < x0.length; i++) x0[i] = Math.min(Math.max(x0[i] as number, -range), range);
+  }
+  return x0;
+}
+
+/**
+ * The scalars of a DDPM-style posterior step t → t' (DDPM, UnCLIP): x' = originalCoeff·x0 + sampleCoeff·x
+ * plus noise of `variance`, the posterior variance β̃ floored so its log is finite.
+ */
+export interface PosteriorCoefficients {
+  readonly sqrtBetaProdT: number;
+  readonly sqrtAlphaProdT: number;
+  readonly originalCoeff: number;
+  readonly sampleCoeff: number;
+  readonly variance: number;
+}
+
+/** PosteriorCoefficients from ᾱ_t, ᾱ_t' and the step's own α and β (each scheduler derives those its way). */
+export function posteriorCoefficients(
+  alphaProdT: number,
+  alphaProdPrev: number,
+  alpha: number,
+  beta: number,
+): PosteriorCoefficients {
+  const betaProdT = f32(1 - alphaProdT);
+  const betaProdPrev = f32(1 - alphaProdPrev);
+  return {
+    sqrtBetaProdT: f32(Math.sqrt(betaProdT)),
+    sqrtAlphaProdT: f32(Math.sqrt(alphaProdT)),
+    originalCoeff: f32(f32(f32(Math.sqrt(alphaProdPrev)) * beta) / betaProdT),
+    sampleCoeff: f32(f32(f32(Math.sqrt(alpha)) * betaProdPrev) / betaProdT),
+    variance: Math.max(f32(f32(betaProdPrev / betaProdT) * beta), f32(1e-20)),
+  };
+}
+
+/** The noiseless part of a DDPM-style step: the x0 estimate, and the posterior mean it gives. */
+export function posteriorMean(
+  config: Parameters<typeof predictOriginalSample>[0],
+  sample: Float32Array,
+  modelOutput: Float32Array,
+  p: PosteriorCoefficients,
+): { predOriginal: Float32Array; prevSample: Float32Array } {
+  const predOriginal = predictOriginalSample(config, sample, modelOutput, p.sqrtBetaProdT, p.sqrtAlphaProdT);
+  return { predOriginal, prevSample: axpby(p.originalCoeff, predOriginal, p.sampleCoeff, sample) };
+}
+
+/** sqrt(variance) the "fixed_small_log" way, through torch's log and exp (it can differ by an ulp). */
+export function stdViaLog(variance: number): number {
+  return torchExpFloat32(f32(0.5 * torchLogFloat32(variance)));
 }
 
 /**

@@ -3,28 +3,28 @@
  * including the last one, whose timestep is 1 with "leading" spacing and steps_offset 1).
  */
 
+import { allTimestepsDescending, SpacedTimestepScheduler } from './base';
 import {
-  addNoiseWithAlphasCumprod,
+  addScaledInPlace,
   checkSameLength,
-  checkStepCount,
   drawStepNoise,
   f32,
-  img2imgTimesteps,
-  type NoiseSchedule,
   type NoiseScheduleConfig,
   numel,
+  originalSampleConfig,
+  posteriorCoefficients,
+  posteriorMean,
   requireOneOf,
   SchedulerError,
   type StepOptions,
   type StepResult,
-  spacedTimesteps,
+  stdViaLog,
   type TimestepSpacing,
   torchExpFloat32,
   torchLogFloat32,
-  trainingNoiseSchedule,
   unsupported,
 } from './common';
-import { type DDPMStepCoefficients, type NoiseCoefficients, noiseCoefficientsOf } from './step-coefficients';
+import type { DDPMStepCoefficients } from './step-coefficients';
 
 export type DDPMVarianceType = 'fixed_small' | 'fixed_small_log' | 'fixed_large' | 'learned_range';
 
@@ -38,9 +38,7 @@ export interface DDPMSchedulerConfig extends NoiseScheduleConfig {
   steps_offset?: number;
 }
 
-export class DDPMScheduler {
-  readonly order = 1;
-  readonly initNoiseSigma = 1;
+export class DDPMScheduler extends SpacedTimestepScheduler {
   readonly config: Readonly<{
     num_train_timesteps: number;
     variance_type: DDPMVarianceType;
@@ -50,14 +48,11 @@ export class DDPMScheduler {
     timestep_spacing: TimestepSpacing;
     steps_offset: number;
   }>;
-  readonly schedule: NoiseSchedule;
-  private timestepList: number[];
-  private numInferenceSteps: number | undefined;
 
   /** Unknown fields (e.g. DDIM's set_alpha_to_one in Kandinsky's decoder config) are ignored, as in diffusers. */
   constructor(config: DDPMSchedulerConfig = {}) {
     if (config.thresholding) requireOneOf('thresholding', config.thresholding, [false]);
-    this.config = {
+    const resolved: DDPMScheduler['config'] = {
       num_train_timesteps: config.num_train_timesteps ?? 1000,
       variance_type: requireOneOf('variance_type', config.variance_type ?? 'fixed_small', [
         'fixed_small',
@@ -65,22 +60,12 @@ export class DDPMScheduler {
         'fixed_large',
         'learned_range',
       ]),
-      clip_sample: config.clip_sample ?? true,
-      clip_sample_range: config.clip_sample_range ?? 1,
-      prediction_type: requireOneOf('prediction_type', config.prediction_type ?? 'epsilon', [
-        'epsilon',
-        'sample',
-      ]),
+      ...originalSampleConfig(config),
       timestep_spacing: config.timestep_spacing ?? 'leading',
       steps_offset: config.steps_offset ?? 0,
     };
-    this.schedule = trainingNoiseSchedule(config, 'linear');
-    const numTrain = this.config.num_train_timesteps;
-    this.timestepList = Array.from({ length: numTrain }, (_, i) => numTrain - 1 - i);
-  }
-
-  get timesteps(): readonly number[] {
-    return this.timestepList;
+    super(config, 'linear', allTimestepsDescending(resolved.num_train_timesteps));
+    this.config = resolved;
   }
 
   /**
@@ -91,40 +76,23 @@ export class DDPMScheduler {
     return this.config.variance_type === 'learned_range';
   }
 
-  setTimesteps(numInferenceSteps: number): void {
-    checkStepCount(numInferenceSteps, this.config.num_train_timesteps);
-    this.numInferenceSteps = numInferenceSteps;
-    this.timestepList = spacedTimesteps(
-      this.config.timestep_spacing,
-      this.config.num_train_timesteps,
-      numInferenceSteps,
-      this.config.steps_offset,
-    );
+  /** The step's scalars, shared by `step()` and `stepCoefficients()`; β_t is the step's own (1 − ᾱ_t/ᾱ_prev). */
+  private posterior(t: number) {
+    const { alphaProdT, alphaProdPrev } = this.alphaProducts(t, 1);
+    const currentAlpha = f32(alphaProdT / alphaProdPrev);
+    const currentBeta = f32(1 - currentAlpha);
+    return { ...posteriorCoefficients(alphaProdT, alphaProdPrev, currentAlpha, currentBeta), currentBeta };
   }
 
-  /** Image-to-image: the tail of the schedule to run and the timestep to noise the image to (timesteps[0]). */
-  getTimesteps(numInferenceSteps: number, strength: number): { timesteps: number[]; startIndex: number } {
-    this.setTimesteps(numInferenceSteps);
-    return img2imgTimesteps(this.timestepList, numInferenceSteps, strength);
-  }
-
-  scaleModelInput(sample: Float32Array, _timestep?: number): Float32Array {
-    return sample;
-  }
-
-  /** `timesteps`: one per batch item. */
-  addNoise(originalSamples: Float32Array, noise: Float32Array, timesteps: readonly number[]): Float32Array {
-    return addNoiseWithAlphasCumprod(this.schedule.alphasCumprod, originalSamples, noise, timesteps);
-  }
-
-  private previousTimestep(t: number): number {
-    const steps = this.numInferenceSteps ?? this.config.num_train_timesteps;
-    return t - Math.floor(this.config.num_train_timesteps / steps);
-  }
-
-  /** `addNoise` at `timestep` as two scalars (what the inpainting blend needs on the GPU). */
-  noiseCoefficients(timestep: number): NoiseCoefficients {
-    return noiseCoefficientsOf(this.schedule.alphasCumprod, timestep);
+  /**
+   * σ of the step noise for the fixed variance types: fixed_small_log reaches fixed_small's std through
+   * log/exp (so it can differ by an ulp); fixed_large uses β_t itself instead of the posterior variance.
+   */
+  private fixedNoiseStd(variance: number, currentBeta: number): number {
+    const type = this.config.variance_type;
+    if (type === 'fixed_small') return f32(Math.sqrt(variance));
+    if (type === 'fixed_small_log') return stdViaLog(variance);
+    return f32(Math.sqrt(currentBeta));
   }
 
   /**
@@ -143,29 +111,14 @@ export class DDPMScheduler {
         'fixed_large',
       ]);
     }
-    const t = timestep;
-    const prevT = this.previousTimestep(t);
-    const alphaProdT = this.schedule.alphasCumprod[t];
-    if (alphaProdT === undefined) throw new SchedulerError('invalid-argument', `timestep ${t} out of range`);
-    const alphaProdPrev = prevT >= 0 ? (this.schedule.alphasCumprod[prevT] as number) : 1;
-    const betaProdT = f32(1 - alphaProdT);
-    const betaProdPrev = f32(1 - alphaProdPrev);
-    const currentAlpha = f32(alphaProdT / alphaProdPrev);
-    const currentBeta = f32(1 - currentAlpha);
-    let noiseStd: number | null = null;
-    if (t > 0) {
-      const variance = Math.max(f32(f32(betaProdPrev / betaProdT) * currentBeta), f32(1e-20));
-      if (type === 'fixed_small') noiseStd = f32(Math.sqrt(variance));
-      else if (type === 'fixed_small_log') noiseStd = torchExpFloat32(f32(0.5 * torchLogFloat32(variance)));
-      else noiseStd = f32(Math.sqrt(currentBeta));
-    }
+    const p = this.posterior(timestep);
     return {
       kind: 'ddpm',
-      sqrtBetaProdT: f32(Math.sqrt(betaProdT)),
-      sqrtAlphaProdT: f32(Math.sqrt(alphaProdT)),
-      originalCoeff: f32(f32(f32(Math.sqrt(alphaProdPrev)) * currentBeta) / betaProdT),
-      sampleCoeff: f32(f32(f32(Math.sqrt(currentAlpha)) * betaProdPrev) / betaProdT),
-      noiseStd,
+      sqrtBetaProdT: p.sqrtBetaProdT,
+      sqrtAlphaProdT: p.sqrtAlphaProdT,
+      originalCoeff: p.originalCoeff,
+      sampleCoeff: p.sampleCoeff,
+      noiseStd: timestep > 0 ? this.fixedNoiseStd(p.variance, p.currentBeta) : null,
     };
   }
 
@@ -201,52 +154,14 @@ export class DDPMScheduler {
       }
     }
 
-    const { alphasCumprod } = this.schedule;
-    const t = timestep;
-    const prevT = this.previousTimestep(t);
-    const alphaProdT = alphasCumprod[t];
-    if (alphaProdT === undefined) throw new SchedulerError('invalid-argument', `timestep ${t} out of range`);
-    const alphaProdPrev = prevT >= 0 ? (alphasCumprod[prevT] as number) : 1;
-    const betaProdT = f32(1 - alphaProdT);
-    const betaProdPrev = f32(1 - alphaProdPrev);
-    const currentAlpha = f32(alphaProdT / alphaProdPrev);
-    const currentBeta = f32(1 - currentAlpha);
+    const p = this.posterior(timestep);
+    const { predOriginal, prevSample } = posteriorMean(this.config, sample, noisePrediction, p);
 
-    let predOriginal: Float32Array;
-    if (this.config.prediction_type === 'epsilon') {
-      const sqrtBetaProdT = f32(Math.sqrt(betaProdT));
-      const sqrtAlphaProdT = f32(Math.sqrt(alphaProdT));
-      predOriginal = new Float32Array(size);
-      for (let i = 0; i < size; i++) {
-        predOriginal[i] = f32(
-          f32((sample[i] as number) - f32(sqrtBetaProdT * (noisePrediction[i] as number))) / sqrtAlphaProdT,
-        );
-      }
-    } else {
-      predOriginal = Float32Array.from(noisePrediction);
-    }
-    if (this.config.clip_sample) {
-      const range = f32(this.config.clip_sample_range);
-      for (let i = 0; i < size; i++)
-        predOriginal[i] = Math.min(Math.max(predOriginal[i] as number, -range), range);
-    }
-
-    const originalCoeff = f32(f32(f32(Math.sqrt(alphaProdPrev)) * currentBeta) / betaProdT);
-    const sampleCoeff = f32(f32(f32(Math.sqrt(currentAlpha)) * betaProdPrev) / betaProdT);
-    const prevSample = new Float32Array(size);
-    for (let i = 0; i < size; i++) {
-      prevSample[i] =
-        f32(originalCoeff * (predOriginal[i] as number)) + f32(sampleCoeff * (sample[i] as number));
-    }
-
-    if (t > 0) {
+    if (timestep > 0) {
       const noise = drawStepNoise(shape, options.generator, 'DDPMScheduler');
-      // Posterior variance β̃_t, floored so its log is finite.
-      const variance = Math.max(f32(f32(betaProdPrev / betaProdT) * currentBeta), f32(1e-20));
-      const type = this.config.variance_type;
-      if (type === 'learned_range') {
-        const minLog = torchLogFloat32(variance);
-        const maxLog = torchLogFloat32(currentBeta);
+      if (this.config.variance_type === 'learned_range') {
+        const minLog = torchLogFloat32(p.variance);
+        const maxLog = torchLogFloat32(p.currentBeta);
         const pv = predictedVariance as Float32Array;
         for (let i = 0; i < size; i++) {
           const frac = f32(f32((pv[i] as number) + 1) / 2);
@@ -255,14 +170,7 @@ export class DDPMScheduler {
           prevSample[i] = f32((prevSample[i] as number) + f32(std * (noise[i] as number)));
         }
       } else {
-        let std: number;
-        if (type === 'fixed_small') std = f32(Math.sqrt(variance));
-        // fixed_small_log reaches the same std through log/exp (so it can differ from fixed_small by an
-        // ulp); fixed_large uses β_t itself instead of the posterior variance.
-        else if (type === 'fixed_small_log') std = torchExpFloat32(f32(0.5 * torchLogFloat32(variance)));
-        else std = f32(Math.sqrt(currentBeta));
-        for (let i = 0; i < size; i++)
-          prevSample[i] = f32((prevSample[i] as number) + f32(std * (noise[i] as number)));
+        addScaledInPlace(prevSample, this.fixedNoiseStd(p.variance, p.currentBeta), noise);
       }
     }
     return { prevSample, predOriginalSample: predOriginal };

@@ -4,25 +4,23 @@
  * create (or setTimesteps) once per run.
  */
 
+import { SchedulerBase } from './base';
 import {
   arangeFloat64,
-  checkSameLength,
   checkStepCount,
+  checkStepInputs,
   f32,
-  img2imgTimesteps,
   linspaceFloat64,
-  type NoiseSchedule,
   type NoiseScheduleConfig,
-  numel,
   requireOneOf,
+  requireSetTimesteps,
   roundHalfEven,
-  SchedulerError,
   type StepOptions,
   type StepResult,
   type TimestepSpacing,
   torchExpFloat32,
   torchLogFloat32,
-  trainingNoiseSchedule,
+  unmix,
   unsupported,
 } from './common';
 import type { DPMSolverStepCoefficients, NoiseCoefficients } from './step-coefficients';
@@ -58,9 +56,7 @@ function halfLogSnr(p: { alpha: number; sigma: number }): number {
   return f32(torchLogFloat32(p.alpha) - torchLogFloat32(p.sigma));
 }
 
-export class DPMSolverMultistepScheduler {
-  readonly order = 1;
-  readonly initNoiseSigma = 1;
+export class DPMSolverMultistepScheduler extends SchedulerBase {
   readonly config: Readonly<{
     num_train_timesteps: number;
     solver_order: 1 | 2;
@@ -72,10 +68,8 @@ export class DPMSolverMultistepScheduler {
     timestep_spacing: TimestepSpacing;
     steps_offset: number;
   }>;
-  readonly schedule: NoiseSchedule;
   /** σ_t = sqrt((1 − ᾱ_t) / ᾱ_t) for every training timestep, float32 like torch. */
   private readonly trainSigmas: Float32Array;
-  private timestepList: number[] = [];
   /** σ per inference step plus the final σ (0 or σ_min). */
   private sigmas: Float32Array = new Float32Array(0);
   private previousX0: Float32Array | undefined;
@@ -102,7 +96,7 @@ export class DPMSolverMultistepScheduler {
     ] as const) {
       if (config[field]) unsupported(field, config[field], [false]);
     }
-    this.config = {
+    const resolved: DPMSolverMultistepScheduler['config'] = {
       num_train_timesteps: config.num_train_timesteps ?? 1000,
       solver_order: requireOneOf('solver_order', config.solver_order ?? 2, [1, 2]),
       solver_type: requireOneOf('solver_type', config.solver_type ?? 'midpoint', ['midpoint', 'heun']),
@@ -116,12 +110,9 @@ export class DPMSolverMultistepScheduler {
       timestep_spacing: config.timestep_spacing ?? 'linspace',
       steps_offset: config.steps_offset ?? 0,
     };
-    this.schedule = trainingNoiseSchedule(config, 'linear');
+    super(config, 'linear', []);
+    this.config = resolved;
     this.trainSigmas = this.schedule.alphasCumprod.map((a) => Math.sqrt(f32(f32(1 - a) / a)));
-  }
-
-  get timesteps(): readonly number[] {
-    return this.timestepList;
   }
 
   /** Also resets the multistep history: one call per generation. */
@@ -168,15 +159,6 @@ export class DPMSolverMultistepScheduler {
     this.stepIndex = undefined;
   }
 
-  getTimesteps(numInferenceSteps: number, strength: number): { timesteps: number[]; startIndex: number } {
-    this.setTimesteps(numInferenceSteps);
-    return img2imgTimesteps(this.timestepList, numInferenceSteps, strength);
-  }
-
-  scaleModelInput(sample: Float32Array, _timestep?: number): Float32Array {
-    return sample;
-  }
-
   /**
    * diffusers looks a timestep up in the schedule; a repeated timestep resolves to its second occurrence
    * so that img2img starting mid-schedule does not skip a step; an unknown one to the last step.
@@ -190,41 +172,23 @@ export class DPMSolverMultistepScheduler {
     return (matches.length > 1 ? matches[1] : matches[0]) as number;
   }
 
-  /** α_t·x + σ_t·noise at each batch item's timestep (the schedule's own σ grid, so only its timesteps). */
-  addNoise(originalSamples: Float32Array, noise: Float32Array, timesteps: readonly number[]): Float32Array {
-    checkSameLength('noise', noise, originalSamples.length);
-    if (timesteps.length === 0 || originalSamples.length % timesteps.length !== 0) {
-      throw new SchedulerError('invalid-argument', 'addNoise needs one timestep per batch item');
-    }
-    const itemSize = originalSamples.length / timesteps.length;
-    const out = new Float32Array(originalSamples.length);
-    timesteps.forEach((t, b) => {
-      const { alpha, sigma } = alphaSigma(this.sigmas[this.indexForTimestep(t)] as number);
-      for (let i = b * itemSize; i < (b + 1) * itemSize; i++) {
-        out[i] = f32(alpha * (originalSamples[i] as number)) + f32(sigma * (noise[i] as number));
-      }
-    });
-    return out;
-  }
-
-  /** `addNoise` at `timestep` as two scalars (what the inpainting blend needs on the GPU). */
-  noiseCoefficients(timestep: number): NoiseCoefficients {
+  /**
+   * `addNoise` at `timestep` as two scalars: α_t and σ_t of the schedule's own σ grid, so only its
+   * timesteps (what the inpainting blend needs on the GPU).
+   */
+  override noiseCoefficients(timestep: number): NoiseCoefficients {
     const { alpha, sigma } = alphaSigma(this.sigmas[this.indexForTimestep(timestep)] as number);
     return { signal: alpha, noise: sigma };
   }
 
   /**
-   * The scalars of the next `step(·, timestep, ·)`, computed as `step()` does, and the same advance
-   * of the multistep state (step index, solver order); the previous x0 stays with the caller, who
-   * feeds each step's x0 to the next. Use either this or `step()` for a whole run, never both.
+   * The next step's scalars, advancing the multistep state (step index, solver order) as a step does.
+   * Second order needs the previous x0: `step()` has one exactly when it has stepped before.
    */
-  stepCoefficients(timestep: number): DPMSolverStepCoefficients {
-    if (this.timestepList.length === 0) {
-      throw new SchedulerError(
-        'invalid-argument',
-        'DPMSolverMultistepScheduler.stepCoefficients before setTimesteps',
-      );
-    }
+  private advance(
+    timestep: number,
+    hasPreviousX0: boolean,
+  ): { coefficients: DPMSolverStepCoefficients; secondOrder: boolean } {
     if (this.stepIndex === undefined) this.stepIndex = this.indexForTimestep(timestep);
     const index = this.stepIndex;
     const stepCount = this.timestepList.length;
@@ -241,11 +205,12 @@ export class DPMSolverMultistepScheduler {
     const h = f32(lambdaTarget - lambdaCurrent);
     const expm1 = f32(torchExpFloat32(-h) - 1);
     const x0Coeff = f32(target.alpha * expm1);
-    // step() has a previous x0 exactly when it has stepped before (both reset in setTimesteps).
-    const useSecondOrder = solverOrder === 2 && this.lowerOrderCount >= 1 && !finalStepFirstOrder;
+    const secondOrder =
+      solverOrder === 2 && this.lowerOrderCount >= 1 && !finalStepFirstOrder && hasPreviousX0;
     let differenceRatio = 0;
     let differenceCoeff = 0;
-    if (useSecondOrder) {
+    if (secondOrder) {
+      // A finite difference of the last two x0 estimates, scaled by the step-size ratio.
       const previous = alphaSigma(this.sigmas[index - 1] as number);
       const h0 = f32(lambdaCurrent - halfLogSnr(previous));
       differenceRatio = f32(1 / f32(h0 / h));
@@ -256,7 +221,7 @@ export class DPMSolverMultistepScheduler {
     }
     if (this.lowerOrderCount < solverOrder) this.lowerOrderCount++;
     this.stepIndex = index + 1;
-    return {
+    const coefficients: DPMSolverStepCoefficients = {
       kind: 'dpmpp-2m',
       sigma: current.sigma,
       alpha: current.alpha,
@@ -265,74 +230,38 @@ export class DPMSolverMultistepScheduler {
       differenceRatio,
       differenceCoeff,
     };
+    return { coefficients, secondOrder };
+  }
+
+  /**
+   * The scalars of the next `step(·, timestep, ·)`, computed as `step()` does, and the same advance
+   * of the multistep state (step index, solver order); the previous x0 stays with the caller, who
+   * feeds each step's x0 to the next. Use either this or `step()` for a whole run, never both.
+   */
+  stepCoefficients(timestep: number): DPMSolverStepCoefficients {
+    requireSetTimesteps(this.timestepList.length > 0, 'DPMSolverMultistepScheduler.stepCoefficients');
+    return this.advance(timestep, true).coefficients;
   }
 
   step(modelOutput: Float32Array, timestep: number, sample: Float32Array, options: StepOptions): StepResult {
-    if (this.timestepList.length === 0) {
-      throw new SchedulerError('invalid-argument', 'DPMSolverMultistepScheduler.step before setTimesteps');
-    }
-    const size = numel(options.shape);
-    checkSameLength('sample', sample, size);
-    checkSameLength('modelOutput', modelOutput, size);
-    if (this.stepIndex === undefined) this.stepIndex = this.indexForTimestep(timestep);
-    const index = this.stepIndex;
-    const stepCount = this.timestepList.length;
-    const { lower_order_final: lowerOrderFinal, solver_order: solverOrder } = this.config;
-    const finalStepFirstOrder =
-      index === stepCount - 1 &&
-      (this.config.euler_at_final ||
-        (lowerOrderFinal && stepCount < 15) ||
-        this.config.final_sigmas_type === 'zero');
-
-    // Data prediction: x0 = (x_t − σ_t ε) / α_t.
-    const current = alphaSigma(this.sigmas[index] as number);
-    const x0 = new Float32Array(size);
-    for (let i = 0; i < size; i++) {
-      x0[i] = f32(
-        f32((sample[i] as number) - f32(current.sigma * (modelOutput[i] as number))) / current.alpha,
-      );
-    }
-
-    const target = alphaSigma(this.sigmas[index + 1] as number);
-    const lambdaTarget = halfLogSnr(target);
-    const lambdaCurrent = halfLogSnr(current);
-    const h = f32(lambdaTarget - lambdaCurrent);
-    const expm1 = f32(torchExpFloat32(-h) - 1);
-    const sampleCoeff = f32(target.sigma / current.sigma);
-    const x0Coeff = f32(target.alpha * expm1);
-    const prevSample = new Float32Array(size);
-
+    requireSetTimesteps(this.timestepList.length > 0, 'DPMSolverMultistepScheduler.step');
+    const size = checkStepInputs(modelOutput, sample, options.shape);
     const previousX0 = this.previousX0;
-    const useSecondOrder =
-      solverOrder === 2 && this.lowerOrderCount >= 1 && !finalStepFirstOrder && previousX0 !== undefined;
-    if (!useSecondOrder) {
+    const { coefficients: c, secondOrder } = this.advance(timestep, previousX0 !== undefined);
+    // Data prediction: x0 = (x_t − σ_t ε) / α_t.
+    const x0 = unmix(sample, modelOutput, c.sigma, c.alpha);
+    const prevSample = new Float32Array(size);
+    for (let i = 0; i < size; i++) {
+      prevSample[i] = f32(c.sampleCoeff * (sample[i] as number)) - f32(c.x0Coeff * (x0[i] as number));
+    }
+    if (secondOrder && previousX0 !== undefined) {
+      // Plus the signed second-order term, a finite difference of the last two x0 estimates.
       for (let i = 0; i < size; i++) {
-        prevSample[i] = f32(sampleCoeff * (sample[i] as number)) - f32(x0Coeff * (x0[i] as number));
-      }
-    } else {
-      // Second order: a finite difference of the last two x0 estimates, scaled by the step-size ratio.
-      const previous = alphaSigma(this.sigmas[index - 1] as number);
-      const h0 = f32(lambdaCurrent - halfLogSnr(previous));
-      const inverseRatio = f32(1 / f32(h0 / h));
-      let differenceCoeff: number;
-      let sign: 1 | -1;
-      if (this.config.solver_type === 'midpoint') {
-        differenceCoeff = f32(0.5 * x0Coeff);
-        sign = -1;
-      } else {
-        differenceCoeff = f32(target.alpha * f32(f32(expm1 / h) + 1));
-        sign = 1;
-      }
-      for (let i = 0; i < size; i++) {
-        const d1 = f32(inverseRatio * f32((x0[i] as number) - (previousX0[i] as number)));
-        const base = f32(f32(sampleCoeff * (sample[i] as number)) - f32(x0Coeff * (x0[i] as number)));
-        prevSample[i] = base + sign * f32(differenceCoeff * d1);
+        const d1 = f32(c.differenceRatio * f32((x0[i] as number) - (previousX0[i] as number)));
+        prevSample[i] = (prevSample[i] as number) + f32(c.differenceCoeff * d1);
       }
     }
-
     this.previousX0 = x0;
-    if (this.lowerOrderCount < solverOrder) this.lowerOrderCount++;
-    this.stepIndex = index + 1;
     return { prevSample, predOriginalSample: x0 };
   }
 }

@@ -3,21 +3,21 @@
  * β for the gap between the current and the next timestep (the pipeline passes that next timestep in).
  */
 
+import { allTimestepsDescending, SchedulerBase } from './base';
 import {
-  addNoiseWithAlphasCumprod,
-  checkSameLength,
+  addScaledInPlace,
+  checkStepInputs,
   drawStepNoise,
   f32,
-  type NoiseSchedule,
-  numel,
+  originalSampleConfig,
+  posteriorCoefficients,
+  posteriorMean,
   requireOneOf,
   roundHalfEven,
   SchedulerError,
   type StepOptions,
   type StepResult,
-  torchExpFloat32,
-  torchLogFloat32,
-  trainingNoiseSchedule,
+  stdViaLog,
 } from './common';
 
 export interface UnCLIPSchedulerConfig {
@@ -37,39 +37,22 @@ export interface UnCLIPStepOptions extends StepOptions {
   prevTimestep?: number | undefined;
 }
 
-export class UnCLIPScheduler {
-  readonly order = 1;
-  readonly initNoiseSigma = 1;
+export class UnCLIPScheduler extends SchedulerBase {
   readonly config: Required<{ [K in keyof UnCLIPSchedulerConfig]: NonNullable<UnCLIPSchedulerConfig[K]> }>;
-  readonly schedule: NoiseSchedule;
-  private timestepList: number[];
 
   constructor(config: UnCLIPSchedulerConfig = {}) {
-    this.config = {
+    const resolved: UnCLIPScheduler['config'] = {
       num_train_timesteps: config.num_train_timesteps ?? 1000,
       variance_type: requireOneOf('variance_type', config.variance_type ?? 'fixed_small_log', [
         'fixed_small_log',
       ]),
-      clip_sample: config.clip_sample ?? true,
-      clip_sample_range: config.clip_sample_range ?? 1,
-      prediction_type: requireOneOf('prediction_type', config.prediction_type ?? 'epsilon', [
-        'epsilon',
-        'sample',
-      ]),
+      ...originalSampleConfig(config),
       beta_schedule: requireOneOf('beta_schedule', config.beta_schedule ?? 'squaredcos_cap_v2', [
         'squaredcos_cap_v2',
       ]),
     };
-    this.schedule = trainingNoiseSchedule(this.config, 'squaredcos_cap_v2');
-    this.timestepList = Array.from(
-      { length: this.config.num_train_timesteps },
-      (_, i) => this.config.num_train_timesteps - 1 - i,
-    );
-  }
-
-  /** Descending timesteps of the current schedule. */
-  get timesteps(): readonly number[] {
-    return this.timestepList;
+    super(resolved, 'squaredcos_cap_v2', allTimestepsDescending(resolved.num_train_timesteps));
+    this.config = resolved;
   }
 
   /**
@@ -91,18 +74,6 @@ export class UnCLIPScheduler {
     this.timestepList = timesteps;
   }
 
-  /**
-   * The prior's image-to-image start (KandinskyV22PriorEmb2EmbPipeline): sqrt(ᾱ_t)·x + sqrt(1-ᾱ_t)·noise,
-   * one timestep per batch item.
-   */
-  addNoise(originalSamples: Float32Array, noise: Float32Array, timesteps: readonly number[]): Float32Array {
-    return addNoiseWithAlphasCumprod(this.schedule.alphasCumprod, originalSamples, noise, timesteps);
-  }
-
-  scaleModelInput(sample: Float32Array, _timestep?: number): Float32Array {
-    return sample;
-  }
-
   /** One reverse step from `timestep` to `options.prevTimestep`, drawing noise unless this is t = 0. */
   step(
     modelOutput: Float32Array,
@@ -110,9 +81,7 @@ export class UnCLIPScheduler {
     sample: Float32Array,
     options: UnCLIPStepOptions,
   ): StepResult {
-    const size = numel(options.shape);
-    checkSameLength('sample', sample, size);
-    checkSameLength('modelOutput', modelOutput, size);
+    checkStepInputs(modelOutput, sample, options.shape);
     const { betas, alphas, alphasCumprod } = this.schedule;
     const t = timestep;
     const prevT = options.prevTimestep ?? t - 1;
@@ -121,8 +90,6 @@ export class UnCLIPScheduler {
       throw new SchedulerError('invalid-argument', `Bad timestep pair t=${t} -> ${prevT}`);
     }
     const alphaProdPrev = prevT >= 0 ? (alphasCumprod[prevT] as number) : 1;
-    const betaProdT = f32(1 - alphaProdT);
-    const betaProdPrev = f32(1 - alphaProdPrev);
     let beta: number;
     let alpha: number;
     if (prevT === t - 1) {
@@ -133,41 +100,12 @@ export class UnCLIPScheduler {
       alpha = f32(1 - beta);
     }
 
-    let predOriginal: Float32Array;
-    if (this.config.prediction_type === 'epsilon') {
-      const sqrtBetaProdT = f32(Math.sqrt(betaProdT));
-      const sqrtAlphaProdT = f32(Math.sqrt(alphaProdT));
-      predOriginal = new Float32Array(size);
-      for (let i = 0; i < size; i++) {
-        predOriginal[i] = f32(
-          f32((sample[i] as number) - f32(sqrtBetaProdT * (modelOutput[i] as number))) / sqrtAlphaProdT,
-        );
-      }
-    } else {
-      predOriginal = Float32Array.from(modelOutput);
-    }
-    if (this.config.clip_sample) {
-      const range = f32(this.config.clip_sample_range);
-      for (let i = 0; i < size; i++)
-        predOriginal[i] = Math.min(Math.max(predOriginal[i] as number, -range), range);
-    }
-
-    const originalCoeff = f32(f32(f32(Math.sqrt(alphaProdPrev)) * beta) / betaProdT);
-    const sampleCoeff = f32(f32(f32(Math.sqrt(alpha)) * betaProdPrev) / betaProdT);
-    const prevSample = new Float32Array(size);
-    for (let i = 0; i < size; i++) {
-      prevSample[i] =
-        f32(originalCoeff * (predOriginal[i] as number)) + f32(sampleCoeff * (sample[i] as number));
-    }
-
+    const p = posteriorCoefficients(alphaProdT, alphaProdPrev, alpha, beta);
+    const { predOriginal, prevSample } = posteriorMean(this.config, sample, modelOutput, p);
     if (t > 0) {
       const noise = drawStepNoise(options.shape, options.generator, 'UnCLIPScheduler');
       // fixed_small_log: the posterior standard deviation, via log/exp as diffusers computes it.
-      const variance = f32(f32(betaProdPrev / betaProdT) * beta);
-      const logVariance = torchLogFloat32(Math.max(variance, f32(1e-20)));
-      const std = torchExpFloat32(f32(0.5 * logVariance));
-      for (let i = 0; i < size; i++)
-        prevSample[i] = f32((prevSample[i] as number) + f32(std * (noise[i] as number)));
+      addScaledInPlace(prevSample, stdViaLog(p.variance), noise);
     }
     return { prevSample, predOriginalSample: predOriginal };
   }
