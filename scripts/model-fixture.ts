@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Plugin } from 'vite';
@@ -14,7 +14,10 @@ export interface ModelFixtureOptions {
   readonly source?: string;
   /** URL folder under the app's base. */
   readonly target?: string;
-  /** Also publish `reference/` (recorded diffusers intermediates): test builds only. */
+  /**
+   * Also publish the recorded diffusers intermediates, every `reference*` folder of the set
+   * (`reference/`, `reference-mix/`, `reference-depth/`): test builds only.
+   */
   readonly includeReference?: boolean;
 }
 
@@ -33,8 +36,11 @@ function publishedFiles(setDir: string, includeReference: boolean): string[] {
     'manifest.json',
     ...Object.values(manifest.components).flatMap((c) => c.files.map((f) => f.path)),
   ];
-  if (includeReference && existsSync(path.join(setDir, 'reference'))) {
-    files.push(...listFiles(setDir, 'reference'));
+  if (includeReference) {
+    const recordings = readdirSync(setDir).filter(
+      (name) => /^reference(-[\w-]+)?$/.test(name) && statSync(path.join(setDir, name)).isDirectory(),
+    );
+    for (const folder of recordings.sort()) files.push(...listFiles(setDir, folder));
   }
   return files;
 }

@@ -1,6 +1,7 @@
 /// <reference lib="webworker" />
 /**
- * Browser parity harness: runs the reference cases of the tiny fixture set through the engine on
+ * Browser parity harness: runs the reference cases of the tiny fixture set (reference/, and the
+ * mixing and depth recordings of reference-mix/ and reference-depth/) through the engine on
  * onnxruntime-web's WebGPU provider and reports, per recorded intermediate, the error against
  * diffusers. Built only for the e2e tests (e2e/harness/vite.config.ts), never into the app.
  */
@@ -8,11 +9,24 @@ import * as Comlink from 'comlink';
 import type { GraphComponentId } from '../../models/contract';
 import { type Manifest, parseManifest } from '../../models/manifest';
 import { estimateDepth } from '../../workers/engine/depth-estimator';
+import {
+  checkDepthCase,
+  compareDepthEstimate,
+  type DepthEstimateCheck,
+  type DepthReferenceData,
+  type DepthReferenceIndex,
+} from '../../workers/engine/depth-reference';
+import {
+  checkMixCase,
+  type MixReferenceData,
+  type MixReferenceIndex,
+} from '../../workers/engine/mix-reference';
 import { ModelSet } from '../../workers/engine/model-set';
-import { parseNpy } from '../../workers/engine/npy';
+import { parseNpy, parseNpyFloat32 } from '../../workers/engine/npy';
 import { decodePng } from '../../workers/engine/png';
 import {
   checkReferenceCase,
+  type RecordedTensor,
   type ReferenceIndex,
   type TensorCheck,
 } from '../../workers/engine/reference-cases';
@@ -34,6 +48,26 @@ const json = async <T>(path: string): Promise<T> =>
   JSON.parse(new TextDecoder().decode(await fetchBytes(path))) as T;
 
 let models: ModelSet | null = null;
+
+const picture = async (path: string) => decodePng(await fetchBytes(path), webZlib, 1e7);
+
+async function recorded(path: string): Promise<RecordedTensor> {
+  const array = parseNpy(await fetchBytes(path));
+  return { data: array.data as ArrayLike<number | bigint>, shape: array.shape };
+}
+
+const mixData: MixReferenceData = {
+  image: (path) => picture(`reference-mix/${path}`),
+  tensor: async (c, name) => {
+    const entry = c.tensors[name];
+    return entry ? recorded(`reference-mix/${c.name}/${entry.file}`) : null;
+  },
+};
+
+const depthData: DepthReferenceData = {
+  image: (path) => picture(`reference-depth/${path}`),
+  tensor: async (folder, name) => parseNpyFloat32(await fetchBytes(`reference-depth/${folder}/${name}.npy`)),
+};
 
 async function modelSet(): Promise<ModelSet> {
   models ??= new ModelSet(
@@ -199,15 +233,53 @@ const api = {
     if (!testCase) throw new Error(`No reference case ${name}`);
     const start = performance.now();
     const { checks, traced } = await checkReferenceCase(await modelSet(), testCase, {
-      image: async (path) => decodePng(await fetchBytes(`reference/${path}`), webZlib, 1e7),
+      image: (path) => picture(`reference/${path}`),
       tensor: async (c, tensorName) => {
         const entry = c.tensors[tensorName];
-        if (!entry) return null;
-        const array = parseNpy(await fetchBytes(`reference/${c.name}/${entry.file}`));
-        return { data: array.data as ArrayLike<number | bigint>, shape: array.shape };
+        return entry ? recorded(`reference/${c.name}/${entry.file}`) : null;
       },
     });
     return { checks, traced, ms: performance.now() - start };
+  },
+
+  /** An image-mixing case of reference-mix/ (diffusers' interpolate, then the decoder). */
+  async runMixCase(name: string): Promise<{ checks: TensorCheck[]; traced: string[]; ms: number }> {
+    const index = await json<MixReferenceIndex>('reference-mix/cases.json');
+    const testCase = index.cases.find((c) => c.name === name);
+    if (!testCase) throw new Error(`No mix reference case ${name}`);
+    const start = performance.now();
+    const { checks, traced } = await checkMixCase(await modelSet(), testCase, mixData);
+    return { checks, traced, ms: performance.now() - start };
+  },
+
+  /** A depth image-to-image case of reference-depth/: photo → depth estimate → ControlNet img2img. */
+  async runDepthCase(
+    name: string,
+  ): Promise<{ checks: TensorCheck[]; traced: string[]; stages: string[]; ms: number }> {
+    const index = await json<DepthReferenceIndex>('reference-depth/cases.json');
+    const testCase = index.cases.find((c) => c.name === name);
+    if (!testCase) throw new Error(`No depth reference case ${name}`);
+    const stages: string[] = [];
+    const start = performance.now();
+    const { checks, traced } = await checkDepthCase(await modelSet(), testCase, depthData, {
+      onProgress: (p) => {
+        if (stages.at(-1) !== p.stage) stages.push(p.stage);
+      },
+    });
+    return { checks, traced, stages, ms: performance.now() - start };
+  },
+
+  /** The depth estimator alone on the photo of an estimate case of reference-depth/. */
+  async runDepthEstimate(name: string): Promise<DepthEstimateCheck & { ms: number }> {
+    const index = await json<DepthReferenceIndex>('reference-depth/cases.json');
+    const testCase = index.estimate_cases.find((c) => c.name === name);
+    if (!testCase) throw new Error(`No depth estimate case ${name}`);
+    const photo = await depthData.image(testCase.input);
+    const models = await modelSet();
+    const start = performance.now();
+    const estimate = await estimateDepth(models, photo);
+    const ms = performance.now() - start;
+    return { ...(await compareDepthEstimate(testCase, estimate, depthData)), ms };
   },
 };
 

@@ -5,28 +5,10 @@
  * one generator, on onnxruntime-node (CPU), both residencies.
  */
 import { describe, expect, it } from 'vitest';
-import { compareFloat32 } from './compare';
-import { type DepthPipelineCase, depthInput, depthReference, depthTensor } from './depth-reference.node';
+import { checkDepthCase, depthMustCompare } from './depth-reference';
+import { depthData, depthReference } from './depth-reference.node';
 import { liveOrtObjects } from './ort';
-import { runPipeline } from './pipeline';
-import { settingsFromParams } from './reference-cases';
-import type { GenerationSettings } from './settings';
 import { openTinyModelSet } from './tiny-fixture.node';
-
-function settingsOf(c: DepthPipelineCase): GenerationSettings {
-  return {
-    ...settingsFromParams('depth', c.params),
-    ...(c.prior === 'emb2emb' ? { priorStrength: c.params.prior_strength as number } : {}),
-  };
-}
-
-/** The engine's trace names that the recorder stored under another name. */
-const RECORDED_AS: Readonly<Record<string, string>> = {
-  input_hint: 'depth_hint',
-  image_encoder_image_embeds: 'photo_image_embeds',
-  prior_0_prior_noise: 'prior_0_noise',
-  prior_1_prior_noise: 'prior_1_noise',
-};
 
 // Same bounds as pipeline.parity.test.ts (measured there over every case).
 function tolerance(name: string, magnitude: number): number {
@@ -41,23 +23,19 @@ function tolerance(name: string, magnitude: number): number {
 describe.each(['cpu', 'gpu'] as const)('depth from a photo, image to image (%s residency)', (residency) => {
   it.each(depthReference.cases.map((c) => [c.name, c] as const))('%s', async (_name, c) => {
     const models = openTinyModelSet({ residency });
-    const traced = new Map<string, { data: Float32Array | BigInt64Array; dims: readonly number[] }>();
     const stages: string[] = [];
     let depthPreview: { width: number; height: number } | null = null;
+    let checks: Awaited<ReturnType<typeof checkDepthCase>>['checks'];
     try {
-      const result = await runPipeline(
-        models,
-        { settings: settingsOf(c), initImage: await depthInput(c.inputs.photo) },
-        {
-          trace: (name, data, dims) => traced.set(name, { data: data.slice(), dims: [...dims] }),
-          onProgress: (p) => {
-            stages.push(p.stage);
-            if (p.stage === 'depth') depthPreview = { width: p.depthMap.width, height: p.depthMap.height };
-          },
+      const run = await checkDepthCase(models, c, depthData, {
+        onProgress: (p) => {
+          stages.push(p.stage);
+          if (p.stage === 'depth') depthPreview = { width: p.depthMap.width, height: p.depthMap.height };
         },
-      );
-      expect(result.images[0]?.width).toBe(c.params.width);
-      expect(result.images[0]?.height).toBe(c.params.height);
+      });
+      checks = run.checks;
+      expect(run.result.images[0]?.width).toBe(c.params.width);
+      expect(run.result.images[0]?.height).toBe(c.params.height);
     } finally {
       await models.releaseAll();
     }
@@ -66,40 +44,16 @@ describe.each(['cpu', 'gpu'] as const)('depth from a photo, image to image (%s r
     expect(stages.indexOf('depth')).toBeLessThan(stages.indexOf('prior'));
     expect(depthPreview).toEqual({ width: c.params.width, height: c.params.height });
 
-    const compared: string[] = [];
     const errors: string[] = [];
-    for (const [name, { data, dims }] of traced) {
-      const recorded = RECORDED_AS[name] ?? name;
-      if (!c.tensors[recorded]) continue;
-      const expected = depthTensor(c.name, recorded);
-      expect(dims, `${name} shape`).toEqual(expected.shape);
-      const magnitude = expected.data.reduce((m, v) => Math.max(m, Math.abs(v)), 0);
-      const { maxAbs } = compareFloat32(Array.from(data, Number), expected.data);
+    for (const { name, maxAbs, magnitude, shapeOk } of checks) {
+      expect(shapeOk, `${name} shape`).toBe(true);
       expect(maxAbs, `${name} max abs error`).toBeLessThanOrEqual(tolerance(name, magnitude));
-      compared.push(name);
       errors.push(`  ${name}: ${maxAbs.toExponential(2)} (max |x| ${magnitude.toPrecision(3)})`);
     }
     console.log(`${c.name} (${residency} residency)\n${errors.join('\n')}`);
     // Every stage that could go wrong was compared, not just what happened to be traced.
-    const steps = Array.from(
-      { length: Math.floor(c.params.num_inference_steps * c.params.strength) },
-      (_, i) => `decoder_latents_${i}`,
-    );
-    for (const name of [
-      'depth_predicted_depth',
-      'input_hint',
-      'image_embeds',
-      'negative_image_embeds',
-      'input_image',
-      'image_latents',
-      'decoder_noise',
-      ...steps,
-      'movq_output',
-      'output_image',
-      ...(c.prior === 'emb2emb'
-        ? ['image_encoder_image_embeds', 'prior_0_prior_noise', 'prior_1_prior_noise']
-        : []),
-    ]) {
+    const compared = checks.map((check) => check.name);
+    for (const name of depthMustCompare(c)) {
       expect(compared, `${name} compared`).toContain(name);
     }
     expect(liveOrtObjects().tensors).toBe(0);

@@ -4,7 +4,7 @@
  */
 import { compareFloat32 } from './compare';
 import type { ModelSet } from './model-set';
-import { type PipelineRequest, type PipelineResult, runPipeline } from './pipeline';
+import { type PipelineHooks, type PipelineRequest, type PipelineResult, runPipeline } from './pipeline';
 import type { RgbaImage } from './png';
 import type { GenerationSettings } from './settings';
 
@@ -117,22 +117,31 @@ export async function requestOf(testCase: ReferenceCase, data: ReferenceData): P
   };
 }
 
+/** A recorded tensor as parsed from its .npy file. */
+export interface RecordedTensor {
+  readonly data: ArrayLike<number | bigint>;
+  readonly shape: readonly number[];
+}
+
 /**
- * Runs one reference case through the engine and compares every intermediate the engine traces
- * with the recorded one of the same name.
+ * Runs `request` through the engine, tracing every intermediate, and compares each traced one with
+ * the recorded tensor `recorded(name)` returns (null: not recorded, not compared). Shared by every
+ * recording set (pipeline cases, mixing, depth), in Node and in the browser harness.
  */
-export async function checkReferenceCase(
+export async function runAndCompare(
   models: ModelSet,
-  testCase: ReferenceCase,
-  data: ReferenceData,
+  request: PipelineRequest,
+  recorded: (name: string) => Promise<RecordedTensor | null>,
+  hooks: Omit<PipelineHooks, 'trace'> = {},
 ): Promise<{ checks: TensorCheck[]; traced: string[]; result: PipelineResult }> {
   const traced = new Map<string, { data: Float32Array | BigInt64Array; dims: readonly number[] }>();
-  const result = await runPipeline(models, await requestOf(testCase, data), {
+  const result = await runPipeline(models, request, {
+    ...hooks,
     trace: (name, values, dims) => traced.set(name, { data: values.slice(), dims: [...dims] }),
   });
   const checks: TensorCheck[] = [];
   for (const [name, { data: values, dims }] of traced) {
-    const expected = await data.tensor(testCase, name);
+    const expected = await recorded(name);
     if (!expected) continue;
     const shapeOk = dims.length === expected.shape.length && dims.every((d, i) => d === expected.shape[i]);
     const reference = Array.from(expected.data, Number);
@@ -144,4 +153,16 @@ export async function checkReferenceCase(
     });
   }
   return { checks, traced: [...traced.keys()], result };
+}
+
+/**
+ * Runs one reference case through the engine and compares every intermediate the engine traces
+ * with the recorded one of the same name.
+ */
+export async function checkReferenceCase(
+  models: ModelSet,
+  testCase: ReferenceCase,
+  data: ReferenceData,
+): Promise<{ checks: TensorCheck[]; traced: string[]; result: PipelineResult }> {
+  return runAndCompare(models, await requestOf(testCase, data), (name) => data.tensor(testCase, name));
 }
