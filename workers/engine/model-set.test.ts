@@ -3,7 +3,8 @@ import { describe, expect, it } from 'vitest';
 import { parseManifest } from '../../models/manifest';
 import { toWireError } from '../errors';
 import { contractMismatch, ModelSet } from './model-set';
-import { liveOrtObjects } from './ort';
+import { type InferenceSession, liveOrtObjects, type OrtRuntime } from './ort';
+import { buildCopyGraph } from './step-graphs';
 import { ortCpu, TINY_DIR, tinyManifest } from './tiny-fixture.node';
 
 describe('graphs are checked against the contract when loaded', () => {
@@ -52,5 +53,87 @@ describe('graphs are checked against the contract when loaded', () => {
     expect(
       contractMismatch('text_encoder', { inputNames: ['input_ids'], outputNames: ['text_embeds'] }),
     ).toBe('it has no output last_hidden_state');
+  });
+});
+
+describe('graphs built at run time', () => {
+  it('get one intra-op thread and otherwise the set’s session options', async () => {
+    const created: InferenceSession.SessionOptions[] = [];
+    const recording: OrtRuntime = {
+      Tensor: ortCpu.Tensor,
+      InferenceSession: {
+        create: async (model, options) => {
+          created.push(options ?? {});
+          return ortCpu.InferenceSession.create(model, options);
+        },
+      },
+    };
+    const models = new ModelSet(
+      recording,
+      tinyManifest,
+      { read: async () => new Uint8Array() },
+      {
+        sessionOptions: { executionProviders: ['cpu'], graphOptimizationLevel: 'all' },
+      },
+    );
+    await models.runtimeSession('copy:2', () => buildCopyGraph(2), 'device');
+    await models.releaseAll();
+    // Worker threads of their own would spin after each run, taking cores from the next UNet call.
+    expect(created).toEqual([
+      { executionProviders: ['cpu'], graphOptimizationLevel: 'all', intraOpNumThreads: 1 },
+    ]);
+  });
+});
+
+describe('a reader with local files', () => {
+  const feeds = (ort: OrtRuntime) => {
+    const { latentChannels: c, imageEmbedDim: d } = tinyManifest.dims;
+    const ramp = (n: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i));
+    return {
+      sample: new ort.Tensor('float32', ramp(c * 64), [1, c, 8, 8]),
+      timestep: new ort.Tensor('float32', new Float32Array([500]), [1]),
+      image_embeds: new ort.Tensor('float32', ramp(d), [1, d]),
+    };
+  };
+  const noisePred = async (models: ModelSet) => {
+    const session = await models.session('unet');
+    const inputs = feeds(ortCpu);
+    const out = await session.run(inputs);
+    const prediction = out.noise_pred;
+    if (!prediction) throw new Error('the UNet gave no noise_pred');
+    const data = (prediction.data as Float32Array).slice();
+    for (const tensor of [...Object.values(inputs), ...Object.values(out)]) tensor.dispose();
+    await models.releaseAll();
+    return data;
+  };
+
+  it('hands onnxruntime the graph’s path: no weight byte is read into JS, the outputs are the same', async () => {
+    const read = async (path: string) => new Uint8Array(readFileSync(TINY_DIR + path));
+    const expected = await noisePred(new ModelSet(ortCpu, tinyManifest, { read }));
+    const asked: string[] = [];
+    const local = new ModelSet(ortCpu, tinyManifest, {
+      read: async (path) => {
+        throw new Error(`read ${path}`);
+      },
+      localPath: async (path) => {
+        asked.push(path);
+        return TINY_DIR + path;
+      },
+    });
+    expect(await noisePred(local)).toEqual(expected);
+    expect(asked).toEqual(tinyManifest.components.unet?.files.map((f) => f.path));
+  });
+
+  it('reads bytes when a shard is not beside the graph as the graph names it', async () => {
+    const reads: string[] = [];
+    const models = new ModelSet(ortCpu, tinyManifest, {
+      read: async (path) => {
+        reads.push(path);
+        return new Uint8Array(readFileSync(TINY_DIR + path));
+      },
+      localPath: async (path) => (path.endsWith('data-01') ? `/elsewhere/${path}` : TINY_DIR + path),
+    });
+    expect((await noisePred(models)).length).toBeGreaterThan(0);
+    expect(reads).toEqual(tinyManifest.components.unet?.files.map((f) => f.path));
   });
 });

@@ -207,6 +207,10 @@ export class ModelSet {
     if (!pending) {
       pending = this.ort.InferenceSession.create(build(), {
         ...this.options.sessionOptions,
+        // These graphs are a few element-wise ops on the latents, run between two UNet calls. With
+        // worker threads of their own (onnxruntime-node's CPU provider), those threads spin after
+        // each run and take cores from the next UNet call. The web backends ignore this option.
+        intraOpNumThreads: 1,
         ...(outputs === 'device' && this.outputsOnGpu
           ? { preferredOutputLocation: 'gpu-buffer' as const }
           : {}),

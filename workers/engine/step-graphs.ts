@@ -83,15 +83,22 @@ export function stepCoefficientVector(
     throw new Error(`Step coefficients of ${step.kind} given to a ${spec.scheduler} step graph.`);
   }
   if (spec.inpaint && !kept) throw new Error('An inpainting step graph needs the blend coefficients.');
-  const { kind: _kind, ...stepScalars } = step;
-  const values: Record<string, number | null> = {
-    ...stepScalars,
-    guidanceScale,
-    keptSignal: kept?.signal ?? 0,
-    keptNoise: kept?.noise ?? 0,
-  };
-  // A DDPM step without noise (t = 0) is fed zero noise with a zero σ: 0·0 adds nothing.
-  return Float32Array.from(scalarNames(spec), (name) => values[name] ?? 0);
+  // Once per denoising step: a plain loop, no object spreads or per-element closures.
+  const names = scalarNames(spec);
+  const stepScalars = step as unknown as Readonly<Record<string, number | null | undefined>>;
+  const vector = new Float32Array(names.length);
+  for (const [i, name] of names.entries()) {
+    // A DDPM step without noise (t = 0) is fed zero noise with a zero σ: 0·0 adds nothing.
+    vector[i] =
+      name === 'guidanceScale'
+        ? guidanceScale
+        : name === 'keptSignal'
+          ? (kept?.signal ?? 0)
+          : name === 'keptNoise'
+            ? (kept?.noise ?? 0)
+            : (stepScalars[name] ?? 0);
+  }
+  return vector;
 }
 
 export function buildStepGraph(spec: StepGraphSpec): Uint8Array {
