@@ -5,7 +5,8 @@
  * `runPipeline` call (one loop iteration: input scaling and batching, tensor creation, the UNet run,
  * readback, guidance, the scheduler step, disposal). Bare step: `session.run` alone, on the very
  * session the engine used (ModelSet caches it), with inputs of the same shapes made beforehand.
- * Rounds interleave the two so that machine noise hits both; figures are medians.
+ * Rounds interleave the two so that machine noise hits both; the ratio is the median of per-round
+ * ratios (each round's engine and bare runs lie seconds apart), with their range.
  */
 import type { ModelSet, Residency } from '../workers/engine/model-set';
 import type { InferenceSession, Tensor } from '../workers/engine/ort';
@@ -20,7 +21,11 @@ export interface OverheadResult {
   readonly latent: readonly number[];
   readonly engineStepMs: number;
   readonly bareRunMs: number;
+  /** Median over rounds of (that round's median engine step ÷ its median bare run). */
   readonly ratio: number;
+  /** The smallest and largest per-round ratio: how noisy the machine was. */
+  readonly ratioRange: readonly [number, number];
+  readonly rounds: number;
   readonly engineSteps: number;
   readonly bareRuns: number;
 }
@@ -99,6 +104,7 @@ export async function measureOverhead(
   const latent = (options.sidePx / 64) * 8;
   const engine: number[] = [];
   const bare: number[] = [];
+  const roundRatios: number[] = [];
   try {
     const settings = settingsFor(options.sidePx, options.steps);
     // Warm-up: sessions created, first-run allocations done.
@@ -114,9 +120,14 @@ export async function measureOverhead(
           { onProgress: (p) => (p.stage === 'denoise' ? stamps.push(performance.now()) : undefined) },
         );
         // Step i+1's iteration lies between the events of steps i and i+1 (the first includes setup).
+        const roundEngine: number[] = [];
         for (let i = 1; i < stamps.length; i++)
-          engine.push((stamps[i] as number) - (stamps[i - 1] as number));
-        for (let i = 0; i < options.steps; i++) bare.push(await timedRun(unet, feeds));
+          roundEngine.push((stamps[i] as number) - (stamps[i - 1] as number));
+        const roundBare: number[] = [];
+        for (let i = 0; i < options.steps; i++) roundBare.push(await timedRun(unet, feeds));
+        engine.push(...roundEngine);
+        bare.push(...roundBare);
+        roundRatios.push(median(roundEngine) / median(roundBare));
       }
     } finally {
       disposeFeeds(feeds);
@@ -132,7 +143,9 @@ export async function measureOverhead(
     latent: [latent, latent],
     engineStepMs,
     bareRunMs,
-    ratio: engineStepMs / bareRunMs,
+    ratio: median(roundRatios),
+    ratioRange: [Math.min(...roundRatios), Math.max(...roundRatios)],
+    rounds: roundRatios.length,
     engineSteps: engine.length,
     bareRuns: bare.length,
   };

@@ -109,13 +109,13 @@ it.runIf(wanted.has('overhead'))(
   async () => {
     const rows = [];
     for (const residency of ['cpu', 'gpu'] as const)
-      rows.push(await measureOverhead(tinySet(), residency, { sidePx: 64, steps: 12, rounds: 5 }));
+      rows.push(await measureOverhead(tinySet(), residency, { sidePx: 64, steps: 12, rounds: 25 }));
     let mid: object = skipped('bench/.cache/mid-unet is missing: run bench/export_mid_unet.py');
     if (!midUnetExported()) await exportMidUnet();
     if (midUnetExported()) {
       const set = midSet();
       for (const residency of ['cpu', 'gpu'] as const)
-        rows.push(await measureOverhead(set, residency, { sidePx: 128, steps: 6, rounds: 3 }));
+        rows.push(await measureOverhead(set, residency, { sidePx: 128, steps: 6, rounds: 6 }));
       mid = { parameters: set.parameters, unetBytes: set.componentBytes('unet') };
     }
     record('overhead', { goal: 1.05, rows, mid });

@@ -31,13 +31,17 @@ export function renderMarkdown(results: Json): string {
   const overhead = results.overhead;
   out.push(
     why(overhead) ?? '',
-    '| set | residency | latents | engine step | bare run | ratio |',
-    '| --- | --- | --- | ---: | ---: | ---: |',
+    'ratio: the median over rounds of each round’s engine step ÷ bare run, with the range over rounds. `gpu` residency here is the GPU-resident loop (step graphs) on the CPU provider.',
+    '',
+    '| set | residency | latents | engine step | bare run | ratio | range (rounds) |',
+    '| --- | --- | --- | ---: | ---: | ---: | --- |',
   );
-  for (const r of rows(overhead))
+  for (const r of rows(overhead)) {
+    const range = r.ratioRange as [number, number] | undefined;
     out.push(
-      `| ${String(r.set)} | ${String(r.residency)} | ${(r.latent as number[]).join('×')} | ${ms(r.engineStepMs)} | ${ms(r.bareRunMs)} | ${x(r.ratio)} |`,
+      `| ${String(r.set)} | ${String(r.residency)} | ${(r.latent as number[]).join('×')} | ${ms(r.engineStepMs)} | ${ms(r.bareRunMs)} | ${x(r.ratio)} | ${range ? `${x(range[0])}–${x(range[1])} (${String(r.rounds)})` : ''} |`,
     );
+  }
 
   out.push('', '## CFG: one batch-2 UNet call vs two batch-1 calls', '');
   out.push(
