@@ -8,16 +8,16 @@ import { expect, test } from '@playwright/test';
  * BitShift / Concat, then DequantizeLinear -> Reshape -> Conv) on onnxruntime-web's WebGPU provider:
  * the tiny random-weight int4 UNet and MoVQ decoder run on WebGPU, agree with the same graph on the
  * wasm CPU provider, and stay as close to the fp32 graph as on onnxruntime-node (models/int4.test.ts).
- * Needs the git-ignored sets models/.random-tiny/{fp32,int4} (see models/README.md); skipped without.
+ * The sets: the tiny fixture (fp32) and its int4 export, models/fixtures/tiny-int4 (models/README.md).
  * The page and its files are served by request interception on a localhost origin (a secure
  * context, so WebGPU is exposed); no server or app build is involved.
  */
 const REPO = fileURLToPath(new URL('..', import.meta.url));
-const SETS = join(REPO, 'models', '.random-tiny');
+const FIXTURES = join(REPO, 'models', 'fixtures');
+/** The folder of each precision's set, by the name used in request paths. */
+const SETS: Record<string, string> = { fp32: join(FIXTURES, 'tiny'), int4: join(FIXTURES, 'tiny-int4') };
 const ORT_DIST = join(REPO, 'node_modules', 'onnxruntime-web', 'dist');
 const ORIGIN = 'http://localhost:4199';
-const available =
-  existsSync(join(SETS, 'int4', 'manifest.json')) && existsSync(join(SETS, 'fp32', 'manifest.json'));
 
 const TYPES: Record<string, string> = {
   '.mjs': 'text/javascript',
@@ -31,16 +31,20 @@ const MIN_COSINE_SAME_GRAPH = 0.9999;
 
 type Files = { graph: string; shards: string[] };
 
+function setDir(precision: string): string {
+  const dir = SETS[precision];
+  if (!dir) throw new Error(`no ${precision} set`);
+  return dir;
+}
+
 function files(precision: string, id: string): Files {
-  const manifest = JSON.parse(readFileSync(join(SETS, precision, 'manifest.json'), 'utf8')) as {
+  const manifest = JSON.parse(readFileSync(join(setDir(precision), 'manifest.json'), 'utf8')) as {
     components: Record<string, { files: { path: string }[] }>;
   };
   const [graph, ...shards] = manifest.components[id]?.files.map((f) => f.path) ?? [];
   if (!graph) throw new Error(`${precision}/${id}: no graph`);
   return { graph: `${ORIGIN}/sets/${precision}/${graph}`, shards };
 }
-
-test.skip(!available, 'needs models/.random-tiny/{fp32,int4} (kandinsky_export.py --random-weights tiny)');
 
 test('int4 4-bit convolutions run on onnxruntime-web WebGPU', async ({ page }) => {
   test.setTimeout(10 * 60_000);
@@ -49,7 +53,10 @@ test('int4 4-bit convolutions run on onnxruntime-web WebGPU', async ({ page }) =
     let file: string | null = null;
     if (path === '/') file = null;
     else if (path.startsWith('/ort/')) file = join(ORT_DIST, path.slice('/ort/'.length));
-    else if (path.startsWith('/sets/')) file = join(SETS, path.slice('/sets/'.length));
+    else if (path.startsWith('/sets/')) {
+      const [precision = '', ...rest] = path.slice('/sets/'.length).split('/');
+      file = precision in SETS ? join(setDir(precision), ...rest) : null;
+    }
     if (path !== '/' && (!file || !existsSync(file)))
       return route.fulfill({ status: 404, body: 'not found' });
     await route.fulfill({

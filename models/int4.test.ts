@@ -3,10 +3,10 @@
 // (export/precision.py) into a plain weight at session creation, and every output stays close to
 // fp32 by checks.py's rule (cosine similarity of the flattened tensors).
 //
-// Needs the git-ignored precision sets; skipped without them:
-//   . /work/refenv/env.sh && /usr/bin/python3 models/export/kandinsky_export.py --random-weights tiny --precision fp32
+// The sets: the tiny fixture (fp32) and its int4 export, models/fixtures/tiny-int4, made by
 //   . /work/refenv/env.sh && /usr/bin/python3 models/export/kandinsky_export.py --random-weights tiny --precision int4
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+// (written to models/.random-tiny/int4; see models/README.md).
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -15,10 +15,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { type Dim, GRAPH_CONTRACTS, type GraphComponentId, type ModelDims, resolveDim } from './contract';
 import { type Manifest, parseManifest } from './manifest';
 
-const ROOT = join(dirname(fileURLToPath(import.meta.url)), '.random-tiny');
-const FP32_DIR = join(ROOT, 'fp32');
-const INT4_DIR = join(ROOT, 'int4');
-const available = existsSync(join(FP32_DIR, 'manifest.json')) && existsSync(join(INT4_DIR, 'manifest.json'));
+const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), 'fixtures');
+const FP32_DIR = join(FIXTURES, 'tiny');
+const INT4_DIR = join(FIXTURES, 'tiny-int4');
 
 /**
  * Least cosine similarity to fp32. Graphs with 4-bit convolutions (the UNets, MoVQ, the depth
@@ -135,16 +134,16 @@ function cosine(a: Float32Array, b: Float32Array): number {
   return ab / (Math.sqrt(aa) * Math.sqrt(bb) + 1e-30);
 }
 
-describe.skipIf(!available)('int4 precision set (models/.random-tiny) on onnxruntime-node', () => {
-  const fp32 = available ? load(FP32_DIR) : null;
-  const int4 = available ? load(INT4_DIR) : null;
+describe('int4 precision set (models/fixtures/tiny-int4) on onnxruntime-node', () => {
+  const fp32 = load(FP32_DIR);
+  const int4 = load(INT4_DIR);
   const ids = (Object.keys(GRAPH_CONTRACTS) as GraphComponentId[]).filter(
-    (id) => fp32?.components[id] && int4?.components[id],
+    (id) => fp32.components[id] && int4.components[id],
   );
 
   it('has the 4-bit convolutions in its graphs', () => {
     for (const id of ['unet', 'movq_decoder'] as const) {
-      const component = int4?.components[id];
+      const component = int4.components[id];
       const graph = component?.kind === 'onnx' ? component.files[0] : undefined;
       expect(graph, id).toBeDefined();
       expect(readFileSync(join(INT4_DIR, graph?.path ?? '')).includes('BitShift'), id).toBe(true);
