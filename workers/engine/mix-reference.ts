@@ -8,25 +8,24 @@ import type { MixItem } from './mix';
 import type { ModelSet } from './model-set';
 import type { PipelineResult } from './pipeline';
 import type { RgbaImage } from './png';
-import { type RecordedTensor, runAndCompare, settingsFromParams, type TensorCheck } from './reference-cases';
+import {
+  type DiffusersParams,
+  type RecordedTensor,
+  runAndCompare,
+  settingsFromParams,
+  type TensorCheck,
+} from './reference-cases';
 import type { GenerationSettings } from './settings';
 
 export interface MixCase {
   readonly name: string;
-  readonly params: {
+  readonly params: Omit<DiffusersParams, 'prompt' | 'negative_prompt' | 'strength'> & {
     readonly items: readonly (
       | { readonly prompt: string; readonly weight: number }
       | { readonly image: string; readonly weight: number }
     )[];
     readonly negative_prior_prompt: string | null;
     readonly negative_prompt: string;
-    readonly seed: number;
-    readonly height: number;
-    readonly width: number;
-    readonly prior_num_inference_steps: number;
-    readonly num_inference_steps: number;
-    readonly prior_guidance_scale: number;
-    readonly guidance_scale: number;
     readonly num_images_per_prompt: number;
   };
   /** How many prior runs diffusers made (one per prompt, plus the negative one). */
