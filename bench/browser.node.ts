@@ -11,6 +11,7 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chromium, type Page, type Worker } from '@playwright/test';
+import { setSmallRun } from '../e2e/app-page';
 import { CHROMIUM_ARGS, CHROMIUM_PATH } from '../e2e/chromium';
 import { REPO } from './sets.node';
 
@@ -64,22 +65,8 @@ async function lastTimings(page: Page): Promise<Timings | null> {
   return null;
 }
 
-async function setSmallRun(page: Page, seed: number): Promise<void> {
-  await page.getByLabel('Prompt', { exact: true }).fill('a red lighthouse on a cliff');
-  await page.getByRole('radio', { name: /Custom/ }).check();
-  await page.getByLabel('Width (px)').fill('64');
-  await page.getByLabel('Height (px)').fill('64');
-  await page.getByRole('spinbutton', { name: 'Steps', exact: true }).fill('2');
-  const advanced = page.locator('details.advanced');
-  if ((await advanced.getAttribute('open')) === null) await advanced.locator('summary').click();
-  await page.getByRole('spinbutton', { name: 'Prior steps', exact: true }).fill('2');
-  const random = page.getByRole('checkbox', { name: 'New random seed each time' });
-  if (await random.isChecked()) await random.uncheck();
-  await page.getByRole('spinbutton', { name: 'Seed' }).fill(String(seed));
-}
-
 async function generate(page: Page, seed: number): Promise<number> {
-  await setSmallRun(page, seed);
+  await setSmallRun(page, { prompt: 'a red lighthouse on a cliff', seed });
   const started = performance.now();
   await page.getByTestId('generate').click();
   const done = page.getByTestId('result-seed').filter({ hasText: `Seed ${seed}` });

@@ -4,23 +4,11 @@
  * offline and generate again, download a PNG whose text chunks hold the settings.
  */
 import { readFileSync } from 'node:fs';
-import { expect, type Page, test } from '@playwright/test';
+import { expect, test } from '@playwright/test';
 import { readPngText } from '../workers/engine/png';
+import { setSmallRun } from './app-page';
 
 test.describe.configure({ mode: 'serial' });
-
-async function setSmallRun(page: Page, options: { steps: number; seed: number; prompt: string }) {
-  await page.getByLabel('Prompt', { exact: true }).fill(options.prompt);
-  await page.getByRole('radio', { name: /Custom/ }).check();
-  await page.getByLabel('Width (px)').fill('64');
-  await page.getByLabel('Height (px)').fill('64');
-  await page.getByRole('spinbutton', { name: 'Steps', exact: true }).fill(String(options.steps));
-  await page.locator('details.advanced summary').click();
-  await page.getByRole('spinbutton', { name: 'Prior steps', exact: true }).fill('2');
-  const random = page.getByRole('checkbox', { name: 'New random seed each time' });
-  if (await random.isChecked()) await random.uncheck();
-  await page.getByRole('spinbutton', { name: 'Seed' }).fill(String(options.seed));
-}
 
 test('first session: download, generate, cancel, reload, offline, PNG with settings', async ({
   page,

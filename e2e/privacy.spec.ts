@@ -6,22 +6,10 @@
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { expect, type Page, test } from '@playwright/test';
+import { expect, test } from '@playwright/test';
+import { setSmallRun } from './app-page';
 
 const DIST = path.resolve(import.meta.dirname, '../dist');
-
-async function setSmallRun(page: Page, seed: number) {
-  await page.getByLabel('Prompt', { exact: true }).fill('a secret prompt that stays here');
-  await page.getByRole('radio', { name: /Custom/ }).check();
-  await page.getByLabel('Width (px)').fill('64');
-  await page.getByLabel('Height (px)').fill('64');
-  await page.getByRole('spinbutton', { name: 'Steps', exact: true }).fill('2');
-  await page.locator('details.advanced summary').click();
-  await page.getByRole('spinbutton', { name: 'Prior steps', exact: true }).fill('2');
-  const random = page.getByRole('checkbox', { name: 'New random seed each time' });
-  if (await random.isChecked()) await random.uncheck();
-  await page.getByRole('spinbutton', { name: 'Seed' }).fill(String(seed));
-}
 
 test('with the model stored, nothing leaves the origin from page load through a generation, and nothing is requested while generating', async ({
   page,
@@ -43,7 +31,7 @@ test('with the model stored, nothing leaves the origin from page load through a 
   await page.reload();
   await expect(page.getByTestId('self-test')).toHaveAttribute('data-state', 'passed', { timeout: 120_000 });
   await expect(download).toHaveText('Downloaded');
-  await setSmallRun(page, 31);
+  await setSmallRun(page, { prompt: 'a secret prompt that stays here', seed: 31 });
   const loaded = requests.length;
   const generationStart = Date.now();
   await page.getByTestId('generate').click();

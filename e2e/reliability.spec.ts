@@ -8,6 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { type BrowserContext, type CDPSession, expect, type Page, test } from '@playwright/test';
+import { setSmallRun } from './app-page';
 
 // The service worker is not what these tests are about (pwa.spec.ts and privacy.spec.ts keep it):
 // without it every model request is the page's own, which makes counting them exact.
@@ -42,20 +43,6 @@ async function downloadDemoSet(page: Page) {
   await expect(download).toHaveText(/Download \d+(\.\d)? MB/);
   await download.click();
   await expect(download).toHaveText('Downloaded', { timeout: 120_000 });
-}
-
-async function setSmallRun(page: Page, options: { steps: number; seed: number; prompt: string }) {
-  await page.getByLabel('Prompt', { exact: true }).fill(options.prompt);
-  await page.getByRole('radio', { name: /Custom/ }).check();
-  await page.getByLabel('Width (px)').fill('64');
-  await page.getByLabel('Height (px)').fill('64');
-  await page.getByRole('spinbutton', { name: 'Steps', exact: true }).fill(String(options.steps));
-  const advanced = page.locator('details.advanced');
-  if ((await advanced.getAttribute('open')) === null) await advanced.locator('summary').click();
-  await page.getByRole('spinbutton', { name: 'Prior steps', exact: true }).fill('2');
-  const random = page.getByRole('checkbox', { name: 'New random seed each time' });
-  if (await random.isChecked()) await random.uncheck();
-  await page.getByRole('spinbutton', { name: 'Seed' }).fill(String(options.seed));
 }
 
 async function generate(page: Page, seed: number) {
