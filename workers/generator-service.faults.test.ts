@@ -6,15 +6,15 @@
  */
 import { createHash } from 'node:crypto';
 import type { IDBDatabase, IDBFactory } from 'fake-indexeddb';
-import { createStore } from 'idb-keyval';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { GenerateRequest, GenerateResult, JobProgress, MaskImage, RgbaImage } from './api';
 import { type InferenceSession, liveOrtObjects, type OrtRuntime } from './engine/ort';
 import { DEFAULT_SETTINGS, KANDINSKY_SIZE_LIMITS } from './engine/settings';
 import { TINY_SIZE_LIMITS } from './engine/size-limits';
 import { ortCpu } from './engine/tiny-fixture.node';
-import { toWireError, type WireError } from './errors';
-import { GeneratorService, smallerRequestAdvice } from './generator-service';
+import { toWireError } from './errors';
+import { smallerRequestAdvice } from './generator-service';
+import { errorOf, serviceOn, smallRequest } from './generator-service.test-support.node';
 import {
   type FaultServer,
   filesOf,
@@ -94,12 +94,8 @@ function probeRuntime(): RuntimeProbe {
 
 /** One "page load": a store on the profile's IndexedDB, a service on the probe's runtime. */
 function newService(profile: Profile, probe: RuntimeProbe = probeRuntime()) {
-  (globalThis as { indexedDB?: InstanceType<typeof IDBFactory> }).indexedDB = profile.indexedDB;
-  const service = new GeneratorService({
-    ort: probe.ort,
-    store: profile.openStore(),
+  const service = serviceOn(profile, probe.ort, {
     sessionOptions: { executionProviders: ['cpu'], intraOpNumThreads: 1 },
-    settingsStore: createStore('kandinsky-web-settings', 'kv'),
   });
   return { service, probe };
 }
@@ -114,26 +110,9 @@ async function downloadedProfile(): Promise<Profile> {
   return profile;
 }
 
-const request: GenerateRequest = {
-  settings: {
-    ...DEFAULT_SETTINGS,
-    prompt: 'a red cat',
-    width: 64,
-    height: 64,
-    priorSteps: 2,
-    steps: 2,
-    seed: 7,
-  },
-  previews: false,
-};
+const request = smallRequest(false);
 
 const withSeed = (seed: number): GenerateRequest => ({ ...request, settings: { ...request.settings, seed } });
-
-const errorOf = (promise: Promise<unknown>): Promise<WireError | null> =>
-  promise.then(
-    () => null,
-    (e: unknown) => toWireError(e),
-  );
 
 /** Every record of every IndexedDB database of the profile, binary values as their sha256. */
 async function snapshotIndexedDb(factory: InstanceType<typeof IDBFactory>): Promise<string> {

@@ -2,14 +2,10 @@
  * The generator worker's API, driven directly (no UI, no worker): a real local HTTP server serves
  * the tiny model set, a real IndexedDB implementation stores it, onnxruntime-node runs it.
  */
-import type { IDBFactory } from 'fake-indexeddb';
-import { createStore } from 'idb-keyval';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { GenerateRequest, JobProgress, ModelDownloadProgress } from './api';
-import { DEFAULT_SETTINGS } from './engine/settings';
+import type { JobProgress, ModelDownloadProgress } from './api';
 import { ortCpu } from './engine/tiny-fixture.node';
-import { toWireError } from './errors';
-import { GeneratorService } from './generator-service';
+import { errorOf, serviceOn, smallRequest } from './generator-service.test-support.node';
 import { type FaultServer, newProfile, startFaultServer, tinyModelSet } from './store/test-support.node';
 
 let server: FaultServer;
@@ -21,35 +17,10 @@ afterAll(async () => {
 });
 
 function newService(profile = newProfile()) {
-  // idb-keyval's createStore opens the global indexedDB; point it at this profile's.
-  (globalThis as { indexedDB?: InstanceType<typeof IDBFactory> }).indexedDB = profile.indexedDB;
-  const service = new GeneratorService({
-    ort: ortCpu,
-    store: profile.openStore(),
-    sessionOptions: { executionProviders: ['cpu'] },
-    settingsStore: createStore('kandinsky-web-settings', 'kv'),
-  });
-  return { service, profile };
+  return { service: serviceOn(profile, ortCpu), profile };
 }
 
-const request: GenerateRequest = {
-  settings: {
-    ...DEFAULT_SETTINGS,
-    prompt: 'a red cat',
-    width: 64,
-    height: 64,
-    priorSteps: 2,
-    steps: 2,
-    seed: 7,
-  },
-  previews: true,
-};
-
-const errorOf = (promise: Promise<unknown>) =>
-  promise.then(
-    () => null,
-    (e: unknown) => toWireError(e),
-  );
+const request = smallRequest(true);
 
 describe('GeneratorService', () => {
   it('opens a set, shows sizes before downloading, downloads with progress, then generates', async () => {
@@ -153,14 +124,7 @@ describe('GeneratorService', () => {
     const offlineFetch = (async () => {
       throw new TypeError('Failed to fetch');
     }) as typeof fetch;
-    (globalThis as { indexedDB?: InstanceType<typeof IDBFactory> }).indexedDB = profile.indexedDB;
-    const offline = new GeneratorService({
-      ort: ortCpu,
-      store: profile.openStore(),
-      sessionOptions: { executionProviders: ['cpu'] },
-      settingsStore: createStore('kandinsky-web-settings', 'kv'),
-      fetch: offlineFetch,
-    });
+    const offline = serviceOn(profile, ortCpu, { fetch: offlineFetch });
     const info = await offline.openModelSet({ kind: 'url', url: server.manifestUrl });
     expect(info.features.find((f) => f.feature === 'text-to-image')?.ready).toBe(true);
     const result = await offline.generate('offline', request, () => {});

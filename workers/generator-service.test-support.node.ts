@@ -1,0 +1,55 @@
+/**
+ * What the generator-service tests share: a service on a profile (its own IndexedDB, as one page
+ * load would have), the smallest run the tiny set makes, and a job's error as it crosses the worker.
+ */
+import type { IDBFactory } from 'fake-indexeddb';
+import { createStore } from 'idb-keyval';
+import type { GenerateRequest } from './api';
+import type { InferenceSession, OrtRuntime } from './engine/ort';
+import { DEFAULT_SETTINGS } from './engine/settings';
+import { toWireError, type WireError } from './errors';
+import { GeneratorService } from './generator-service';
+import type { Profile } from './store/test-support.node';
+
+/**
+ * A service whose store and settings live in `profile`'s IndexedDB, running on `ort` (CPU provider
+ * unless `sessionOptions` say otherwise); `fetch` replaces the network it opens model sets over.
+ */
+export function serviceOn(
+  profile: Profile,
+  ort: OrtRuntime,
+  options: { readonly sessionOptions?: InferenceSession.SessionOptions; readonly fetch?: typeof fetch } = {},
+): GeneratorService {
+  // idb-keyval's createStore opens the global indexedDB; point it at this profile's.
+  (globalThis as { indexedDB?: InstanceType<typeof IDBFactory> }).indexedDB = profile.indexedDB;
+  return new GeneratorService({
+    ort,
+    store: profile.openStore(),
+    sessionOptions: options.sessionOptions ?? { executionProviders: ['cpu'] },
+    settingsStore: createStore('kandinsky-web-settings', 'kv'),
+    ...(options.fetch ? { fetch: options.fetch } : {}),
+  });
+}
+
+/** 64×64, 2 prior and 2 decoder steps, seed 7. */
+export function smallRequest(previews: boolean): GenerateRequest {
+  return {
+    settings: {
+      ...DEFAULT_SETTINGS,
+      prompt: 'a red cat',
+      width: 64,
+      height: 64,
+      priorSteps: 2,
+      steps: 2,
+      seed: 7,
+    },
+    previews,
+  };
+}
+
+/** The job's error as the UI receives it; null when it succeeded. */
+export const errorOf = (promise: Promise<unknown>): Promise<WireError | null> =>
+  promise.then(
+    () => null,
+    (e: unknown) => toWireError(e),
+  );
