@@ -18,6 +18,7 @@ import { UrlSource } from '../workers/store/model-source';
 import { ModelStore } from '../workers/store/model-store';
 import { openStoreDatabase } from '../workers/store/store-database';
 import { fileBackedStore } from './fs-record-store.node';
+import { startPeakMeter } from './memory.node';
 import {
   COMPONENT_BYTES,
   LIMITED_RATE,
@@ -41,37 +42,6 @@ beforeAll(async () => {
 afterAll(() => {
   set?.stop();
 });
-
-const gc = (globalThis as { gc?: () => void }).gc ?? (() => undefined);
-
-/** Collects until freed ArrayBuffer backing stores are really gone, so baselines don't include them. */
-async function settle(): Promise<void> {
-  for (let i = 0; i < 3; i++) {
-    gc();
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
-/** Peak growth of RSS and ArrayBuffer memory over the level when it started, sampled every 5 ms. */
-async function memoryPeak() {
-  await settle();
-  const base = process.memoryUsage();
-  const peak = { rss: 0, arrayBuffers: 0 };
-  const sample = () => {
-    const now = process.memoryUsage();
-    peak.rss = Math.max(peak.rss, now.rss - base.rss);
-    peak.arrayBuffers = Math.max(peak.arrayBuffers, now.arrayBuffers - base.arrayBuffers);
-  };
-  const timer = setInterval(sample, 5);
-  return {
-    sample,
-    stop() {
-      clearInterval(timer);
-      sample();
-      return peak;
-    },
-  };
-}
 
 /** A plain fetch of every file, `concurrency` at a time, bytes read and dropped: the upper bound. */
 async function plainFetchSeconds(concurrency: number, url = manifestUrl): Promise<number> {
@@ -111,7 +81,7 @@ async function storeDownload(
 ): Promise<{ run: Run; store: ModelStore; dispose(): void }> {
   const database = fileBackedStore(join(WORK, `db-${label}`));
   const store = new ModelStore({ database, ...(createHash ? { createHash } : {}) });
-  const memory = await memoryPeak();
+  const memory = await startPeakMeter();
   const started = performance.now();
   await store.download(new UrlSource(url), set, { onProgress: memory.sample });
   const seconds = (performance.now() - started) / 1000;
@@ -136,13 +106,13 @@ it('measures download throughput and peak memory for a 1 GiB component', async (
   limited.dispose();
 
   // Loading: the whole component as onnxruntime takes it, without and with re-hashing.
-  const loadMemory = await memoryPeak();
+  const loadMemory = await startPeakMeter();
   let started = performance.now();
   let loaded: unknown = await withNoble.store.openOnnxModel(manifest, 'unet');
   const loadSeconds = (performance.now() - started) / 1000;
   const loadPeak = loadMemory.stop();
   loaded = undefined;
-  const verifyMemory = await memoryPeak();
+  const verifyMemory = await startPeakMeter();
   started = performance.now();
   loaded = await withNoble.store.openOnnxModel(manifest, 'unet', { verify: true });
   const verifySeconds = (performance.now() - started) / 1000;
