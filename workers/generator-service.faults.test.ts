@@ -314,7 +314,7 @@ describe('bad input through the worker API', () => {
       });
     }
     expect(probe.created).toEqual([]);
-    expect(liveOrtObjects()).toEqual({ tensors: 0, sessions: sessionsBefore });
+    expect(liveOrtObjects()).toEqual({ tensors: 0, sessions: sessionsBefore, deviceBuffers: 0 });
     expect(await snapshotIndexedDb(profile.indexedDB)).toBe(before);
 
     // An empty prompt is allowed (unconditional); a prompt over 77 tokens runs, and says what was cut.

@@ -19,7 +19,7 @@ import type {
 } from './api';
 import { mixNeedsImageEncoder } from './engine/mix';
 import { ModelSet } from './engine/model-set';
-import type { InferenceSession, OrtRuntime } from './engine/ort';
+import type { DeviceTensors, InferenceSession, OrtRuntime } from './engine/ort';
 import { componentsFor, depthInputOf, runPipeline, usesImagePrior } from './engine/pipeline';
 import { type GenerationSettings, type SizeLimits, validateSettings } from './engine/settings';
 import { sizeLimitsFor } from './engine/size-limits';
@@ -46,6 +46,8 @@ export interface GeneratorServiceOptions {
   readonly fetch?: typeof fetch;
   /** Release each stage's session before the next (devices with little memory). */
   readonly lowMemory?: boolean;
+  /** GPU buffers for graph-capturing the UNet of each denoising loop (the WebGPU worker). */
+  readonly deviceTensors?: DeviceTensors;
   /**
    * The adapter's features, which decide the precision a set opens in (workers/precision.ts).
    * Without it the service behaves as on an adapter without shader-f16.
@@ -173,7 +175,10 @@ export class GeneratorService implements ModelApi {
       this.options.ort,
       current.manifest,
       { read: (path) => this.readVerified(current.manifest, path) },
-      { sessionOptions: this.options.sessionOptions },
+      {
+        sessionOptions: this.options.sessionOptions,
+        ...(this.options.deviceTensors ? { deviceTensors: this.options.deviceTensors } : {}),
+      },
     );
     const onProgress = this.listeners.get(jobId);
     const lost = this.deviceLostController.signal;

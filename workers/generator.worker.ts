@@ -11,7 +11,7 @@ import { installErrorCodeTransfer } from './error-transfer';
 import { KandinskyError } from './errors';
 import { GeneratorService } from './generator-service';
 import { probeGpu } from './gpu-probe';
-import { ortWeb } from './ort-web';
+import { ortWeb, webGpuDeviceTensors } from './ort-web';
 import { createWorkerModelStore } from './store';
 import { TEST_HOOKS_WORKER_NAME, type TestHooksApi } from './test-hooks';
 
@@ -21,6 +21,8 @@ const service = new GeneratorService({
   ort: ortWeb(),
   store: createWorkerModelStore(),
   sessionOptions: { executionProviders: ['webgpu'], graphOptimizationLevel: 'all' },
+  // Each denoising loop's UNet is graph-captured: recorded once, then replayed per step.
+  deviceTensors: webGpuDeviceTensors(),
   // The precision a set opens in follows the adapter (shader-f16 → fp16).
   adapter: async () => {
     const report = await probeGpu();

@@ -3,6 +3,7 @@
  * from here, so exactly one ORT runtime is bundled and configured in one place.
  */
 import * as ort from 'onnxruntime-web';
+import { countedDeviceTensors, type DeviceTensors } from './engine/ort';
 
 let configured = false;
 
@@ -20,3 +21,27 @@ export function ortWeb(): typeof ort {
 }
 
 export type OrtWeb = typeof ort;
+
+/**
+ * GPU buffers on onnxruntime-web's own GPUDevice, as float32 tensors: the fixed inputs of a
+ * graph-captured session (engine/ort.ts, DeviceTensors). The engine fills them through ORT runs
+ * (pre-allocated outputs), so every write is ordered with ORT's own commands on the queue.
+ */
+export function webGpuDeviceTensors(): DeviceTensors {
+  return countedDeviceTensors({
+    async float32(dims) {
+      const runtime = ortWeb();
+      const device = await runtime.env.webgpu.device;
+      const bytes = 4 * dims.reduce((product, d) => product * d, 1);
+      const buffer = device.createBuffer({
+        // WebGPU storage bindings want a multiple of 4 bytes and at least one element.
+        size: Math.max(16, Math.ceil(bytes / 16) * 16),
+        usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST,
+      });
+      return {
+        tensor: runtime.Tensor.fromGpuBuffer(buffer, { dataType: 'float32', dims }),
+        destroy: () => buffer.destroy(),
+      };
+    },
+  });
+}

@@ -6,6 +6,7 @@
  * diffusers. Built only for the e2e tests (e2e/harness/vite.config.ts), never into the app.
  */
 import * as Comlink from 'comlink';
+import type { InferenceSession } from 'onnxruntime-common';
 import type { GraphComponentId } from '../../models/contract';
 import { type Manifest, parseManifest } from '../../models/manifest';
 import { estimateDepth } from '../../workers/engine/depth-estimator';
@@ -23,6 +24,8 @@ import {
 } from '../../workers/engine/mix-reference';
 import { ModelSet } from '../../workers/engine/model-set';
 import { parseNpy, parseNpyFloat32 } from '../../workers/engine/npy';
+import { gpuReadbacks, type LiveCounts, liveOrtObjects } from '../../workers/engine/ort';
+import { runPipeline } from '../../workers/engine/pipeline';
 import { decodePng } from '../../workers/engine/png';
 import {
   checkReferenceCase,
@@ -30,8 +33,9 @@ import {
   type ReferenceIndex,
   type TensorCheck,
 } from '../../workers/engine/reference-cases';
+import { DEFAULT_SETTINGS, type GenerationSettings } from '../../workers/engine/settings';
 import { webZlib } from '../../workers/engine/web-zlib';
-import { ortWeb } from '../../workers/ort-web';
+import { ortWeb, webGpuDeviceTensors } from '../../workers/ort-web';
 import { UrlSource } from '../../workers/store/model-source';
 import { ModelStore } from '../../workers/store/model-store';
 import { openStoreDatabase } from '../../workers/store/store-database';
@@ -69,15 +73,35 @@ const depthData: DepthReferenceData = {
   tensor: async (folder, name) => parseNpyFloat32(await fetchBytes(`reference-depth/${folder}/${name}.npy`)),
 };
 
-async function modelSet(): Promise<ModelSet> {
-  models ??= new ModelSet(
+/** The tiny set on WebGPU; `capture`: with device buffers, so UNet loops are graph-captured (the app's way). */
+async function openTinySet(
+  capture: boolean,
+  sessionOptions: InferenceSession.SessionOptions = {},
+): Promise<ModelSet> {
+  return new ModelSet(
     ortWeb(),
     parseManifest(await json('manifest.json')),
     { read: fetchBytes },
     {
-      sessionOptions: { executionProviders: ['webgpu'] },
+      sessionOptions: { executionProviders: ['webgpu'], ...sessionOptions },
+      ...(capture ? { deviceTensors: webGpuDeviceTensors() } : {}),
     },
   );
+}
+
+/** One run of a graph-capture comparison (compareGraphCapture). */
+export interface CaptureRun {
+  readonly name: string;
+  /** Largest |captured − plain| over the final float image. */
+  readonly imageMaxAbs: number;
+  /** Readbacks per denoising step on the captured set (no previews). */
+  readonly capturedReadbacksPerStep: number[];
+  readonly capturedStepMs: number;
+  readonly plainStepMs: number;
+}
+
+async function modelSet(): Promise<ModelSet> {
+  models ??= await openTinySet(true);
   return models;
 }
 
@@ -96,7 +120,100 @@ function testPhoto(size: number) {
   return { width: size, height: size, data };
 }
 
+/** Median wall time between denoise progress events, and the readbacks made during each step. */
+async function generateTimed(set: ModelSet, settings: GenerationSettings) {
+  const stamps: number[] = [];
+  const readbacks: number[] = [];
+  let before = gpuReadbacks();
+  const result = await runPipeline(
+    set,
+    { settings },
+    {
+      onProgress: (p) => {
+        if (p.stage !== 'denoise') return;
+        stamps.push(performance.now());
+        readbacks.push(gpuReadbacks() - before);
+        before = gpuReadbacks();
+      },
+    },
+  );
+  const gaps = stamps.slice(1).map((t, i) => t - (stamps[i] as number));
+  const stepMs = gaps.sort((a, b) => a - b)[Math.floor(gaps.length / 2)] ?? Number.NaN;
+  return { floatImages: result.floatImages, readbacks, stepMs };
+}
+
 const api = {
+  /**
+   * The same generations on a graph-capturing set and on a plain one, both WebGPU: guided DDPM,
+   * then unguided DPM-Solver++ at another size (a new capture), then the first again (captured
+   * anew: only the last shape's session is kept); every other mode runs captured in the reference
+   * cases. The captured set logs at info level so that onnxruntime's "Replaying the captured"
+   * lines reach the console.
+   */
+  async compareGraphCapture(): Promise<{
+    runs: CaptureRun[];
+    refused: string[];
+    liveAfter: LiveCounts;
+    liveBefore: LiveCounts;
+  }> {
+    const liveBefore = liveOrtObjects();
+    const captured = await openTinySet(true, { logSeverityLevel: 1 });
+    const plain = await openTinySet(false);
+    const base: GenerationSettings = {
+      ...DEFAULT_SETTINGS,
+      prompt: 'a lighthouse in a storm',
+      negativePrompt: 'blurry',
+      width: 64,
+      height: 64,
+      priorSteps: 2,
+      steps: 4,
+      seed: 77,
+      scheduler: 'ddpm',
+    };
+    const scenarios: [string, GenerationSettings][] = [
+      ['txt2img 64×64 guided ddpm', base],
+      [
+        'txt2img 64×128 unguided dpm-solver++',
+        { ...base, width: 128, guidance: 1, scheduler: 'dpmpp-2m', seed: 78 },
+      ],
+      ['txt2img 64×64 guided ddpm again', base],
+    ];
+    const runs: CaptureRun[] = [];
+    try {
+      for (const [name, settings] of scenarios) {
+        const a = await generateTimed(captured, settings);
+        const b = await generateTimed(plain, settings);
+        let imageMaxAbs = 0;
+        for (let i = 0; i < a.floatImages.length; i++) {
+          imageMaxAbs = Math.max(
+            imageMaxAbs,
+            Math.abs((a.floatImages[i] as number) - (b.floatImages[i] as number)),
+          );
+        }
+        runs.push({
+          name,
+          imageMaxAbs,
+          capturedReadbacksPerStep: a.readbacks,
+          capturedStepMs: a.stepMs,
+          plainStepMs: b.stepMs,
+        });
+      }
+      return {
+        runs,
+        refused: [...captured.captureRefused().entries()].map(([id, why]) => `${id}: ${why}`),
+        liveBefore,
+        liveAfter: await (async () => {
+          await captured.releaseAll();
+          await plain.releaseAll();
+          return liveOrtObjects();
+        })(),
+      };
+    } finally {
+      await captured.releaseAll();
+      await plain.releaseAll();
+    }
+  },
+
   /** Times the depth estimator on WebGPU: the first run (session and shaders) and the rest. */
   async timeDepth(runs: number, size: number): Promise<{ firstMs: number; laterMs: number[] }> {
     const models = await modelSet();

@@ -10,7 +10,14 @@ import {
   type TensorComponentId,
 } from '../../models/contract';
 import type { Manifest, ManifestComponent } from '../../models/manifest';
-import { type InferenceSession, type OrtRuntime, releaseSession, trackSession } from './ort';
+import { CapturedLoop } from './captured-loop';
+import {
+  type DeviceTensors,
+  type InferenceSession,
+  type OrtRuntime,
+  releaseSession,
+  trackSession,
+} from './ort';
 import { ClipTokenizer } from './tokenizer';
 
 export interface ModelFiles {
@@ -50,6 +57,23 @@ export interface ModelSetOptions {
   readonly sessionOptions?: InferenceSession.SessionOptions;
   /** Default: 'gpu' when the execution providers include 'webgpu', else 'cpu'. */
   readonly residency?: Residency;
+  /**
+   * GPU buffers the engine may allocate (onnxruntime-web). With them, 'gpu' residency on WebGPU
+   * graph-captures the UNet of the denoising loop (`loopSession`); without them (Node, tests) the
+   * UNet runs as a plain session.
+   */
+  readonly deviceTensors?: DeviceTensors;
+}
+
+/**
+ * The UNet session of one denoising loop. `captured`: for a graph-captured session, the loop's
+ * fixed buffers and companion sessions (captured-loop.ts); fill its inputs in place and run it with
+ * exactly `captured.inputs` (onnxruntime-web binds a captured session's inputs on its first run and
+ * replays its recorded commands against them ever after). Null for a plain session.
+ */
+export interface LoopSession {
+  readonly session: InferenceSession;
+  readonly captured: CapturedLoop | null;
 }
 
 const UNET_IDS: ReadonlySet<GraphComponentId> = new Set(['unet', 'unet_inpaint', 'unet_depth']);
@@ -67,6 +91,10 @@ export class ModelSet {
   private readonly tensors = new Map<TensorComponentId, Promise<Float32Array>>();
   /** Graphs built at run time (step and copy graphs), by cache key. */
   private readonly runtimeSessions = new Map<string, Promise<InferenceSession>>();
+  /** Graph-captured UNets, one per component, for the input shapes of their last loop. */
+  private readonly captured = new Map<GraphComponentId, Promise<CapturedLoop>>();
+  /** Why a component could not be graph-captured (it then runs as a plain session). */
+  private readonly captureRefusals = new Map<GraphComponentId, string>();
   private tokenizerPromise: Promise<ClipTokenizer> | null = null;
   readonly residency: Residency;
   /**
@@ -84,6 +112,11 @@ export class ModelSet {
     const webGpu = usesWebGpu(options.sessionOptions);
     this.residency = options.residency ?? (webGpu ? 'gpu' : 'cpu');
     this.outputsOnGpu = webGpu && this.residency === 'gpu';
+  }
+
+  /** Whether denoising loops graph-capture their UNet (WebGPU, 'gpu' residency, device buffers). */
+  get graphCapture(): boolean {
+    return this.outputsOnGpu && this.options.deviceTensors !== undefined;
   }
 
   has(id: GraphComponentId | TensorComponentId): boolean {
@@ -143,7 +176,77 @@ export class ModelSet {
     return pending;
   }
 
-  private async createSession(id: GraphComponentId): Promise<InferenceSession> {
+  /**
+   * The UNet for a denoising loop whose inputs have `inputDims` (every graph input's shape). Where
+   * `graphCapture` holds, a graph-captured session for exactly these shapes: created on the first
+   * loop, reused while the shapes stay (same size, batch and guidance), recreated (weights loaded
+   * again) when they change, because a captured session replays fixed shapes and buffers; only one
+   * session of a component is held, so GPU memory holds its weights once. Otherwise, and where
+   * onnxruntime refuses to capture the graph, the plain session of `session(id)`.
+   */
+  async loopSession(
+    id: GraphComponentId,
+    inputDims: Readonly<Record<string, readonly number[]>>,
+  ): Promise<LoopSession> {
+    const deviceTensors = this.options.deviceTensors;
+    if (!this.graphCapture || !deviceTensors || this.captureRefusals.has(id)) {
+      return { session: await this.session(id), captured: null };
+    }
+    const key = JSON.stringify(Object.entries(inputDims).sort(([a], [b]) => a.localeCompare(b)));
+    const cached = await this.captured.get(id)?.catch(() => null);
+    if (cached?.key === key) return { session: cached.session, captured: cached };
+    if (this.captured.has(id)) await this.releaseCaptured(id);
+    // The plain session of the same weights would double the GPU memory the UNet takes.
+    await this.releasePlain(id);
+    const pending = this.createCaptured(id, key, inputDims, deviceTensors);
+    this.captured.set(id, pending);
+    pending.catch(() => this.captured.delete(id));
+    try {
+      const captured = await pending;
+      return { session: captured.session, captured };
+    } catch (error) {
+      if (error instanceof ModelSetError && error.code === 'MODEL_COMPONENT_MISSING') throw error;
+      // A graph onnxruntime can't capture (control flow, a copy between devices): run it plainly.
+      this.captureRefusals.set(id, String(error));
+      return { session: await this.session(id), captured: null };
+    }
+  }
+
+  /** The components that could not be graph-captured, with onnxruntime's reason. */
+  captureRefused(): ReadonlyMap<GraphComponentId, string> {
+    return this.captureRefusals;
+  }
+
+  private async createCaptured(
+    id: GraphComponentId,
+    key: string,
+    inputDims: Readonly<Record<string, readonly number[]>>,
+    deviceTensors: DeviceTensors,
+  ): Promise<CapturedLoop> {
+    const session = await this.createSession(id, { enableGraphCapture: true });
+    const loop = new CapturedLoop(key, session, deviceTensors, (build) =>
+      this.createRuntimeSession(build, 'device'),
+    );
+    try {
+      await loop.bindInputs(inputDims);
+    } catch (error) {
+      await loop.release();
+      throw error;
+    }
+    return loop;
+  }
+
+  private async releaseCaptured(id: GraphComponentId): Promise<void> {
+    const pending = this.captured.get(id);
+    if (!pending) return;
+    this.captured.delete(id);
+    await (await pending.catch(() => null))?.release();
+  }
+
+  private async createSession(
+    id: GraphComponentId,
+    extra: InferenceSession.SessionOptions = {},
+  ): Promise<InferenceSession> {
     const [graph, ...shards] = this.component(id).files;
     if (!graph) throw new ModelSetError('MODEL_LOAD_FAILED', `${id} lists no graph file.`);
     const graphFile = await this.localGraph(graph.path, shards);
@@ -160,6 +263,7 @@ export class ModelSet {
         ...(externalData.length > 0 ? { externalData } : {}),
         // The UNet's output goes straight into the step graph: keep it where it was computed.
         ...(this.outputsOnGpu && UNET_IDS.has(id) ? { preferredOutputLocation: 'gpu-buffer' as const } : {}),
+        ...extra,
       };
       session = await this.ort.InferenceSession.create(graphBytes, options);
     } catch (error) {
@@ -205,34 +309,41 @@ export class ModelSet {
     const cacheKey = `${key}@${outputs}`;
     let pending = this.runtimeSessions.get(cacheKey);
     if (!pending) {
-      pending = this.ort.InferenceSession.create(build(), {
-        ...this.options.sessionOptions,
-        // These graphs are a few element-wise ops on the latents, run between two UNet calls. With
-        // worker threads of their own (onnxruntime-node's CPU provider), those threads spin after
-        // each run and take cores from the next UNet call. The web backends ignore this option.
-        intraOpNumThreads: 1,
-        ...(outputs === 'device' && this.outputsOnGpu
-          ? { preferredOutputLocation: 'gpu-buffer' as const }
-          : {}),
-      })
-        .then(trackSession)
-        .catch((error: unknown) => {
-          throw new ModelSetError(
-            'MODEL_LOAD_FAILED',
-            `Could not create the ${key} graph: ${String(error)}`,
-            {
-              cause: error,
-            },
-          );
+      pending = this.createRuntimeSession(build, outputs).catch((error: unknown) => {
+        throw new ModelSetError('MODEL_LOAD_FAILED', `Could not create the ${key} graph: ${String(error)}`, {
+          cause: error,
         });
+      });
       this.runtimeSessions.set(cacheKey, pending);
       pending.catch(() => this.runtimeSessions.delete(cacheKey));
     }
     return pending;
   }
 
+  private async createRuntimeSession(
+    build: () => Uint8Array,
+    outputs: 'device' | 'cpu',
+  ): Promise<InferenceSession> {
+    const session = await this.ort.InferenceSession.create(build(), {
+      ...this.options.sessionOptions,
+      // These graphs are a few element-wise ops on the latents, run between two UNet calls. With
+      // worker threads of their own (onnxruntime-node's CPU provider), those threads spin after
+      // each run and take cores from the next UNet call. The web backends ignore this option.
+      intraOpNumThreads: 1,
+      ...(outputs === 'device' && this.outputsOnGpu
+        ? { preferredOutputLocation: 'gpu-buffer' as const }
+        : {}),
+    });
+    return trackSession(session);
+  }
+
   /** Releases one component's session (low-memory mode frees each stage before the next). */
   async release(id: GraphComponentId): Promise<void> {
+    await this.releaseCaptured(id);
+    await this.releasePlain(id);
+  }
+
+  private async releasePlain(id: GraphComponentId): Promise<void> {
     const pending = this.sessions.get(id);
     if (!pending) return;
     this.sessions.delete(id);
@@ -243,8 +354,9 @@ export class ModelSet {
   async releaseAll(): Promise<void> {
     const runtime = [...this.runtimeSessions.values()];
     this.runtimeSessions.clear();
+    const ids = new Set([...this.sessions.keys(), ...this.captured.keys()]);
     await Promise.all([
-      ...[...this.sessions.keys()].map((id) => this.release(id)),
+      ...[...ids].map((id) => this.release(id)),
       ...runtime.map(async (pending) => {
         const session = await pending.catch(() => null);
         if (session) await releaseSession(session);

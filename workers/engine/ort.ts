@@ -24,9 +24,11 @@ export interface OrtRuntime {
 export interface LiveCounts {
   readonly tensors: number;
   readonly sessions: number;
+  /** GPU buffers the engine allocated itself (DeviceTensors): a captured UNet's fixed inputs. */
+  readonly deviceBuffers: number;
 }
 
-const live = { tensors: 0, sessions: 0 };
+const live = { tensors: 0, sessions: 0, deviceBuffers: 0 };
 
 export function liveOrtObjects(): LiveCounts {
   return { ...live };
@@ -45,6 +47,42 @@ export function gpuReadbacks(): number {
 /** Records one GPU → CPU read; called by whoever performs it. */
 export function countGpuReadback(): void {
   gpuReadbackCount++;
+}
+
+/** A float32 tensor in a GPU buffer the engine allocated itself; `destroy` frees the buffer once. */
+export interface DeviceTensor {
+  readonly tensor: Tensor;
+  destroy(): void;
+}
+
+/**
+ * Allocates GPU buffers as ORT tensors (onnxruntime-web's WebGPU provider; nothing in Node). A
+ * graph-captured session replays the GPU commands recorded on its first run against the buffers
+ * bound then, so its inputs must be buffers that outlive every run and that the engine refills in
+ * place: these. Call only after a WebGPU session exists (onnxruntime creates its device then).
+ */
+export interface DeviceTensors {
+  float32(dims: readonly number[]): Promise<DeviceTensor>;
+}
+
+/** Wraps a factory's buffers so that live counts include them (tests assert they return to 0). */
+export function countedDeviceTensors(factory: DeviceTensors): DeviceTensors {
+  return {
+    async float32(dims) {
+      const made = await factory.float32(dims);
+      live.deviceBuffers++;
+      let destroyed = false;
+      return {
+        tensor: made.tensor,
+        destroy() {
+          if (destroyed) return;
+          destroyed = true;
+          live.deviceBuffers--;
+          made.destroy();
+        },
+      };
+    },
+  };
 }
 
 /** Marks a session as created by the engine; release it with `releaseSession`. */
@@ -88,10 +126,26 @@ export class TensorScope {
     return tensor;
   }
 
-  /** Runs a session and adopts all its outputs. */
-  async run(session: InferenceSession, feeds: Record<string, Tensor>): Promise<Record<string, Tensor>> {
-    const outputs = await session.run(feeds);
-    for (const tensor of Object.values(outputs)) this.adopt(tensor);
+  /**
+   * Runs a session and adopts the outputs it allocated. `into`: outputs to write into tensors the
+   * caller owns (pre-allocated; they stay the caller's); the session's other outputs are then
+   * still computed and returned.
+   */
+  async run(
+    session: InferenceSession,
+    feeds: Record<string, Tensor>,
+    into?: Readonly<Record<string, Tensor>>,
+  ): Promise<Record<string, Tensor>> {
+    let outputs: Record<string, Tensor>;
+    if (into) {
+      const fetches: Record<string, Tensor | null> = {};
+      for (const name of session.outputNames) fetches[name] = into[name] ?? null;
+      outputs = (await session.run(feeds, fetches)) as Record<string, Tensor>;
+    } else {
+      outputs = await session.run(feeds);
+    }
+    const preallocated = new Set(into ? Object.values(into) : []);
+    for (const tensor of Object.values(outputs)) if (!preallocated.has(tensor)) this.adopt(tensor);
     return outputs;
   }
 

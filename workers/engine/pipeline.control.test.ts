@@ -102,7 +102,7 @@ describe('pipeline control', () => {
       expect(liveOrtObjects().tensors).toBe(0);
     }
     await models.releaseAll();
-    expect(liveOrtObjects()).toEqual({ tensors: 0, sessions: sessionsBefore });
+    expect(liveOrtObjects()).toEqual({ tensors: 0, sessions: sessionsBefore, deviceBuffers: 0 });
   });
 
   it('rejects missing or mis-sized inputs with a clear message before running anything', async () => {

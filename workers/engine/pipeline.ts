@@ -632,17 +632,23 @@ async function denoise(
     }
   }
 
-  const unet: InferenceSession = await models.session(unetFor(settings.mode));
+  const unetId = unetFor(settings.mode);
   if (models.residency === 'gpu') {
+    const unetConstants = { image_embeds: { data: conditioning, dims: [batch, d] }, ...extraFeeds };
+    const inputDims: Record<string, readonly number[]> = {
+      sample: [batch, channels, h, w],
+      timestep: [batch],
+    };
+    for (const [name, { dims }] of Object.entries(unetConstants)) inputDims[name] = dims;
     latents = await denoiseResident({
       models,
-      unet,
+      unet: await models.loopSession(unetId, inputDims),
       scheduler,
       generator,
       timesteps,
       latents: { data: latents, dims: shape },
       guidance: settings.guidance,
-      unetConstants: { image_embeds: { data: conditioning, dims: [batch, d] }, ...extraFeeds },
+      unetConstants,
       inpaint,
       checkAborted: () => checkAborted(hooks.signal),
       readEveryStep: Boolean(hooks.previews || trace),
@@ -657,6 +663,7 @@ async function denoise(
       },
     });
   } else {
+    const unet: InferenceSession = await models.session(unetId);
     const scope = new TensorScope(models.ort);
     try {
       const fixed: Record<string, Tensor> = { image_embeds: scope.float32(conditioning, [batch, d]) };
@@ -699,7 +706,7 @@ async function denoise(
       scope.disposeAll();
     }
   }
-  await release(stages, unetFor(settings.mode));
+  await release(stages, unetId);
   if (inpaint) latents = blendKept(scheduler, inpaint, latents, undefined, n, plane, channels);
   return { latents, dims: shape };
 }

@@ -33,7 +33,7 @@ describe.skipIf(skipReason !== null)(
     const sessionsBefore = liveOrtObjects().sessions;
     afterAll(async () => {
       await models.releaseAll();
-      expect(liveOrtObjects()).toEqual({ tensors: 0, sessions: sessionsBefore });
+      expect(liveOrtObjects()).toEqual({ tensors: 0, sessions: sessionsBefore, deviceBuffers: 0 });
     });
 
     it('picks GPU residency with GPU-buffer outputs on the webgpu provider', () => {

@@ -109,6 +109,6 @@ describe('GPU-residency denoising loop on the CPU provider', () => {
     }
     expect(liveOrtObjects().sessions).toBeGreaterThan(sessionsBefore);
     await models.releaseAll();
-    expect(liveOrtObjects()).toEqual({ tensors: 0, sessions: sessionsBefore });
+    expect(liveOrtObjects()).toEqual({ tensors: 0, sessions: sessionsBefore, deviceBuffers: 0 });
   });
 });

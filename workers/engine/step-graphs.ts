@@ -23,6 +23,13 @@ export interface StepGraphSpec {
   readonly clipRange: number | null;
   /** Latent channels (4); the UNet's `noise_pred` has these first, then its variance channels. */
   readonly channels: number;
+  /**
+   * For a graph-captured UNet: the graph also writes the next UNet call's inputs into that UNet's
+   * fixed buffers (as pre-allocated outputs): `model_input_next` always (a copy without guidance,
+   * because a buffer can't be both a run's input and its output) and `timestep_next`, the copy of
+   * the fed `next_timestep`. Omitted: false.
+   */
+  readonly capture?: boolean;
 }
 
 /** The step graph's input and output names, shared by the builder and the pipeline. */
@@ -35,7 +42,9 @@ export const STEP_GRAPH = {
   keep: 'keep',
   imageLatents: 'image_latents',
   initialNoise: 'initial_noise',
+  nextTimestep: 'next_timestep',
   latentsNext: 'latents_next',
+  timestepNext: 'timestep_next',
   modelInputNext: 'model_input_next',
   x0Next: 'x0_next',
 } as const;
@@ -66,7 +75,7 @@ function scalarNames(spec: StepGraphSpec): ScalarName[] {
 
 /** A cache key: graphs differ only in these fields. */
 export function stepGraphKey(spec: StepGraphSpec): string {
-  return `step:${spec.scheduler}:${spec.guided ? 'cfg' : 'plain'}:${spec.inpaint ? 'inpaint' : 'full'}:${spec.clipRange ?? 'noclip'}:${spec.channels}`;
+  return `step:${spec.scheduler}:${spec.guided ? 'cfg' : 'plain'}:${spec.inpaint ? 'inpaint' : 'full'}:${spec.clipRange ?? 'noclip'}:${spec.channels}${spec.capture ? ':capture' : ''}`;
 }
 
 /**
@@ -184,30 +193,38 @@ export function buildStepGraph(spec: StepGraphSpec): Uint8Array {
   }
 
   g.output(next, STEP_GRAPH.latentsNext, 'float32', latentShape);
+  const modelShape = ['model_batch', spec.channels, 'height', 'width'];
   if (spec.guided) {
     const doubled = g.node('Concat', [next, next], 1, { axis: { int: 0 } })[0] as string;
-    g.output(doubled, STEP_GRAPH.modelInputNext, 'float32', [
-      'model_batch',
-      spec.channels,
-      'height',
-      'width',
-    ]);
+    g.output(doubled, STEP_GRAPH.modelInputNext, 'float32', modelShape);
+  } else if (spec.capture) {
+    g.output(exactCopy(g, next), STEP_GRAPH.modelInputNext, 'float32', modelShape);
+  }
+  if (spec.capture) {
+    const timestep = g.input(STEP_GRAPH.nextTimestep, 'float32', ['model_batch']);
+    g.output(exactCopy(g, timestep), STEP_GRAPH.timestepNext, 'float32', ['model_batch']);
   }
   return g.build();
 }
 
 /**
+ * Neg(Neg(x)): an exact copy in a buffer of its own. Not Identity: onnxruntime kernels may register
+ * Identity as aliasing its input, and a fed input's buffer is freed after the run.
+ */
+function exactCopy(g: GraphBuilder, value: string): string {
+  const negated = g.node('Neg', [value], 1)[0] as string;
+  return g.node('Neg', [negated], 1)[0] as string;
+}
+
+/**
  * A copy of one float32 tensor of rank `rank` (any sizes): run with device outputs it uploads,
- * with CPU outputs it downloads. One graph per rank because ONNX wants every graph input's rank.
- * The copy is Neg(Neg(x)) — exact — rather than Identity, a precaution: onnxruntime kernels may
- * register Identity as aliasing its input, and an upload's input buffer is freed after the run; a
- * computing op always writes a buffer of its own.
+ * with CPU outputs it downloads, with a pre-allocated output it fills that buffer. One graph per
+ * rank because ONNX wants every graph input's rank. The copy is `exactCopy`.
  */
 export function buildCopyGraph(rank: number): Uint8Array {
   const g = new GraphBuilder(`copy_rank${rank}`);
   const shape = Array.from({ length: rank }, (_, i) => `d${i}`);
   const value = g.input(COPY_GRAPH.input, 'float32', shape);
-  const negated = g.node('Neg', [value], 1)[0] as string;
-  g.output(g.node('Neg', [negated], 1)[0] as string, COPY_GRAPH.output, 'float32', shape);
+  g.output(exactCopy(g, value), COPY_GRAPH.output, 'float32', shape);
   return g.build();
 }
