@@ -1,7 +1,8 @@
 // The int4 precision's graphs on onnxruntime-node against the fp32 graphs of the same random
 // weights: they load from the manifest's files, onnxruntime folds the in-graph 4-bit Conv unpacking
-// (export/precision.py) into a plain weight at session creation, and every output stays close to
-// fp32 by checks.py's rule (cosine similarity of the flattened tensors).
+// and the float16 block scales' Cast to float32 (export/precision.py) into plain initializers at
+// session creation, and every output stays close to fp32 by checks.py's rule (cosine similarity of
+// the flattened tensors).
 //
 // The sets: the tiny fixture (fp32) and its int4 export, models/fixtures/tiny-int4, made by
 //   . /work/refenv/env.sh && /usr/bin/python3 models/export/kandinsky_export.py --random-weights tiny --precision int4
@@ -36,6 +37,9 @@ const MIN_COSINE: Record<GraphComponentId, number> = {
   movq_encoder: 0.985,
   depth_estimator: 0.995,
 };
+
+/** The name suffix of the float16-stored block scales (export/precision.py), cast to float32 in the graph. */
+const FP16_SCALES = '__scales_f16';
 
 const load = (dir: string): Manifest =>
   parseManifest(JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')));
@@ -150,14 +154,28 @@ describe('int4 precision set (models/fixtures/tiny-int4) on onnxruntime-node', (
     }
   });
 
+  it('stores its block scales as float16', () => {
+    for (const id of ['unet', 'movq_decoder'] as const) {
+      const component = int4.components[id];
+      const graph = component?.kind === 'onnx' ? component.files[0] : undefined;
+      expect(readFileSync(join(INT4_DIR, graph?.path ?? '')).includes(FP16_SCALES), id).toBe(true);
+    }
+  });
+
   it.each(ids)('%s: matches fp32 and its 4-bit unpacking is constant-folded', async (id) => {
     if (!fp32 || !int4) return;
     const optimized = join(work, `${id}.optimized.onnx`);
     const reference = await session(FP32_DIR, fp32, id);
     const quantised = await session(INT4_DIR, int4, id, optimized);
-    // onnxruntime wrote the graph it runs: no BitShift / Concat of the unpacking is left in it.
+    // onnxruntime wrote the graph it runs: no BitShift / Concat of the unpacking is left in it, nor
+    // the float16 block scales (their Cast to float32 folded into float32 initializers), and
+    // MatMulNBits took the folded scales.
     const ran = readFileSync(optimized);
+    const graph = int4.components[id]?.files[0]?.path ?? '';
+    const stored = readFileSync(join(INT4_DIR, graph));
     expect(ran.includes('BitShift'), `${id}: BitShift left after constant folding`).toBe(false);
+    expect(ran.includes(FP16_SCALES), `${id}: float16 scales left after constant folding`).toBe(false);
+    expect(ran.includes('MatMulNBits'), `${id}: MatMulNBits kept`).toBe(stored.includes('MatMulNBits'));
     const inputs = feeds(id, int4.dims);
     const want = await reference.run(inputs);
     const got = await quantised.run(inputs);

@@ -8,18 +8,25 @@ fp16  weights and activations in float16, except LayerNormalization / InstanceNo
 int8  weight-only: MatMul / Gemm / Conv / Gather weights stored as int8 with a float32 scale per
       output channel (symmetric), dequantised in the graph (DequantizeLinear); compute stays fp32,
       so it runs on adapters without shader-f16.
-int4  weight-only, 4-bit blocks of 32 with a float32 scale per block (symmetric, zero point 8):
+int4  weight-only, 4-bit blocks of 32 with a scale per block (symmetric, zero point 8):
       MatMul / Gemm weights as com.microsoft MatMulNBits (which onnxruntime-web runs on WebGPU);
       Conv weights blocked along each output channel's (in_channels x kH x kW) values, unpacked in
       the graph (below); Gather weights, and Conv weights whose row length is not a multiple of 32
       (only the tiny conv_in layers), int8 like above; compute fp32.
 
+Block scales are stored as float16 (`<weight>__scales_f16`; 2 bytes per 32 weights instead of 4)
+and cast to float32 in the graph (`Cast` -> `<weight>__scales`), because MatMulNBits takes scales
+of its input's type and DequantizeLinear of its output's. The Cast reads only an initializer, so
+onnxruntime's constant folding replaces it with a float32 initializer at session creation; nothing
+runs per call. The scale search (`_block_quantize`) measures each candidate after rounding it to
+float16, so the stored scale is the one chosen.
+
 Conv at int4. There is no 4-bit Conv op, and the graphs are opset 17: no int4 tensor type and no
 blocked DequantizeLinear, both opset 21, which onnx 1.12 here cannot write (and onnxruntime-web
 1.30's WebGPU DequantizeLinear shader unpacks only 8-bit inputs). So a weight W[O, I, kH, kW]
 is stored as `__q4`, uint8 [B, 16] (B = O * I*kH*kW / 32 blocks; byte j of a block holds element j
-in its low nibble and element j + 16 in its high nibble), plus `__scales`, float32 [B], and the
-graph rebuilds it with:
+in its low nibble and element j + 16 in its high nibble), plus `__scales_f16`, float16 [B] (cast to
+float32 `scales`, above), and the graph rebuilds it with:
 
     lo    = BitShift(BitShift(q4, 4, LEFT), 4, RIGHT)      uint8 [B, 16]  (the shift wraps in uint8)
     hi    = BitShift(q4, 4, RIGHT)                           uint8 [B, 16]
@@ -33,15 +40,15 @@ them into one uint8 weight at session creation, on its CPU kernels, before WebGP
 remains per call is DequantizeLinear with a per-axis scale over the [blocks, 32] view (a blocked
 dequantisation written with opset-13 per-axis semantics) and a Reshape, which onnxruntime-web's
 WebGPU provider runs itself, exactly like the int8 preset's DequantizeLinear -> Conv. Hence: a
-download of 0.625 bytes per weight, a resident uint8 copy (1 byte per weight) in memory like int8,
+download of 0.5625 bytes per weight, a resident uint8 copy (1 byte per weight) in memory like int8,
 and no float32 copy of the convolutions held between calls. The alternative, unpacking to float32
 with plain float ops, would be folded into float32 weights: 4 bytes per weight resident, and in the
 wasm heap while folding (the full-size UNet's 938 M convolution weights are 3.75 GB, at wasm32's
 4 GB limit on their own), so it was not used. Were folding disabled, the unpacking would still be
 correct: BitShift would run on onnxruntime's CPU kernels on every call.
-Verified: models/int4.test.ts (onnxruntime-node: outputs against fp32, no BitShift left in the
-optimised graph) and e2e/int4.spec.ts (onnxruntime-web WebGPU in Chromium: outputs equal to the
-wasm CPU provider's, and as many nodes left on the CPU as in the fp32 graph).
+Verified: models/int4.test.ts (onnxruntime-node: outputs against fp32, no BitShift and no float16
+scale left in the optimised graph) and e2e/int4.spec.ts (onnxruntime-web WebGPU in Chromium:
+outputs equal to the wasm CPU provider's, and as many nodes left on the CPU as in the fp32 graph).
 """
 
 from __future__ import annotations
@@ -297,31 +304,52 @@ def _int8_dequantize(name: str, array: np.ndarray, axis: int) -> Tuple[List[onnx
     return tensors, node
 
 
-INT4_SCALE_SEARCH = np.linspace(0.8, 1.2, 9)
+BLOCK_SCALE_SEARCH = np.linspace(0.8, 1.2, 9)
+FP16_TINY = float(np.finfo(np.float16).smallest_subnormal)
 
 
-def _int4_quantize(w: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """Blocks w[B, 32] -> codes uint8 [B, 32] in 0..15 (zero point 8) and a float32 scale per block.
-    The scale is the one of ±absmax/7 x {0.8 ... 1.2} with the least squared error in its block:
-    the sign puts the extra level (-8) on the side that needs it and the factor trades clipping
-    for resolution. Over round(w / (absmax/7)) this cuts the rms error by ~15% (Gaussian or
-    uniform weights)."""
+def _block_quantize(w: np.ndarray, bits: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Blocks w[B, 32] -> codes uint8 [B, 32] in 0 .. 2^bits - 1 (zero point 2^(bits-1)) and a
+    float16 scale per block (symmetric). The scale is the one of ±absmax/qmax x {0.8 ... 1.2}
+    (qmax = 2^(bits-1) - 1), rounded to float16 as stored, with the least squared error in its
+    block: the sign puts the extra negative level on the side that needs it and the factor trades
+    clipping for resolution. At 4 bits this cuts the rms error by ~15% over round(w / (absmax/7))
+    (Gaussian or uniform weights)."""
+    qmax = 2 ** (bits - 1) - 1
+    qmin = -(2 ** (bits - 1))
     w = w.astype(np.float32)
     absmax = np.max(np.abs(w), axis=1)
-    absmax = np.where(absmax == 0, 7.0, absmax).astype(np.float32)
+    absmax = np.where(absmax == 0, float(qmax), absmax).astype(np.float32)
     best_err = np.full(w.shape[0], np.inf, np.float32)
-    best_scale = absmax / 7.0
-    for factor in INT4_SCALE_SEARCH:
+    best_scale = np.zeros(w.shape[0], np.float32)
+    for factor in BLOCK_SCALE_SEARCH:
         for sign in (1.0, -1.0):
-            scale = (sign * factor / 7.0) * absmax
-            q = np.clip(np.round(w / scale[:, None]), -8, 7)
+            scale = _as_fp16((sign * factor / qmax) * absmax, sign)
+            q = np.clip(np.round(w / scale[:, None]), qmin, qmax)
             err = np.sum(np.square(q * scale[:, None] - w), axis=1)
             better = err < best_err
             best_err = np.where(better, err, best_err)
             best_scale = np.where(better, scale, best_scale)
-    scale = best_scale.astype(np.float32)
-    q = (np.clip(np.round(w / scale[:, None]), -8, 7) + 8).astype(np.uint8)
-    return q, scale
+    q = (np.clip(np.round(w / best_scale[:, None]), qmin, qmax) - qmin).astype(np.uint8)
+    return q, best_scale.astype(np.float16)
+
+
+def _as_fp16(scale: np.ndarray, sign: float) -> np.ndarray:
+    """The float16 value of each scale, as float32; never 0 (a scale under float16's range, only
+    for blocks of weights below ~1e-7, becomes the smallest subnormal and its codes clip)."""
+    rounded = scale.astype(np.float16).astype(np.float32)
+    return np.where(rounded == 0, np.float32(sign * FP16_TINY), rounded).astype(np.float32)
+
+
+def _fp16_scales(name: str, scale: np.ndarray) -> Tuple[onnx.TensorProto, onnx.NodeProto, str]:
+    """Block scales stored as float16 (half the bytes) and cast to the float32 the consumers
+    take; the Cast reads only an initializer, so constant folding makes it a float32 initializer
+    at session creation."""
+    if scale.dtype != np.float16:
+        raise ValueError(f"{name}: block scales must be float16, got {scale.dtype}")
+    stored = numpy_helper.from_array(scale.reshape(-1), name + "__scales_f16")
+    out = name + "__scales"
+    return stored, helper.make_node("Cast", [stored.name], [out], to=TensorProto.FLOAT, name=out), out
 
 
 INT4_SHIFT = "int4__shift4"  # the shared uint8 scalar 4 of the Conv unpacking
@@ -332,18 +360,20 @@ def _int4_conv_dequantize(name: str, array: np.ndarray) -> Tuple[List[onnx.Tenso
     float32 in the graph (module docstring). The caller checks that the row length divides by 32."""
     w = array.reshape(-1, INT4_BLOCK).astype(np.float32)  # [B, 32], blocks never straddle rows
     blocks = w.shape[0]
-    q, scale = _int4_quantize(w)
+    q, scale = _block_quantize(w, 4)
     half = INT4_BLOCK // 2
     packed = (q[:, :half] | (q[:, half:] << 4)).astype(np.uint8)  # [B, 16]
+    stored_scale, cast, scales = _fp16_scales(name, scale)
     tensors = [
         numpy_helper.from_array(packed, name + "__q4"),
-        numpy_helper.from_array(scale, name + "__scales"),
+        stored_scale,
         numpy_helper.from_array(np.array([blocks], np.int64), name + "__blocks"),
         numpy_helper.from_array(np.array(array.shape, np.int64), name + "__shape"),
     ]
-    q4, scales, blocks_shape, shape = (t.name for t in tensors)
+    q4, _, blocks_shape, shape = (t.name for t in tensors)
     eight = numpy_helper.from_array(np.array([8], np.uint8), "value")
     nodes = [
+        cast,
         helper.make_node("BitShift", [q4, INT4_SHIFT], [name + "__lo_up"], direction="LEFT", name=name + "__lo_up"),
         helper.make_node("BitShift", [name + "__lo_up", INT4_SHIFT], [name + "__lo"], direction="RIGHT", name=name + "__lo"),
         helper.make_node("BitShift", [q4, INT4_SHIFT], [name + "__hi"], direction="RIGHT", name=name + "__hi"),
@@ -359,21 +389,24 @@ def _int4_conv_dequantize(name: str, array: np.ndarray) -> Tuple[List[onnx.Tenso
 
 
 def _matmul_nbits(node: onnx.NodeProto, weight: np.ndarray, name: str, bias: Optional[str]) -> Tuple[List[onnx.TensorProto], List[onnx.NodeProto]]:
-    """MatMul(A, W[K, N]) -> com.microsoft MatMulNBits with 4-bit symmetric blocks (zero point 8)."""
+    """MatMul(A, W[K, N]) -> com.microsoft MatMulNBits with 4-bit symmetric blocks (zero point 8)
+    and float16-stored block scales."""
     k_dim, n_dim = weight.shape
     blocks = -(-k_dim // INT4_BLOCK)
     padded = np.zeros((blocks * INT4_BLOCK, n_dim), np.float32)
     padded[:k_dim] = weight
     w = padded.T.reshape(n_dim * blocks, INT4_BLOCK)  # [N x blocks, block]
-    q, scale = _int4_quantize(w)
+    q, scale = _block_quantize(w, 4)
     q = q.reshape(n_dim, blocks, INT4_BLOCK)
     packed = (q[..., 0::2] | (q[..., 1::2] << 4)).astype(np.uint8)  # low nibble first
-    tensors = [numpy_helper.from_array(packed, name + "__q4"), numpy_helper.from_array(scale.reshape(-1), name + "__scales")]
+    stored_scale, cast, scales = _fp16_scales(name, scale)
+    tensors = [numpy_helper.from_array(packed, name + "__q4"), stored_scale]
     out = node.output[0] if bias is None else node.output[0] + "__nobias"
     nodes = [
+        cast,
         helper.make_node(
             "MatMulNBits",
-            [node.input[0], tensors[0].name, tensors[1].name],
+            [node.input[0], tensors[0].name, scales],
             [out],
             domain="com.microsoft",
             K=k_dim,
@@ -381,7 +414,7 @@ def _matmul_nbits(node: onnx.NodeProto, weight: np.ndarray, name: str, bias: Opt
             bits=4,
             block_size=INT4_BLOCK,
             name=node.name + "__nbits",
-        )
+        ),
     ]
     if bias is not None:
         nodes.append(helper.make_node("Add", [out, bias], [node.output[0]], name=node.name + "__bias"))

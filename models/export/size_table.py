@@ -3,8 +3,8 @@ configurations (architectures.FULL) without allocating weights, with the same ru
 
 fp32 4 bytes/parameter; fp16 2; int8: Linear / Conv / Embedding weights of >= 4096 elements as int8
 plus a float32 scale per output channel, the rest float32; int4: Linear weights, and Conv weights whose
-in_channels x kH x kW is a multiple of 32, as 4-bit blocks of 32 with a float32 scale per block
-(0.625 bytes/parameter), the other Conv weights and Embedding weights int8, the rest float32.
+in_channels x kH x kW is a multiple of 32, as 4-bit blocks of 32 with a float16 scale per block
+(0.5625 bytes/parameter), the other Conv weights and Embedding weights int8, the rest float32.
 Graph structure (a few hundred KB per graph) is not included.
 
     . /work/refenv/env.sh && /usr/bin/python3 models/export/size_table.py
@@ -21,6 +21,8 @@ from torch import nn  # noqa: E402
 
 import architectures as arch  # noqa: E402
 from precision import INT4_BLOCK, MIN_QUANT_ELEMENTS, int4_conv_weight  # noqa: E402
+
+SCALE_BYTES = 2  # block scales are stored as float16
 
 COMPONENTS = [
     ("text_encoder", "text_encoder", None),
@@ -60,9 +62,9 @@ def component_bytes(source: str, parts) -> dict:
                 if big and isinstance(module, nn.Linear) and out_channels % 2 == 0:
                     # MatMulNBits: each output's in_features padded to whole blocks
                     blocks = out_channels * -(-p.shape[1] // INT4_BLOCK)
-                    sizes["int4"] += blocks * (INT4_BLOCK // 2 + 4)
+                    sizes["int4"] += blocks * (INT4_BLOCK // 2 + SCALE_BYTES)
                 elif big and isinstance(module, nn.Conv2d) and int4_conv_weight("Conv", 1, p.shape):
-                    sizes["int4"] += n // 2 + 4 * (n // INT4_BLOCK)
+                    sizes["int4"] += n // 2 + SCALE_BYTES * (n // INT4_BLOCK)
                 elif big and isinstance(module, (nn.Linear, nn.Conv2d, nn.Embedding)):
                     sizes["int4"] += n + 4 * out_channels
                 else:
