@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "models" / "expo
 import size_table  # noqa: E402
 
 TEXT_TO_IMAGE = ["text_encoder", "prior", "unet", "movq_decoder"]
-PRESETS = ["fp32", "fp16", "int8", "int4"]
+PRESETS = list(size_table.PRESETS)
 
 
 def main() -> None:

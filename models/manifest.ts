@@ -160,9 +160,15 @@ const Feature = z.enum(FEATURES);
 const Files = z.array(FileEntry).min(1);
 const common = { optional: z.boolean(), enables: z.array(Feature) };
 
+/**
+ * Weight precisions (models/README.md, Precisions): int8, int4 and int4c6 (int4 with 6-bit
+ * convolutions) are weight-only quantisations that compute in float32.
+ */
+const PRECISIONS = ['fp32', 'fp16', 'int8', 'int4', 'int4c6'] as const;
+
 const OnnxComponent = z.strictObject({
   kind: z.literal('onnx'),
-  precision: z.enum(['fp32', 'fp16', 'int8', 'int4']),
+  precision: z.enum(PRECISIONS),
   requiredFeatures: z.array(z.enum(['shader-f16'])),
   files: Files,
   ...common,
@@ -178,8 +184,6 @@ const TokenizerComponent = z.strictObject({ kind: z.literal('tokenizer'), files:
 const Component = z.discriminatedUnion('kind', [OnnxComponent, TensorComponent, TokenizerComponent]);
 
 const positiveInt = z.number().int().positive();
-
-const PRECISIONS = ['fp32', 'fp16', 'int8', 'int4'] as const;
 
 /**
  * Another precision of the same model set, published next to it (models/CONTRACT.md, "Precision

@@ -27,6 +27,7 @@ const all = [
   option('fp16', 'manifest.fp16.json'),
   option('int8', 'manifest.int8.json'),
   option('int4', 'manifest.int4.json'),
+  option('int4c6', 'manifest.int4c6.json'),
 ];
 const withF16 = { shaderF16: true };
 const withoutF16 = { shaderF16: false };
@@ -59,13 +60,22 @@ describe('choosePrecision', () => {
     expect(choosePrecision([option('int4')], withoutF16, 'auto').option.precision).toBe('int4');
   });
 
+  it('auto does not pick int4c6 while a precision with a passing --check runs', () => {
+    // int4c6's UNets measure cosine 0.994–0.997 on the tiny random set, under the 0.999 bar.
+    expect(
+      choosePrecision([option('int4c6'), option('fp32', 'a.json')], withoutF16, 'auto').option.precision,
+    ).toBe('fp32');
+    expect(choosePrecision([option('int4c6')], withoutF16, 'auto').option.precision).toBe('int4c6');
+  });
+
   it('says why, naming the missing feature when fp16 was skipped', () => {
     expect(choosePrecision(all, withoutF16, 'auto').reason).toMatch(/no shader-f16/);
     expect(choosePrecision(all, withF16, 'auto').reason).toMatch(/has shader-f16/);
   });
 
-  it('an override picks exactly that precision, including int4', () => {
+  it('an override picks exactly that precision, including int4 and int4c6', () => {
     expect(choosePrecision(all, withoutF16, 'int4').option).toEqual(all[3]);
+    expect(choosePrecision(all, withoutF16, 'int4c6').option).toEqual(all[4]);
     expect(choosePrecision(all, withF16, 'fp32').option).toEqual(all[0]);
   });
 

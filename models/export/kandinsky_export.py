@@ -10,7 +10,7 @@ Modes:
                                 kandinsky-2-2-prior and -decoder; optional --decoder-inpaint,
                                 --controlnet-depth, --depth-estimator: a transformers folder of
                                 LiheYoung/depth-anything-small-hf)
-Options: --precision fp32|fp16|int8|int4, --shard-mb, --check, --components.
+Options: --precision fp32|fp16|int8|int4|int4c6, --shard-mb, --check, --components.
 """
 
 from __future__ import annotations
@@ -339,7 +339,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         "--depth-estimator", type=Path, help="transformers folder of LiheYoung/depth-anything-small-hf (Apache-2.0)"
     )
     parser.add_argument("--out", type=Path, help="output folder")
-    parser.add_argument("--precision", choices=["fp32", "fp16", "int8", "int4"], default="fp32")
+    parser.add_argument("--precision", choices=["fp32", "fp16", "int8", "int4", "int4c6"], default="fp32")
     parser.add_argument("--shard-mb", type=float, help="external-data shard size (default 256; tiny set 1)")
     parser.add_argument("--components", nargs="+", help="export only these graph components")
     parser.add_argument("--check", action="store_true", help="compare every graph with its torch module")

@@ -13,6 +13,9 @@ int4  weight-only, 4-bit blocks of 32 with a scale per block (symmetric, zero po
       Conv weights blocked along each output channel's (in_channels x kH x kW) values, unpacked in
       the graph (below); Gather weights, and Conv weights whose row length is not a multiple of 32
       (only the tiny conv_in layers), int8 like above; compute fp32.
+int4c6  int4 with 6-bit convolutions: MatMul / Gemm weights 4-bit (MatMulNBits) and Gather int8 as
+      at int4, and the same Conv weights as 6-bit blocks of 32 (symmetric, codes 0..63, zero point
+      32), 0.8125 bytes per weight (below); their quantisation error is ~4x smaller than 4-bit's.
 
 Block scales are stored as float16 (`<weight>__scales_f16`; 2 bytes per 32 weights instead of 4)
 and cast to float32 in the graph (`Cast` -> `<weight>__scales`), because MatMulNBits takes scales
@@ -46,6 +49,26 @@ with plain float ops, would be folded into float32 weights: 4 bytes per weight r
 wasm heap while folding (the full-size UNet's 938 M convolution weights are 3.75 GB, at wasm32's
 4 GB limit on their own), so it was not used. Were folding disabled, the unpacking would still be
 correct: BitShift would run on onnxruntime's CPU kernels on every call.
+Conv at 6 bits (int4c6). The same blocks of 32 along each output channel's values, codes c in
+0..63 stored as two planes: `__q6lo`, uint8 [B, 16], the low 4 bits of the codes laid out as int4's
+nibbles (byte j: c[j] & 15 in its low nibble, c[j + 16] & 15 in its high nibble), and `__q6hi`,
+uint8 [B, 8], their high 2 bits (byte j: c[j] >> 4 in bits 0-1, c[j + 8] >> 4 in bits 2-3,
+c[j + 16] >> 4 in bits 4-5, c[j + 24] >> 4 in bits 6-7); 24 bytes per block plus a 2-byte scale.
+Field k of a high byte is BitShift(BitShift(hi, 6 - 2k, LEFT), 6, RIGHT) (k = 3: one right shift),
+and the codes are assembled with an Add, which onnxruntime's CPU provider has for uint8 (checked on
+onnxruntime-node and -web 1.30; the two terms have no bits in common, so it never carries):
+
+    low   = Concat(BitShift(BitShift(q6lo, 4, LEFT), 4, RIGHT), BitShift(q6lo, 4, RIGHT))   [B, 32]
+    high  = Concat(field 0, field 1, field 2, field 3 of q6hi, axis=1)                     [B, 32]
+    codes = Add(low, BitShift(high, 4, LEFT))                                              uint8 [B, 32]
+    zero  = ConstantOfShape([B], value=uint8 32)
+    W     = Reshape(DequantizeLinear(codes, scales, zero, axis=0), [O, I, kH, kW])
+
+All of it reads only initializers and stays uint8 (no wider intermediate while folding), so constant
+folding leaves exactly int4's per-call DequantizeLinear + Reshape and the same resident uint8 weight.
+A 3-bytes-per-4-codes packing would need the same Add plus more shifts per code; the two planes
+reuse int4's nibble layout.
+
 Verified: models/int4.test.ts (onnxruntime-node: outputs against fp32, no BitShift and no float16
 scale left in the optimised graph) and e2e/int4.spec.ts (onnxruntime-web WebGPU in Chromium:
 outputs equal to the wasm CPU provider's, and as many nodes left on the CPU as in the fp32 graph).
@@ -66,7 +89,9 @@ TIMESTEP_OPS = {"Sin", "Cos"}
 FP32_ONLY_INPUTS = {("Resize", 2)}
 FP16_MAX = 65504.0
 MIN_QUANT_ELEMENTS = 4096  # smaller weights stay float32 (biases, norms, tiny projections)
-INT4_BLOCK = 32
+INT4_BLOCK = 32  # the block length of every blocked preset (4-bit and 6-bit alike)
+# Weight-only presets: (bits of MatMul / Gemm weights, bits of Conv weights).
+QUANT_PRESETS = {"int8": (8, 8), "int4": (4, 4), "int4c6": (4, 6)}
 
 
 def convert(graph: onnx.ModelProto, precision: str, component: str) -> Tuple[onnx.ModelProto, dict]:
@@ -74,11 +99,10 @@ def convert(graph: onnx.ModelProto, precision: str, component: str) -> Tuple[onn
         return graph, {"precision": "fp32", "required_features": []}
     if precision == "fp16":
         return to_fp16(graph), {"precision": "fp16", "required_features": ["shader-f16"]}
-    if precision == "int8":
-        return quantize_weights(graph, bits=8), {"precision": "int8", "required_features": []}
-    if precision == "int4":
-        return quantize_weights(graph, bits=4), {"precision": "int4", "required_features": []}
-    raise ValueError(f"unknown precision {precision!r}")
+    if precision in QUANT_PRESETS:
+        linear_bits, conv_bits = QUANT_PRESETS[precision]
+        return quantize_weights(graph, linear_bits, conv_bits), {"precision": precision, "required_features": []}
+    raise ValueError(f"unknown precision {precision!r} (known: fp32, fp16, {', '.join(QUANT_PRESETS)})")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -353,6 +377,12 @@ def _fp16_scales(name: str, scale: np.ndarray) -> Tuple[onnx.TensorProto, onnx.N
 
 
 INT4_SHIFT = "int4__shift4"  # the shared uint8 scalar 4 of the Conv unpacking
+# The shared uint8 shift amounts of the Conv unpackings, by amount.
+SHIFTS = {2: "quant__shift2", 4: INT4_SHIFT, 6: "quant__shift6"}
+
+
+def _shift(value: str, amount: int, direction: str, out: str) -> onnx.NodeProto:
+    return helper.make_node("BitShift", [value, SHIFTS[amount]], [out], direction=direction, name=out)
 
 
 def _int4_conv_dequantize(name: str, array: np.ndarray) -> Tuple[List[onnx.TensorProto], List[onnx.NodeProto]]:
@@ -379,6 +409,57 @@ def _int4_conv_dequantize(name: str, array: np.ndarray) -> Tuple[List[onnx.Tenso
         helper.make_node("BitShift", [q4, INT4_SHIFT], [name + "__hi"], direction="RIGHT", name=name + "__hi"),
         helper.make_node("Concat", [name + "__lo", name + "__hi"], [name + "__codes"], axis=1, name=name + "__codes"),
         helper.make_node("ConstantOfShape", [blocks_shape], [name + "__zero"], value=eight, name=name + "__zero"),
+        helper.make_node(
+            "DequantizeLinear", [name + "__codes", scales, name + "__zero"], [name + "__blocks_f32"], axis=0,
+            name=name + "__dequant_blocks",
+        ),
+        helper.make_node("Reshape", [name + "__blocks_f32", shape], [name + "__dequant"], name=name + "__dequant"),
+    ]
+    return tensors, nodes
+
+
+def _conv6_dequantize(name: str, array: np.ndarray) -> Tuple[List[onnx.TensorProto], List[onnx.NodeProto]]:
+    """W[O, ...] -> 6-bit blocks of 32 (codes 0..63, zero point 32) along each output channel's
+    flattened values, as a 4-bit plane and a 2-bit plane unpacked in the graph (module docstring,
+    "Conv at 6 bits"). The caller checks that the row length divides by 32."""
+    w = array.reshape(-1, INT4_BLOCK).astype(np.float32)  # [B, 32], blocks never straddle rows
+    blocks = w.shape[0]
+    q, scale = _block_quantize(w, 6)
+    half, quarter = INT4_BLOCK // 2, INT4_BLOCK // 4
+    low, high = q & 15, q >> 4
+    lo_plane = (low[:, :half] | (low[:, half:] << 4)).astype(np.uint8)  # [B, 16]
+    hi_plane = np.zeros((blocks, quarter), np.uint8)  # [B, 8]
+    for k in range(4):
+        hi_plane |= (high[:, k * quarter : (k + 1) * quarter] << (2 * k)).astype(np.uint8)
+    stored_scale, cast, scales = _fp16_scales(name, scale)
+    tensors = [
+        numpy_helper.from_array(lo_plane, name + "__q6lo"),
+        numpy_helper.from_array(hi_plane, name + "__q6hi"),
+        stored_scale,
+        numpy_helper.from_array(np.array([blocks], np.int64), name + "__blocks"),
+        numpy_helper.from_array(np.array(array.shape, np.int64), name + "__shape"),
+    ]
+    lo, hi, _, blocks_shape, shape = (t.name for t in tensors)
+    zero_point = numpy_helper.from_array(np.array([32], np.uint8), "value")
+    nodes = [
+        cast,
+        _shift(lo, 4, "LEFT", name + "__lo_up"),
+        _shift(name + "__lo_up", 4, "RIGHT", name + "__lo0"),
+        _shift(lo, 4, "RIGHT", name + "__lo1"),
+        helper.make_node("Concat", [name + "__lo0", name + "__lo1"], [name + "__low"], axis=1, name=name + "__low"),
+    ]
+    fields = []
+    for k in range(4):  # field k of each hi byte: bits 2k, 2k + 1
+        up = name + f"__hi{k}_up"
+        if k < 3:
+            nodes.append(_shift(hi, 6 - 2 * k, "LEFT", up))
+        nodes.append(_shift(up if k < 3 else hi, 6, "RIGHT", name + f"__hi{k}"))
+        fields.append(name + f"__hi{k}")
+    nodes += [
+        helper.make_node("Concat", fields, [name + "__high"], axis=1, name=name + "__high"),
+        _shift(name + "__high", 4, "LEFT", name + "__high16"),
+        helper.make_node("Add", [name + "__low", name + "__high16"], [name + "__codes"], name=name + "__codes"),
+        helper.make_node("ConstantOfShape", [blocks_shape], [name + "__zero"], value=zero_point, name=name + "__zero"),
         helper.make_node(
             "DequantizeLinear", [name + "__codes", scales, name + "__zero"], [name + "__blocks_f32"], axis=0,
             name=name + "__dequant_blocks",
@@ -422,15 +503,21 @@ def _matmul_nbits(node: onnx.NodeProto, weight: np.ndarray, name: str, bias: Opt
 
 
 def int4_conv_weight(op_type: str, k: int, shape) -> bool:
-    """Whether the int4 preset stores this (already size-eligible) weight as 4-bit blocks: a Conv
-    weight whose per-output-channel length (in_channels x kernel) is a multiple of the block."""
+    """Whether the int4 presets store this (already size-eligible) weight as blocks (4-bit at int4,
+    6-bit at int4c6): a Conv weight whose per-output-channel length (in_channels x kernel) is a
+    multiple of the block."""
     if op_type != "Conv" or k != 1 or len(shape) < 3:
         return False
     row = int(np.prod(shape[1:]))
     return row % INT4_BLOCK == 0
 
 
-def quantize_weights(model: onnx.ModelProto, bits: int) -> onnx.ModelProto:
+def quantize_weights(model: onnx.ModelProto, linear_bits: int, conv_bits: int) -> onnx.ModelProto:
+    """Weight-only quantisation. linear_bits: 8 (int8 per channel) or 4 (MatMulNBits) for MatMul /
+    Gemm weights; conv_bits: 8, 6 or 4 for Conv weights (6 and 4 as blocks of 32 where the row
+    length allows, else int8). Gather weights are int8 at every preset."""
+    if linear_bits not in (4, 8) or conv_bits not in (4, 6, 8):
+        raise ValueError(f"unsupported bits: MatMul {linear_bits} (4 or 8), Conv {conv_bits} (4, 6 or 8)")
     graph = model.graph
     initializers = {i.name: i for i in graph.initializer}
     consumers: Dict[str, List[Tuple[onnx.NodeProto, int]]] = defaultdict(list)
@@ -442,6 +529,7 @@ def quantize_weights(model: onnx.ModelProto, bits: int) -> onnx.ModelProto:
     new_inits: List[onnx.TensorProto] = []
     replaced: Set[str] = set()
     dequantized: Dict[str, str] = {}
+    shifts_added: Set[str] = set()
 
     def eligible(name: str) -> bool:
         init = initializers.get(name)
@@ -449,7 +537,7 @@ def quantize_weights(model: onnx.ModelProto, bits: int) -> onnx.ModelProto:
 
     for node in graph.node:
         # int4: plain 2-D weights of MatMul (and Gemm without transposed A) become MatMulNBits.
-        if bits == 4 and node.op_type in ("MatMul", "Gemm") and eligible(node.input[1]) and len(consumers[node.input[1]]) == 1:
+        if linear_bits == 4 and node.op_type in ("MatMul", "Gemm") and eligible(node.input[1]) and len(consumers[node.input[1]]) == 1:
             attrs = {a.name: a for a in node.attribute}
             weight = numpy_helper.to_array(initializers[node.input[1]])
             plain_gemm = node.op_type == "Gemm" and attrs.get("transA", helper.make_attribute("transA", 0)).i == 0 and (
@@ -472,10 +560,14 @@ def quantize_weights(model: onnx.ModelProto, bits: int) -> onnx.ModelProto:
                 array = numpy_helper.to_array(initializers[name])
                 if axis >= array.ndim:
                     continue
-                if bits == 4 and int4_conv_weight(node.op_type, k, array.shape):
-                    tensors, deqs = _int4_conv_dequantize(name, array)
-                    if not any(i.name == INT4_SHIFT for i in new_inits):
-                        new_inits.append(numpy_helper.from_array(np.array(4, np.uint8), INT4_SHIFT))
+                if conv_bits in (4, 6) and int4_conv_weight(node.op_type, k, array.shape):
+                    unpack = _int4_conv_dequantize if conv_bits == 4 else _conv6_dequantize
+                    tensors, deqs = unpack(name, array)
+                    for amount, shift_name in SHIFTS.items():  # shared scalars, added at first use
+                        used = any(d.op_type == "BitShift" and d.input[1] == shift_name for d in deqs)
+                        if used and shift_name not in shifts_added:
+                            new_inits.append(numpy_helper.from_array(np.array(amount, np.uint8), shift_name))
+                            shifts_added.add(shift_name)
                 else:
                     tensors, deq = _int8_dequantize(name, array, axis)
                     deqs = [deq]
@@ -491,6 +583,6 @@ def quantize_weights(model: onnx.ModelProto, bits: int) -> onnx.ModelProto:
     graph.initializer.extend(kept + new_inits)
     del graph.node[:]
     graph.node.extend(_topological(new_nodes, graph))
-    if bits == 4 and not any(o.domain == "com.microsoft" for o in model.opset_import):
+    if linear_bits == 4 and not any(o.domain == "com.microsoft" for o in model.opset_import):
         model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
     return model

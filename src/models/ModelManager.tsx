@@ -32,6 +32,7 @@ const PRECISION_LABELS: Record<PrecisionChoice, string> = {
   fp32: 'fp32 — runs everywhere, largest',
   int8: 'int8 weights — a quarter of fp32',
   int4: 'int4 weights — smallest, lower quality',
+  int4c6: 'int4, 6-bit convolutions',
 };
 
 export function ModelManager({ api, onChange, storeChanged = 0 }: Props) {
