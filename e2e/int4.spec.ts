@@ -4,18 +4,26 @@ import { fileURLToPath } from 'node:url';
 import { expect, test } from '@playwright/test';
 
 /**
- * The int4 precision's 4-bit convolutions (models/export/precision.py: uint8 nibbles unpacked with
- * BitShift / Concat, then DequantizeLinear -> Reshape -> Conv) on onnxruntime-web's WebGPU provider:
- * the tiny random-weight int4 UNet and MoVQ decoder run on WebGPU, agree with the same graph on the
- * wasm CPU provider, and stay as close to the fp32 graph as on onnxruntime-node (models/int4.test.ts).
- * The sets: the tiny fixture (fp32) and its int4 export, models/fixtures/tiny-int4 (models/README.md).
+ * The int4 precision's 4-bit convolutions and int4c6's 6-bit ones (models/export/precision.py: uint8
+ * planes unpacked with BitShift / Concat (/ Add), float16 block scales cast to float32, then
+ * DequantizeLinear -> Reshape -> Conv) on onnxruntime-web's WebGPU provider: the tiny random-weight
+ * UNet and MoVQ decoder of each run on WebGPU, agree with the same graph on the wasm CPU provider,
+ * and stay as close to the fp32 graph as on onnxruntime-node (models/int4.test.ts).
+ * The sets: the tiny fixture (fp32) and its int4 / int4c6 exports, models/fixtures/tiny-int4 and
+ * tiny-int4c6 (models/README.md).
  * The page and its files are served by request interception on a localhost origin (a secure
  * context, so WebGPU is exposed); no server or app build is involved.
  */
 const REPO = fileURLToPath(new URL('..', import.meta.url));
 const FIXTURES = join(REPO, 'models', 'fixtures');
 /** The folder of each precision's set, by the name used in request paths. */
-const SETS: Record<string, string> = { fp32: join(FIXTURES, 'tiny'), int4: join(FIXTURES, 'tiny-int4') };
+const SETS: Record<string, string> = {
+  fp32: join(FIXTURES, 'tiny'),
+  int4: join(FIXTURES, 'tiny-int4'),
+  int4c6: join(FIXTURES, 'tiny-int4c6'),
+};
+/** The quantised sets under test. */
+const QUANTISED = ['int4', 'int4c6'] as const;
 const ORT_DIST = join(REPO, 'node_modules', 'onnxruntime-web', 'dist');
 const ORIGIN = 'http://localhost:4199';
 
@@ -26,7 +34,10 @@ const TYPES: Record<string, string> = {
 };
 
 /** Least cosine similarity to fp32 (as in models/int4.test.ts) and to the same graph on wasm. */
-const MIN_COSINE_FP32: Record<string, number> = { unet: 0.96, movq_decoder: 0.985 };
+const MIN_COSINE_FP32: Record<(typeof QUANTISED)[number], Record<string, number>> = {
+  int4: { unet: 0.96, movq_decoder: 0.985 },
+  int4c6: { unet: 0.99, movq_decoder: 0.999 },
+};
 const MIN_COSINE_SAME_GRAPH = 0.9999;
 
 type Files = { graph: string; shards: string[] };
@@ -46,8 +57,8 @@ function files(precision: string, id: string): Files {
   return { graph: `${ORIGIN}/sets/${precision}/${graph}`, shards };
 }
 
-test('int4 4-bit convolutions run on onnxruntime-web WebGPU', async ({ page }) => {
-  test.setTimeout(10 * 60_000);
+test('int4 4-bit and int4c6 6-bit convolutions run on onnxruntime-web WebGPU', async ({ page }) => {
+  test.setTimeout(15 * 60_000);
   await page.route(`${ORIGIN}/**`, async (route) => {
     const path = new URL(route.request().url()).pathname;
     let file: string | null = null;
@@ -70,8 +81,11 @@ test('int4 4-bit convolutions run on onnxruntime-web WebGPU', async ({ page }) =
   await page.goto(`${ORIGIN}/`);
 
   for (const id of ['unet', 'movq_decoder']) {
-    const graphs = { fp32: files('fp32', id), int4: files('int4', id) };
-    const result = await page.evaluate(
+    const graphs = {
+      fp32: files('fp32', id),
+      quantised: Object.fromEntries(QUANTISED.map((precision) => [precision, files(precision, id)])),
+    };
+    const results = await page.evaluate(
       async ({ id, graphs, origin }) => {
         type Tensor = { data: Float32Array; dims: readonly number[] };
         type Session = {
@@ -130,38 +144,52 @@ test('int4 4-bit convolutions run on onnxruntime-web WebGPU', async ({ page }) =
           return ab / (Math.sqrt(aa) * Math.sqrt(bb) + 1e-30);
         };
         const fp32 = await run(graphs.fp32, 'wasm');
-        const int4Wasm = await run(graphs.int4, 'wasm');
-        console.log(`--- ${id} int4 webgpu session`);
-        const int4Gpu = await run(graphs.int4, 'webgpu');
         console.log(`--- ${id} fp32 webgpu session`);
         const fp32Gpu = await run(graphs.fp32, 'webgpu');
-        return {
-          dims: { fp32: fp32.dims, int4Gpu: int4Gpu.dims },
-          finite: int4Gpu.data.every(Number.isFinite),
-          vsFp32: cosine(int4Gpu.data, fp32.data),
-          vsWasm: cosine(int4Gpu.data, int4Wasm.data),
-          wasmVsFp32: cosine(int4Wasm.data, fp32.data),
-          gpuMs: int4Gpu.ms,
-          fp32GpuMs: fp32Gpu.ms,
-          fp32GpuVsWasm: cosine(fp32Gpu.data, fp32.data),
-        };
+        const out = [];
+        for (const [precision, files] of Object.entries(graphs.quantised)) {
+          const wasm = await run(files, 'wasm');
+          console.log(`--- ${id} ${precision} webgpu session`);
+          const gpu = await run(files, 'webgpu');
+          out.push({
+            precision,
+            dims: { fp32: fp32.dims, gpu: gpu.dims },
+            finite: gpu.data.every(Number.isFinite),
+            vsFp32: cosine(gpu.data, fp32.data),
+            vsWasm: cosine(gpu.data, wasm.data),
+            wasmVsFp32: cosine(wasm.data, fp32.data),
+            gpuMs: gpu.ms,
+            fp32GpuMs: fp32Gpu.ms,
+          });
+        }
+        return out;
       },
       { id, graphs, origin: ORIGIN },
     );
-    console.log(
-      `${id}: int4 WebGPU vs fp32 cosine ${result.vsFp32.toFixed(7)}, vs int4 wasm ${result.vsWasm.toFixed(7)} ` +
-        `(int4 wasm vs fp32 ${result.wasmVsFp32.toFixed(7)}); second WebGPU run int4 ${result.gpuMs.toFixed(0)} ms, ` +
-        `fp32 ${result.fp32GpuMs.toFixed(0)} ms`,
-    );
-    expect(result.dims.int4Gpu, `${id} shape`).toEqual(result.dims.fp32);
-    expect(result.finite, `${id} finite`).toBe(true);
-    expect(result.vsWasm, `${id}: WebGPU vs wasm, same int4 graph`).toBeGreaterThanOrEqual(
-      MIN_COSINE_SAME_GRAPH,
-    );
-    expect(result.vsFp32, `${id}: int4 WebGPU vs fp32`).toBeGreaterThanOrEqual(MIN_COSINE_FP32[id] ?? 1);
+    for (const result of results) {
+      const { precision } = result;
+      console.log(
+        `${id}: ${precision} WebGPU vs fp32 cosine ${result.vsFp32.toFixed(7)}, vs ${precision} wasm ` +
+          `${result.vsWasm.toFixed(7)} (${precision} wasm vs fp32 ${result.wasmVsFp32.toFixed(7)}); second ` +
+          `WebGPU run ${precision} ${result.gpuMs.toFixed(0)} ms, fp32 ${result.fp32GpuMs.toFixed(0)} ms`,
+      );
+      expect(result.dims.gpu, `${id} ${precision} shape`).toEqual(result.dims.fp32);
+      expect(result.finite, `${id} ${precision} finite`).toBe(true);
+      expect(result.vsWasm, `${id}: WebGPU vs wasm, same ${precision} graph`).toBeGreaterThanOrEqual(
+        MIN_COSINE_SAME_GRAPH,
+      );
+      const bound = MIN_COSINE_FP32[precision as (typeof QUANTISED)[number]]?.[id];
+      if (bound === undefined) throw new Error(`no fp32 cosine bound for ${precision} ${id}`);
+      expect(result.vsFp32, `${id}: ${precision} WebGPU vs fp32`).toBeGreaterThanOrEqual(bound);
+    }
+    expect(
+      results.map((r) => r.precision),
+      `${id}: every quantised set ran`,
+    ).toEqual([...QUANTISED]);
   }
   // The unpacking adds no CPU work: as many nodes on the CPU provider (shape arithmetic) as fp32,
-  // so BitShift / Concat / ConstantOfShape were folded and DequantizeLinear / Reshape run on WebGPU.
+  // so BitShift / Concat / Add / ConstantOfShape and the scales' Cast were folded and
+  // DequantizeLinear / Reshape run on WebGPU.
   const cpuNodes: Record<string, number> = {};
   let section = '';
   for (const line of logs) {
@@ -171,9 +199,12 @@ test('int4 4-bit convolutions run on onnxruntime-web WebGPU', async ({ page }) =
   }
   console.log(`nodes on the CPU provider: ${JSON.stringify(cpuNodes)}`);
   for (const id of ['unet', 'movq_decoder']) {
-    expect(cpuNodes[`${id} int4 webgpu session`], `${id}: CPU nodes`).toBeDefined();
-    expect(cpuNodes[`${id} int4 webgpu session`], `${id}: CPU nodes, int4 vs fp32`).toBe(
-      cpuNodes[`${id} fp32 webgpu session`],
-    );
+    expect(cpuNodes[`${id} fp32 webgpu session`], `${id}: fp32 CPU nodes`).toBeDefined();
+    for (const precision of QUANTISED) {
+      expect(cpuNodes[`${id} ${precision} webgpu session`], `${id}: ${precision} CPU nodes`).toBeDefined();
+      expect(cpuNodes[`${id} ${precision} webgpu session`], `${id}: CPU nodes, ${precision} vs fp32`).toBe(
+        cpuNodes[`${id} fp32 webgpu session`],
+      );
+    }
   }
 });

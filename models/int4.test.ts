@@ -1,12 +1,13 @@
-// The int4 precision's graphs on onnxruntime-node against the fp32 graphs of the same random
-// weights: they load from the manifest's files, onnxruntime folds the in-graph 4-bit Conv unpacking
-// and the float16 block scales' Cast to float32 (export/precision.py) into plain initializers at
-// session creation, and every output stays close to fp32 by checks.py's rule (cosine similarity of
-// the flattened tensors).
+// The int4 and int4c6 (int4 with 6-bit convolutions) precisions' graphs on onnxruntime-node against
+// the fp32 graphs of the same random weights: they load from the manifest's files, onnxruntime folds
+// the in-graph 4-bit / 6-bit Conv unpacking and the float16 block scales' Cast to float32
+// (export/precision.py) into plain initializers at session creation, and every output stays close
+// to fp32 by checks.py's rule (cosine similarity of the flattened tensors).
 //
-// The sets: the tiny fixture (fp32) and its int4 export, models/fixtures/tiny-int4, made by
+// The sets: the tiny fixture (fp32) and its int4 / int4c6 exports, models/fixtures/tiny-int4 and
+// tiny-int4c6, made by
 //   . /work/refenv/env.sh && /usr/bin/python3 models/export/kandinsky_export.py --random-weights tiny --precision int4
-// (written to models/.random-tiny/int4; see models/README.md).
+// (and --precision int4c6; written to models/.random-tiny/<precision>; see models/README.md).
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -18,25 +19,63 @@ import { type Manifest, parseManifest } from './manifest';
 
 const FIXTURES = join(dirname(fileURLToPath(import.meta.url)), 'fixtures');
 const FP32_DIR = join(FIXTURES, 'tiny');
-const INT4_DIR = join(FIXTURES, 'tiny-int4');
 
-/**
- * Least cosine similarity to fp32. Graphs with 4-bit convolutions (the UNets, MoVQ, the depth
- * head) lose most: on these random weights `--check` measured 0.977–0.983 for the UNets and
- * 0.991 / 0.994 for the MoVQ decoder / encoder, and the inputs below give 0.967–0.981 for the
- * UNets (unet_depth lowest). The others quantise only Linear layers.
- */
-const MIN_COSINE: Record<GraphComponentId, number> = {
-  text_encoder: 0.9999,
-  prior: 0.9999,
-  image_encoder: 0.9999,
-  unet: 0.96,
-  unet_inpaint: 0.96,
-  unet_depth: 0.96,
-  movq_decoder: 0.985,
-  movq_encoder: 0.985,
-  depth_estimator: 0.995,
-};
+interface QuantisedSet {
+  readonly precision: 'int4' | 'int4c6';
+  readonly dir: string;
+  /** Bits of the blocked Conv weights. */
+  readonly convBits: 4 | 6;
+  /** Least cosine similarity to fp32, per component. */
+  readonly minCosine: Record<GraphComponentId, number>;
+}
+
+const SETS: readonly QuantisedSet[] = [
+  {
+    precision: 'int4',
+    dir: join(FIXTURES, 'tiny-int4'),
+    convBits: 4,
+    /**
+     * Graphs with 4-bit convolutions (the UNets, MoVQ, the depth head) lose most: on these random
+     * weights `--check` measured 0.977–0.983 for the UNets and 0.991 / 0.994 for the MoVQ decoder /
+     * encoder, and the inputs below give 0.967–0.981 for the UNets (unet_depth lowest). The others
+     * quantise only Linear layers.
+     */
+    minCosine: {
+      text_encoder: 0.9999,
+      prior: 0.9999,
+      image_encoder: 0.9999,
+      unet: 0.96,
+      unet_inpaint: 0.96,
+      unet_depth: 0.96,
+      movq_decoder: 0.985,
+      movq_encoder: 0.985,
+      depth_estimator: 0.995,
+    },
+  },
+  {
+    precision: 'int4c6',
+    dir: join(FIXTURES, 'tiny-int4c6'),
+    convBits: 6,
+    /**
+     * 6-bit convolutions: `--check` measured 0.9941–0.9967 for the UNets (now limited by their
+     * 4-bit Linear layers: with those at int8 they give 0.9988–0.9990), 0.99922 / 0.99962 for the
+     * MoVQ decoder / encoder and 0.99942 for the depth estimator; the inputs below give
+     * 0.9936–0.9968 for the UNets (unet_depth lowest), 0.99971 / 0.99966 for the MoVQ and 0.99862
+     * for the depth estimator. The Linear-only graphs are the same bytes as int4's.
+     */
+    minCosine: {
+      text_encoder: 0.9999,
+      prior: 0.9999,
+      image_encoder: 0.9999,
+      unet: 0.99,
+      unet_inpaint: 0.99,
+      unet_depth: 0.99,
+      movq_decoder: 0.999,
+      movq_encoder: 0.999,
+      depth_estimator: 0.997,
+    },
+  },
+];
 
 /** The name suffix of the float16-stored block scales (export/precision.py), cast to float32 in the graph. */
 const FP16_SCALES = '__scales_f16';
@@ -138,54 +177,52 @@ function cosine(a: Float32Array, b: Float32Array): number {
   return ab / (Math.sqrt(aa) * Math.sqrt(bb) + 1e-30);
 }
 
-describe('int4 precision set (models/fixtures/tiny-int4) on onnxruntime-node', () => {
+describe.each(SETS)('$precision precision set on onnxruntime-node', (set) => {
   const fp32 = load(FP32_DIR);
-  const int4 = load(INT4_DIR);
+  const quantised = load(set.dir);
   const ids = (Object.keys(GRAPH_CONTRACTS) as GraphComponentId[]).filter(
-    (id) => fp32.components[id] && int4.components[id],
+    (id) => fp32.components[id] && quantised.components[id],
   );
+  const graphBytes = (id: GraphComponentId): Buffer => {
+    const component = quantised.components[id];
+    const graph = component?.kind === 'onnx' ? component.files[0] : undefined;
+    if (!graph) throw new Error(`${set.precision}/${id}: no graph file in ${set.dir}`);
+    return readFileSync(join(set.dir, graph.path));
+  };
 
-  it('has the 4-bit convolutions in its graphs', () => {
+  it(`has the ${set.convBits}-bit convolutions and float16 block scales in its graphs`, () => {
     for (const id of ['unet', 'movq_decoder'] as const) {
-      const component = int4.components[id];
-      const graph = component?.kind === 'onnx' ? component.files[0] : undefined;
-      expect(graph, id).toBeDefined();
-      expect(readFileSync(join(INT4_DIR, graph?.path ?? '')).includes('BitShift'), id).toBe(true);
+      const bytes = graphBytes(id);
+      expect(bytes.includes('BitShift'), `${id}: BitShift`).toBe(true);
+      // The 6-bit codes' two planes (export/precision.py); the 4-bit codes are one nibble plane.
+      expect(bytes.includes('__q6hi'), `${id}: 6-bit high plane`).toBe(set.convBits === 6);
+      expect(bytes.includes(FP16_SCALES), `${id}: float16 scales`).toBe(true);
     }
   });
 
-  it('stores its block scales as float16', () => {
-    for (const id of ['unet', 'movq_decoder'] as const) {
-      const component = int4.components[id];
-      const graph = component?.kind === 'onnx' ? component.files[0] : undefined;
-      expect(readFileSync(join(INT4_DIR, graph?.path ?? '')).includes(FP16_SCALES), id).toBe(true);
-    }
-  });
-
-  it.each(ids)('%s: matches fp32 and its 4-bit unpacking is constant-folded', async (id) => {
-    if (!fp32 || !int4) return;
-    const optimized = join(work, `${id}.optimized.onnx`);
+  it.each(ids)(`%s: matches fp32 and its ${set.convBits}-bit unpacking is constant-folded`, async (id) => {
+    const optimized = join(work, `${set.precision}-${id}.optimized.onnx`);
     const reference = await session(FP32_DIR, fp32, id);
-    const quantised = await session(INT4_DIR, int4, id, optimized);
-    // onnxruntime wrote the graph it runs: no BitShift / Concat of the unpacking is left in it, nor
-    // the float16 block scales (their Cast to float32 folded into float32 initializers), and
-    // MatMulNBits took the folded scales.
+    const run = await session(set.dir, quantised, id, optimized);
+    // onnxruntime wrote the graph it runs: no BitShift / Concat / Add of the unpacking is left in
+    // it, nor the float16 block scales (their Cast to float32 folded into float32 initializers),
+    // and MatMulNBits took the folded scales.
     const ran = readFileSync(optimized);
-    const graph = int4.components[id]?.files[0]?.path ?? '';
-    const stored = readFileSync(join(INT4_DIR, graph));
+    const stored = graphBytes(id);
     expect(ran.includes('BitShift'), `${id}: BitShift left after constant folding`).toBe(false);
+    expect(ran.includes('__high16'), `${id}: 6-bit code assembly left after constant folding`).toBe(false);
     expect(ran.includes(FP16_SCALES), `${id}: float16 scales left after constant folding`).toBe(false);
     expect(ran.includes('MatMulNBits'), `${id}: MatMulNBits kept`).toBe(stored.includes('MatMulNBits'));
-    const inputs = feeds(id, int4.dims);
+    const inputs = feeds(id, quantised.dims);
     const want = await reference.run(inputs);
-    const got = await quantised.run(inputs);
+    const got = await run.run(inputs);
     for (const { name } of GRAPH_CONTRACTS[id].outputs) {
       const w = want[name];
       const g = got[name];
       expect(g?.dims, `${id}.${name} shape`).toEqual(w?.dims);
       const c = cosine(g?.data as Float32Array, w?.data as Float32Array);
-      console.log(`${id}.${name}: cosine ${c.toFixed(7)} (min ${MIN_COSINE[id]})`);
-      expect(c, `${id}.${name} cosine`).toBeGreaterThanOrEqual(MIN_COSINE[id]);
+      console.log(`${set.precision} ${id}.${name}: cosine ${c.toFixed(7)} (min ${set.minCosine[id]})`);
+      expect(c, `${id}.${name} cosine`).toBeGreaterThanOrEqual(set.minCosine[id]);
     }
   });
 });
