@@ -203,7 +203,11 @@ export async function runPipeline(
     for (const [index, component] of components.entries()) {
       checkAborted(hooks.signal);
       hooks.onProgress?.({ stage: 'load', component, index, count: components.length });
-      await models.session(component);
+      const unetId = unetFor(settings.mode);
+      // The loop's UNet, captured for this request's shapes where it can be: never a second session.
+      await (component === unetId && models.residency === 'gpu'
+        ? models.loopSession(unetId, unetInputDims(models, request))
+        : models.session(component));
     }
   }
   timings.load += performance.now() - start;
@@ -528,6 +532,25 @@ function startsFromImage(request: PipelineRequest): boolean {
 }
 
 /** Latent grid for an output size (text→image rounds up to a multiple of 64 pixels). */
+/** The shape of every UNet input for this request (CFG doubles the batch). */
+function unetInputDims(models: ModelSet, request: PipelineRequest): Record<string, readonly number[]> {
+  const { settings } = request;
+  const { latentChannels: channels, imageEmbedDim: d, movqScaleFactor: scale } = models.manifest.dims;
+  const { h, w } = latentSize(request, scale);
+  const batch = settings.guidance > 1 ? 2 * settings.numImages : settings.numImages;
+  const dims: Record<string, readonly number[]> = {
+    sample: [batch, channels, h, w],
+    timestep: [batch],
+    image_embeds: [batch, d],
+  };
+  if (settings.mode === 'depth') dims.hint = [batch, 3, h * scale, w * scale];
+  if (settings.mode === 'inpaint') {
+    dims.masked_image_latents = [batch, channels, h, w];
+    dims.mask = [batch, 1, h, w];
+  }
+  return dims;
+}
+
 function latentSize(request: PipelineRequest, scale: number): { h: number; w: number } {
   const { settings } = request;
   if (startsFromImage(request)) {
@@ -635,14 +658,9 @@ async function denoise(
   const unetId = unetFor(settings.mode);
   if (models.residency === 'gpu') {
     const unetConstants = { image_embeds: { data: conditioning, dims: [batch, d] }, ...extraFeeds };
-    const inputDims: Record<string, readonly number[]> = {
-      sample: [batch, channels, h, w],
-      timestep: [batch],
-    };
-    for (const [name, { dims }] of Object.entries(unetConstants)) inputDims[name] = dims;
     latents = await denoiseResident({
       models,
-      unet: await models.loopSession(unetId, inputDims),
+      unet: await models.loopSession(unetId, unetInputDims(models, request)),
       scheduler,
       generator,
       timesteps,

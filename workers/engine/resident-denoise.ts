@@ -313,9 +313,8 @@ async function denoiseCaptured(
           await loop.buffer('x0:1', shape),
         ]
       : null;
-  const stepSessions = [0, 1].map((parity) =>
-    loop.companion(`${stepGraphKey(spec)}:${parity}`, () => buildStepGraph(spec)),
-  );
+  const stepSession = (parity: number) =>
+    loop.companion(`${stepGraphKey(spec)}:${parity}`, () => buildStepGraph(spec));
 
   let current = 0;
   for (const [i, t] of timesteps.entries()) {
@@ -339,7 +338,7 @@ async function denoiseCaptured(
         feeds[STEP_GRAPH.previousX0] = previousX0[current] as Tensor;
         into[STEP_GRAPH.x0Next] = previousX0[next] as Tensor;
       }
-      await stepScope.run(await (stepSessions[current] as Promise<InferenceSession>), feeds, into);
+      await stepScope.run(await stepSession(current), feeds, into);
     } finally {
       stepScope.disposeAll();
     }
