@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseManifest } from '../../models/manifest';
 import { toWireError } from '../errors';
+import { StoreError } from '../store/store-error';
 import { contractMismatch, ModelSet } from './model-set';
 import { type InferenceSession, liveOrtObjects, type OrtRuntime } from './ort';
 import { buildCopyGraph } from './step-graphs';
@@ -135,5 +136,49 @@ describe('a reader with local files', () => {
     });
     expect((await noisePred(models)).length).toBeGreaterThan(0);
     expect(reads).toEqual(tinyManifest.components.unet?.files.map((f) => f.path));
+  });
+});
+
+describe('the denoising loop’s graph-captured UNet', () => {
+  const { latentChannels: c, imageEmbedDim: d } = tinyManifest.dims;
+  const dims = { sample: [2, c, 8, 8], timestep: [2], image_embeds: [2, d] };
+
+  it('fails with the store’s error when a UNet file is found damaged, and reads it only once', async () => {
+    const damaged = tinyManifest.components.unet?.files.find((f) => f.role !== 'graph')?.path;
+    if (!damaged) throw new Error('the fixture UNet has no external-data shard');
+    // The store's behaviour (workers/store): the first read finds the damage and removes the file,
+    // so any later read of it finds nothing stored.
+    const reads: string[] = [];
+    const models = new ModelSet(
+      ortCpu,
+      tinyManifest,
+      {
+        read: async (path) => {
+          if (path !== damaged) return new Uint8Array(readFileSync(TINY_DIR + path));
+          reads.push(path);
+          throw reads.length === 1
+            ? new StoreError('INTEGRITY_MISMATCH', `The stored copy of "${path}" is damaged.`)
+            : new StoreError('NOT_CACHED', `"${path}" is not stored.`);
+        },
+      },
+      {
+        sessionOptions: { executionProviders: ['webgpu'] },
+        deviceTensors: {
+          float32: async () => {
+            throw new Error('no GPU buffer is made before the weights are read');
+          },
+        },
+      },
+    );
+    expect(models.graphCapture).toBe(true);
+    const error = toWireError(await models.loopSession('unet', dims).catch((e: unknown) => e));
+    expect(error).toEqual({
+      code: 'INTEGRITY_MISMATCH',
+      message: `The stored copy of "${damaged}" is damaged.`,
+    });
+    expect(reads).toEqual([damaged]);
+    // Not taken for onnxruntime refusing the capture: the next loop tries the capture again.
+    expect(models.captureRefused().size).toBe(0);
+    await models.releaseAll();
   });
 });

@@ -86,6 +86,21 @@ function usesWebGpu(options: InferenceSession.SessionOptions | undefined): boole
 
 const utf8 = new TextDecoder();
 
+/**
+ * Whether a failure to make a graph-captured session is onnxruntime's (it refused the options or
+ * the graph, or the loop's buffers could not be bound), not the model files': onnxruntime's own
+ * errors carry no `code`, and createSession wraps them as MODEL_LOAD_FAILED.
+ */
+function capturedRefusal(error: unknown): boolean {
+  if (error instanceof ModelSetError) return error.code === 'MODEL_LOAD_FAILED';
+  // (A DOMException's numeric `code` is not one of ours.)
+  return !(
+    typeof error === 'object' &&
+    error !== null &&
+    typeof (error as { code?: unknown }).code === 'string'
+  );
+}
+
 export class ModelSet {
   private readonly sessions = new Map<GraphComponentId, Promise<InferenceSession>>();
   private readonly tensors = new Map<TensorComponentId, Promise<Float32Array>>();
@@ -205,8 +220,11 @@ export class ModelSet {
       const captured = await pending;
       return { session: captured.session, captured };
     } catch (error) {
-      if (error instanceof ModelSetError && error.code === 'MODEL_COMPONENT_MISSING') throw error;
-      // A graph onnxruntime can't capture (control flow, a copy between devices): run it plainly.
+      // Only onnxruntime refusing the capture (a graph with control flow or a copy between
+      // devices) falls back to a plain session. A coded failure from below (a stored file found
+      // damaged and removed, storage lost, a missing component) fails the loop as it is: reading
+      // the files again for a plain session would only turn it into another error (NOT_CACHED).
+      if (!capturedRefusal(error)) throw error;
       this.captureRefusals.set(id, String(error));
       return { session: await this.session(id), captured: null };
     }
