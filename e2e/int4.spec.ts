@@ -5,7 +5,7 @@ import { expect, test } from '@playwright/test';
 
 /**
  * The int4 precision's 4-bit convolutions and int4c6's 6-bit ones (models/export/precision.py: uint8
- * planes unpacked with BitShift / Concat (/ Add), float16 block scales cast to float32, then
+ * planes unpacked with BitShift / Concat (/ Mod / Add), float16 block scales cast to float32, then
  * DequantizeLinear -> Reshape -> Conv) on onnxruntime-web's WebGPU provider: the tiny random-weight
  * UNet and MoVQ decoder of each run on WebGPU, agree with the same graph on the wasm CPU provider,
  * and stay as close to the fp32 graph as on onnxruntime-node (models/int4.test.ts).
@@ -188,7 +188,7 @@ test('int4 4-bit and int4c6 6-bit convolutions run on onnxruntime-web WebGPU', a
     ).toEqual([...QUANTISED]);
   }
   // The unpacking adds no CPU work: as many nodes on the CPU provider (shape arithmetic) as fp32,
-  // so BitShift / Concat / Add / ConstantOfShape and the scales' Cast were folded and
+  // so BitShift / Mod / Add / Concat / ConstantOfShape and the scales' Cast were folded and
   // DequantizeLinear / Reshape run on WebGPU.
   const cpuNodes: Record<string, number> = {};
   let section = '';

@@ -194,8 +194,8 @@ describe.each(SETS)('$precision precision set on onnxruntime-node', (set) => {
     for (const id of ['unet', 'movq_decoder'] as const) {
       const bytes = graphBytes(id);
       expect(bytes.includes('BitShift'), `${id}: BitShift`).toBe(true);
-      // The 6-bit codes' two planes (export/precision.py); the 4-bit codes are one nibble plane.
-      expect(bytes.includes('__q6hi'), `${id}: 6-bit high plane`).toBe(set.convBits === 6);
+      // The 6-bit codes' third byte plane (export/precision.py); the 4-bit codes are one nibble plane.
+      expect(bytes.includes('__q6c'), `${id}: 6-bit byte planes`).toBe(set.convBits === 6);
       expect(bytes.includes(FP16_SCALES), `${id}: float16 scales`).toBe(true);
     }
   });
@@ -204,13 +204,14 @@ describe.each(SETS)('$precision precision set on onnxruntime-node', (set) => {
     const optimized = join(work, `${set.precision}-${id}.optimized.onnx`);
     const reference = await session(FP32_DIR, fp32, id);
     const run = await session(set.dir, quantised, id, optimized);
-    // onnxruntime wrote the graph it runs: no BitShift / Concat / Add of the unpacking is left in
-    // it, nor the float16 block scales (their Cast to float32 folded into float32 initializers),
+    // onnxruntime wrote the graph it runs: no BitShift / Mod / Add / Concat of the unpacking is left
+    // in it, nor the float16 block scales (their Cast to float32 folded into float32 initializers),
     // and MatMulNBits took the folded scales.
     const ran = readFileSync(optimized);
     const stored = graphBytes(id);
     expect(ran.includes('BitShift'), `${id}: BitShift left after constant folding`).toBe(false);
-    expect(ran.includes('__high16'), `${id}: 6-bit code assembly left after constant folding`).toBe(false);
+    expect(ran.includes('__c3'), `${id}: 6-bit code assembly left after constant folding`).toBe(false);
+    expect(ran.includes('__q6a'), `${id}: 6-bit planes left after constant folding`).toBe(false);
     expect(ran.includes(FP16_SCALES), `${id}: float16 scales left after constant folding`).toBe(false);
     expect(ran.includes('MatMulNBits'), `${id}: MatMulNBits kept`).toBe(stored.includes('MatMulNBits'));
     const inputs = feeds(id, quantised.dims);

@@ -49,25 +49,28 @@ with plain float ops, would be folded into float32 weights: 4 bytes per weight r
 wasm heap while folding (the full-size UNet's 938 M convolution weights are 3.75 GB, at wasm32's
 4 GB limit on their own), so it was not used. Were folding disabled, the unpacking would still be
 correct: BitShift would run on onnxruntime's CPU kernels on every call.
-Conv at 6 bits (int4c6). The same blocks of 32 along each output channel's values, codes c in
-0..63 stored as two planes: `__q6lo`, uint8 [B, 16], the low 4 bits of the codes laid out as int4's
-nibbles (byte j: c[j] & 15 in its low nibble, c[j + 16] & 15 in its high nibble), and `__q6hi`,
-uint8 [B, 8], their high 2 bits (byte j: c[j] >> 4 in bits 0-1, c[j + 8] >> 4 in bits 2-3,
-c[j + 16] >> 4 in bits 4-5, c[j + 24] >> 4 in bits 6-7); 24 bytes per block plus a 2-byte scale.
-Field k of a high byte is BitShift(BitShift(hi, 6 - 2k, LEFT), 6, RIGHT) (k = 3: one right shift),
-and the codes are assembled with an Add, which onnxruntime's CPU provider has for uint8 (checked on
-onnxruntime-node and -web 1.30; the two terms have no bits in common, so it never carries):
+Conv at 6 bits (int4c6). The same blocks of 32 along each output channel's values; codes c in
+0..63, four in every three bytes, stored as three byte planes `__q6a`, `__q6b`, `__q6c`, uint8
+[B, 8] each: byte j of plane k (k = 0, 1, 2) holds code 8k + j in its high 6 bits and bits 2k, 2k + 1
+of code 24 + j in its low 2 bits. 24 bytes per block plus a 2-byte scale. The graph rebuilds the
+codes with ops onnxruntime's CPU provider has for uint8 (BitShift, Mod, Add; checked on
+onnxruntime-node and -web 1.30; the three terms of c3 share no bits, so the Adds never carry):
 
-    low   = Concat(BitShift(BitShift(q6lo, 4, LEFT), 4, RIGHT), BitShift(q6lo, 4, RIGHT))   [B, 32]
-    high  = Concat(field 0, field 1, field 2, field 3 of q6hi, axis=1)                     [B, 32]
-    codes = Add(low, BitShift(high, 4, LEFT))                                              uint8 [B, 32]
+    c_k   = BitShift(plane_k, 2, RIGHT)                          uint8 [B, 8], codes 8k .. 8k + 7
+    r_k   = Mod(plane_k, 4)                                      uint8 [B, 8]
+    c3    = Add(Add(r_0, BitShift(r_1, 2, LEFT)), BitShift(r_2, 4, LEFT))    codes 24 .. 31
+    codes = Concat(c_0, c_1, c_2, c3, axis=1)                    uint8 [B, 32]
     zero  = ConstantOfShape([B], value=uint8 32)
     W     = Reshape(DequantizeLinear(codes, scales, zero, axis=0), [O, I, kH, kW])
 
-All of it reads only initializers and stays uint8 (no wider intermediate while folding), so constant
-folding leaves exactly int4's per-call DequantizeLinear + Reshape and the same resident uint8 weight.
-A 3-bytes-per-4-codes packing would need the same Add plus more shifts per code; the two planes
-reuse int4's nibble layout.
+All of it reads only initializers and stays uint8, so constant folding leaves exactly int4's
+per-call DequantizeLinear + Reshape and the same resident uint8 weight. The layout is chosen for
+the load-time peak: onnxruntime keeps every folded intermediate until its folding pass ends, so the
+peak grows with the bytes of all intermediates together. These planes make 3.5 bytes per weight of
+intermediates and codes (int4's nibbles: 2.5); a 4-bit plane plus a 2-bit plane (int4's nibbles,
+then 2-bit fields shifted into place and added) made 7.25, and the full-size UNet's session
+creation in onnxruntime-node (CPU) peaked at 7.0 GB with them against 3.5 GB with these (int4:
+2.6 GB; same codes, same outputs).
 
 Verified: models/int4.test.ts (onnxruntime-node: outputs against fp32, no BitShift and no float16
 scale left in the optimised graph) and e2e/int4.spec.ts (onnxruntime-web WebGPU in Chromium:
@@ -377,8 +380,8 @@ def _fp16_scales(name: str, scale: np.ndarray) -> Tuple[onnx.TensorProto, onnx.N
 
 
 INT4_SHIFT = "int4__shift4"  # the shared uint8 scalar 4 of the Conv unpacking
-# The shared uint8 shift amounts of the Conv unpackings, by amount.
-SHIFTS = {2: "quant__shift2", 4: INT4_SHIFT, 6: "quant__shift6"}
+# The shared uint8 scalars of the Conv unpackings (shift amounts; 4 is also int4c6's modulus), by value.
+SHIFTS = {2: "quant__shift2", 4: INT4_SHIFT}
 
 
 def _shift(value: str, amount: int, direction: str, out: str) -> onnx.NodeProto:
@@ -420,45 +423,44 @@ def _int4_conv_dequantize(name: str, array: np.ndarray) -> Tuple[List[onnx.Tenso
 
 def _conv6_dequantize(name: str, array: np.ndarray) -> Tuple[List[onnx.TensorProto], List[onnx.NodeProto]]:
     """W[O, ...] -> 6-bit blocks of 32 (codes 0..63, zero point 32) along each output channel's
-    flattened values, as a 4-bit plane and a 2-bit plane unpacked in the graph (module docstring,
-    "Conv at 6 bits"). The caller checks that the row length divides by 32."""
+    flattened values, as three byte planes unpacked in the graph (module docstring, "Conv at 6
+    bits"). The caller checks that the row length divides by 32."""
     w = array.reshape(-1, INT4_BLOCK).astype(np.float32)  # [B, 32], blocks never straddle rows
-    blocks = w.shape[0]
     q, scale = _block_quantize(w, 6)
-    half, quarter = INT4_BLOCK // 2, INT4_BLOCK // 4
-    low, high = q & 15, q >> 4
-    lo_plane = (low[:, :half] | (low[:, half:] << 4)).astype(np.uint8)  # [B, 16]
-    hi_plane = np.zeros((blocks, quarter), np.uint8)  # [B, 8]
-    for k in range(4):
-        hi_plane |= (high[:, k * quarter : (k + 1) * quarter] << (2 * k)).astype(np.uint8)
+    return _conv6_graph(name, q, scale, array.shape)
+
+
+def _conv6_graph(name: str, q: np.ndarray, scale: np.ndarray, shape_of_w) -> Tuple[List[onnx.TensorProto], List[onnx.NodeProto]]:
+    """The planes, scales and unpacking nodes of 6-bit codes q [B, 32] with float16 scales [B]."""
+    blocks = q.shape[0]
+    quarter = INT4_BLOCK // 4
+    codes = q.reshape(blocks, 4, quarter)  # codes[:, k, j] = code 8k + j
+    planes = [
+        ((codes[:, k] << 2) | ((codes[:, 3] >> (2 * k)) & 3)).astype(np.uint8) for k in range(3)
+    ]  # each [B, 8]
     stored_scale, cast, scales = _fp16_scales(name, scale)
-    tensors = [
-        numpy_helper.from_array(lo_plane, name + "__q6lo"),
-        numpy_helper.from_array(hi_plane, name + "__q6hi"),
+    tensors = [numpy_helper.from_array(plane, f"{name}__q6{'abc'[k]}") for k, plane in enumerate(planes)] + [
         stored_scale,
         numpy_helper.from_array(np.array([blocks], np.int64), name + "__blocks"),
-        numpy_helper.from_array(np.array(array.shape, np.int64), name + "__shape"),
+        numpy_helper.from_array(np.array(shape_of_w, np.int64), name + "__shape"),
     ]
-    lo, hi, _, blocks_shape, shape = (t.name for t in tensors)
+    plane_names = [t.name for t in tensors[:3]]
+    blocks_shape, shape = tensors[4].name, tensors[5].name
     zero_point = numpy_helper.from_array(np.array([32], np.uint8), "value")
-    nodes = [
-        cast,
-        _shift(lo, 4, "LEFT", name + "__lo_up"),
-        _shift(name + "__lo_up", 4, "RIGHT", name + "__lo0"),
-        _shift(lo, 4, "RIGHT", name + "__lo1"),
-        helper.make_node("Concat", [name + "__lo0", name + "__lo1"], [name + "__low"], axis=1, name=name + "__low"),
-    ]
-    fields = []
-    for k in range(4):  # field k of each hi byte: bits 2k, 2k + 1
-        up = name + f"__hi{k}_up"
-        if k < 3:
-            nodes.append(_shift(hi, 6 - 2 * k, "LEFT", up))
-        nodes.append(_shift(up if k < 3 else hi, 6, "RIGHT", name + f"__hi{k}"))
-        fields.append(name + f"__hi{k}")
+    nodes = [cast]
+    for k, plane in enumerate(plane_names):
+        nodes.append(_shift(plane, 2, "RIGHT", f"{name}__c{k}"))  # codes 8k .. 8k + 7
+        nodes.append(
+            helper.make_node("Mod", [plane, SHIFTS[4]], [f"{name}__r{k}"], name=f"{name}__r{k}")
+        )  # 2 bits of codes 24 .. 31
     nodes += [
-        helper.make_node("Concat", fields, [name + "__high"], axis=1, name=name + "__high"),
-        _shift(name + "__high", 4, "LEFT", name + "__high16"),
-        helper.make_node("Add", [name + "__low", name + "__high16"], [name + "__codes"], name=name + "__codes"),
+        _shift(name + "__r1", 2, "LEFT", name + "__r1s"),
+        _shift(name + "__r2", 4, "LEFT", name + "__r2s"),
+        helper.make_node("Add", [name + "__r0", name + "__r1s"], [name + "__r01"], name=name + "__r01"),
+        helper.make_node("Add", [name + "__r01", name + "__r2s"], [name + "__c3"], name=name + "__c3"),
+        helper.make_node(
+            "Concat", [f"{name}__c{k}" for k in range(4)], [name + "__codes"], axis=1, name=name + "__codes"
+        ),
         helper.make_node("ConstantOfShape", [blocks_shape], [name + "__zero"], value=zero_point, name=name + "__zero"),
         helper.make_node(
             "DequantizeLinear", [name + "__codes", scales, name + "__zero"], [name + "__blocks_f32"], axis=0,
@@ -564,7 +566,7 @@ def quantize_weights(model: onnx.ModelProto, linear_bits: int, conv_bits: int) -
                     unpack = _int4_conv_dequantize if conv_bits == 4 else _conv6_dequantize
                     tensors, deqs = unpack(name, array)
                     for amount, shift_name in SHIFTS.items():  # shared scalars, added at first use
-                        used = any(d.op_type == "BitShift" and d.input[1] == shift_name for d in deqs)
+                        used = any(shift_name in d.input[1:] for d in deqs)
                         if used and shift_name not in shifts_added:
                             new_inits.append(numpy_helper.from_array(np.array(amount, np.uint8), shift_name))
                             shifts_added.add(shift_name)
