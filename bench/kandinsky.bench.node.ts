@@ -1,6 +1,6 @@
 /**
  * The performance suite (`npm run bench`): engine overhead, CFG batching, load memory, store vs
- * memory load, low-memory peak, download size per precision preset, and time to first image in
+ * memory load, graph capture on WebGPU, low-memory peak, download size per precision preset, and time to first image in
  * Chromium. Writes bench/results.json and bench/results.md.
  *
  *   npx vitest run --config bench/bench.config.node.ts bench/kandinsky.bench.node.ts
@@ -18,6 +18,7 @@ import { promisify } from 'node:util';
 import { afterAll, expect, it } from 'vitest';
 import type { GraphComponentId } from '../models/contract';
 import { measureBrowser } from './browser.node';
+import { measureCapture } from './capture-browser.node';
 import { measureCfg, measureOverhead } from './engine-timing.node';
 import { availableBytes } from './memory.node';
 import type { Probe } from './probes.probe.node';
@@ -27,7 +28,7 @@ import { FULL_DIR, fullSet, fullSetPresent, midSet, midUnetExported, REPO, tinyS
 const run = promisify(execFile);
 const RESULTS_JSON = `${REPO}bench/results.json`;
 const RESULTS_MD = `${REPO}bench/results.md`;
-const ALL = ['overhead', 'cfg', 'load', 'store', 'lowmem', 'download', 'browser'] as const;
+const ALL = ['overhead', 'cfg', 'capture', 'load', 'store', 'lowmem', 'download', 'browser'] as const;
 type Section = (typeof ALL)[number];
 const wanted = new Set<string>(
   process.env.BENCH_SECTIONS ? process.env.BENCH_SECTIONS.split(',').map((s) => s.trim()) : ALL,
@@ -227,6 +228,21 @@ it.runIf(wanted.has('browser'))(
   'browser: time to first image on the fixture set in Chromium (SwiftShader WebGPU)',
   async () => {
     record('browser', await measureBrowser());
+  },
+  HOUR,
+);
+
+it.runIf(wanted.has('capture'))(
+  'capture: the UNet as a plain session vs a graph-captured replay in Chromium (SwiftShader WebGPU)',
+  async () => {
+    try {
+      record('capture', await measureCapture([8, 16], 20));
+    } catch (error) {
+      record(
+        'capture',
+        skipped(`needs /usr/bin/chromium and the harness build: ${String(error).slice(0, 500)}`),
+      );
+    }
   },
   HOUR,
 );

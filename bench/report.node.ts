@@ -143,6 +143,30 @@ export function renderMarkdown(results: Json): string {
     );
   }
 
+  const capture = results.capture as Json | undefined;
+  out.push(
+    '',
+    '## Graph capture: the tiny UNet, plain session vs captured replay, batch 2, Chromium + SwiftShader WebGPU',
+    '',
+    'issue: `session.run` until it returns (the CPU work of encoding and submitting the kernels, which a replay skips); per run: back-to-back calls, one readback at the end. SwiftShader computes on the same two cores, so per-run time is mostly its compute.',
+    '',
+  );
+  const captureNote = why(capture);
+  if (captureNote) out.push(captureNote);
+  else if (capture) {
+    out.push(
+      '| latents | runs | issue, plain | issue, captured | ratio | per run, plain | per run, captured | ratio |',
+      '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    );
+    for (const r of rows(capture)) {
+      const plain = r.plain as Record<string, number>;
+      const captured = r.captured as Record<string, number>;
+      out.push(
+        `| ${(r.latent as number[]).join('×')} | ${String(r.runs)} | ${ms(plain.issueMs)} | ${ms(captured.issueMs)} | ${(r.issueRatio as number).toFixed(3)} | ${ms(plain.perRunMs)} | ${ms(captured.perRunMs)} | ${(r.perRunRatio as number).toFixed(3)} |`,
+      );
+    }
+  }
+
   const browser = results.browser as Json | undefined;
   out.push(
     '',

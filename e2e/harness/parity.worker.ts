@@ -24,7 +24,7 @@ import {
 } from '../../workers/engine/mix-reference';
 import { ModelSet } from '../../workers/engine/model-set';
 import { parseNpy, parseNpyFloat32 } from '../../workers/engine/npy';
-import { gpuReadbacks, type LiveCounts, liveOrtObjects } from '../../workers/engine/ort';
+import { gpuReadbacks, type LiveCounts, liveOrtObjects, type Tensor } from '../../workers/engine/ort';
 import { runPipeline } from '../../workers/engine/pipeline';
 import { decodePng } from '../../workers/engine/png';
 import {
@@ -33,6 +33,7 @@ import {
   type ReferenceIndex,
   type TensorCheck,
 } from '../../workers/engine/reference-cases';
+import { downloadResident } from '../../workers/engine/resident-denoise';
 import { DEFAULT_SETTINGS, type GenerationSettings } from '../../workers/engine/settings';
 import { webZlib } from '../../workers/engine/web-zlib';
 import { ortWeb, webGpuDeviceTensors } from '../../workers/ort-web';
@@ -143,6 +144,71 @@ async function generateTimed(set: ModelSet, settings: GenerationSettings) {
 }
 
 const api = {
+  /**
+   * The UNet's cost per call on WebGPU, plain session vs graph-captured replay, batch 2 at
+   * `latent`×`latent` latents. issue: how long `session.run` takes to return (the CPU work of
+   * encoding and submitting every kernel; on a fast GPU this is what leaves it waiting);
+   * perRun: `runs` calls back to back and one readback at the end, ÷ runs. Milliseconds, medians.
+   */
+  async timeUnetCalls(
+    runs: number,
+    latent: number,
+  ): Promise<Record<'plain' | 'captured', { issueMs: number; perRunMs: number }>> {
+    const median = (values: number[]) =>
+      [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
+    const dims = { sample: [2, 4, latent, latent], timestep: [2], image_embeds: [2, 32] } as const;
+    const time = async (set: ModelSet, session: InferenceSession, feeds: Record<string, Tensor>) => {
+      const once = async () => {
+        const started = performance.now();
+        const out = await session.run(feeds);
+        const issued = performance.now() - started;
+        return { out: out.noise_pred as Tensor, issued };
+      };
+      for (let i = 0; i < 3; i++) {
+        const { out } = await once();
+        await downloadResident(set, out);
+        out.dispose();
+      }
+      const issues: number[] = [];
+      const started = performance.now();
+      let last: Tensor | null = null;
+      for (let i = 0; i < runs; i++) {
+        last?.dispose();
+        const { out, issued } = await once();
+        issues.push(issued);
+        last = out;
+      }
+      if (last) await downloadResident(set, last);
+      const perRunMs = (performance.now() - started) / runs;
+      last?.dispose();
+      return { issueMs: median(issues), perRunMs };
+    };
+    const deviceTensors = webGpuDeviceTensors();
+    const plainSet = await openTinySet(false);
+    const buffers: { destroy(): void }[] = [];
+    try {
+      const session = await plainSet.session('unet');
+      const feeds: Record<string, Tensor> = {};
+      for (const [name, shape] of Object.entries(dims)) {
+        const made = await deviceTensors.float32(shape);
+        buffers.push(made);
+        feeds[name] = made.tensor;
+      }
+      const plain = await time(plainSet, session, feeds);
+      const capturedSet = await openTinySet(true);
+      try {
+        const loop = await capturedSet.loopSession('unet', dims);
+        if (!loop.captured) throw new Error(`Not captured: ${[...capturedSet.captureRefused().values()]}`);
+        return { plain, captured: await time(capturedSet, loop.session, loop.captured.inputs) };
+      } finally {
+        await capturedSet.releaseAll();
+      }
+    } finally {
+      for (const buffer of buffers) buffer.destroy();
+      await plainSet.releaseAll();
+    }
+  },
+
   /**
    * The same generations on a graph-capturing set and on a plain one, both WebGPU: guided DDPM,
    * then unguided DPM-Solver++ at another size (a new capture), then the first again (captured
