@@ -166,11 +166,25 @@ const common = { optional: z.boolean(), enables: z.array(Feature) };
  */
 const PRECISIONS = ['fp32', 'fp16', 'int8', 'int4', 'int4c6'] as const;
 
+/** A cosine similarity as the export tool reports it: in [-1, 1]. */
+const Cosine = z.number().min(-1).max(1);
+
+/**
+ * What the export tool's `--check` measured for a graph (models/README.md): this graph's outputs
+ * against its PyTorch float32 module on the check inputs, the worst output and input.
+ */
+const GraphCheck = z.strictObject({
+  cosine: Cosine,
+  maxAbsError: z.number().nonnegative(),
+  maxAbsReference: z.number().nonnegative(),
+});
+
 const OnnxComponent = z.strictObject({
   kind: z.literal('onnx'),
   precision: z.enum(PRECISIONS),
   requiredFeatures: z.array(z.enum(['shader-f16'])),
   files: Files,
+  check: GraphCheck.optional(),
   ...common,
 });
 const TensorComponent = z.strictObject({
@@ -196,6 +210,11 @@ const Variant = z.strictObject({
   requiredFeatures: z.array(z.enum(['shader-f16'])),
   /** Bytes of the text-to-image components at this precision, for the UI before the variant is read. */
   textToImageBytes: z.number().int().nonnegative(),
+  /**
+   * The worst `--check` cosine of the variant's text-to-image graphs against PyTorch float32 (their
+   * components' `check`), so the app can pick the smallest variant that holds before reading it.
+   */
+  checkCosine: Cosine.optional(),
 });
 
 const PriorScheduler = z.strictObject({

@@ -182,8 +182,10 @@ export interface ModelSetInfo {
       readonly precision: Precision;
       readonly requiredFeatures: readonly string[];
       readonly supported: boolean;
-      /** Text-to-image download at this precision, bytes; null for the opened manifest itself. */
-      readonly textToImageBytes: number | null;
+      /** Text-to-image download at this precision, bytes. */
+      readonly textToImageBytes: number;
+      /** The worst `--check` cosine of its text-to-image graphs against PyTorch fp32; null: not recorded. */
+      readonly checkCosine: number | null;
     }[];
   };
   readonly components: readonly ModelComponentInfo[];

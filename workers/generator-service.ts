@@ -304,6 +304,7 @@ export class GeneratorService implements ModelApi {
           requiredFeatures: [...o.requiredFeatures],
           supported: supports(adapter, o),
           textToImageBytes: o.textToImageBytes,
+          checkCosine: o.checkCosine,
         })),
       },
     };

@@ -10,17 +10,28 @@ import { ManifestError, parseManifest } from '../models/manifest';
 import { ortCpu, TINY_DIR } from './engine/tiny-fixture.node';
 import { toWireError } from './errors';
 import { GeneratorService } from './generator-service';
-import { choosePrecision, manifestPrecision, type PrecisionOption, precisionOptions } from './precision';
+import {
+  choosePrecision,
+  manifestPrecision,
+  type PrecisionOption,
+  precisionOptions,
+  textToImageBytes,
+  textToImageCheckCosine,
+} from './precision';
 import { newProfile } from './store/test-support.node';
 
+/** Text-to-image bytes of the real set per precision (models/README.md), for the options below. */
+const REAL_BYTES = { fp32: 12.06e9, fp16: 6.03e9, int8: 3.02e9, int4: 1.73e9, int4c6: 1.97e9 };
 const option = (
   precision: PrecisionOption['precision'],
   manifest: string | null = null,
+  checkCosine: number | null = null,
 ): PrecisionOption => ({
   precision,
   requiredFeatures: precision === 'fp16' ? ['shader-f16'] : [],
   manifest,
-  textToImageBytes: null,
+  textToImageBytes: REAL_BYTES[precision],
+  checkCosine,
 });
 const all = [
   option('fp32'),
@@ -66,6 +77,41 @@ describe('choosePrecision', () => {
       choosePrecision([option('int4c6'), option('fp32', 'a.json')], withoutF16, 'auto').option.precision,
     ).toBe('fp32');
     expect(choosePrecision([option('int4c6')], withoutF16, 'auto').option.precision).toBe('int4c6');
+  });
+
+  describe('with --check figures recorded', () => {
+    const checked = (int4c6: number) => [
+      option('fp32', null, 1),
+      option('fp16', 'manifest.fp16.json', 0.999998),
+      option('int8', 'manifest.int8.json', 0.9999),
+      option('int4', 'manifest.int4.json', 0.982),
+      option('int4c6', 'manifest.int4c6.json', int4c6),
+    ];
+
+    it('auto picks the smallest download whose figures hold, with or without shader-f16', () => {
+      for (const adapter of [withF16, withoutF16, null]) {
+        const decision = choosePrecision(checked(0.9993), adapter, 'auto');
+        expect(decision.option.precision).toBe('int4c6');
+        expect(decision.reason).toBe(
+          'int4c6: the smallest download whose --check holds (cosine 0.9993 ≥ 0.999)',
+        );
+      }
+    });
+
+    it('a smaller variant under the bar is passed over for the next smallest that holds', () => {
+      // int4c6 as measured on the tiny random set (unet 0.9968); int4 at 0.982.
+      expect(choosePrecision(checked(0.9968), withF16, 'auto').option.precision).toBe('int8');
+      const noInt8 = checked(0.9968).filter((o) => o.precision !== 'int8');
+      expect(choosePrecision(noInt8, withF16, 'auto').option.precision).toBe('fp16');
+      // fp16 holds but needs shader-f16: without it, fp32.
+      expect(choosePrecision(noInt8, withoutF16, 'auto').option.precision).toBe('fp32');
+    });
+
+    it('options without figures keep the fixed order; an override still wins', () => {
+      const mixed = [option('fp32'), option('fp16', 'f.json'), option('int4c6', 'c.json')];
+      expect(choosePrecision(mixed, withF16, 'auto').option.precision).toBe('fp16');
+      expect(choosePrecision(checked(0.9993), withF16, 'fp16').option.precision).toBe('fp16');
+    });
   });
 
   it('says why, naming the missing feature when fp16 was skipped', () => {
@@ -125,6 +171,34 @@ describe('manifest variants', () => {
       ['fp16', 'manifest.fp16.json'],
       ['int8', 'manifest.int8.json'],
     ]);
+  });
+
+  it('carries each option’s bytes and --check cosine: the variant’s entry, the opened manifest’s components', () => {
+    const json = tinyJson();
+    const opened = parseManifest({ ...json, variants: [{ ...variants[1], checkCosine: 0.9999 }] });
+    const own = precisionOptions(opened)[0];
+    expect(own?.textToImageBytes).toBe(textToImageBytes(opened));
+    expect(textToImageBytes(opened)).toBeGreaterThan(0);
+    // The fixture's export recorded --check on every graph (fp32: cosine 1 to 11 digits).
+    expect(own?.checkCosine).toBe(textToImageCheckCosine(opened));
+    expect(own?.checkCosine).toBeGreaterThan(0.9999999);
+    expect(precisionOptions(opened)[1]?.checkCosine).toBe(0.9999);
+    // With a check on every text-to-image graph, the worst of them; image_encoder is not one.
+    const check = (cosine: number) => ({ cosine, maxAbsError: 0.01, maxAbsReference: 2 });
+    for (const [id, component] of Object.entries(json.components)) {
+      if (component.kind === 'onnx') component.check = check(id === 'unet' ? 0.9991 : 0.99995);
+    }
+    json.components.image_encoder = { ...json.components.image_encoder, check: check(0.5) };
+    const checked = parseManifest(json);
+    expect(textToImageCheckCosine(checked)).toBe(0.9991);
+    delete json.components.prior?.check;
+    expect(textToImageCheckCosine(parseManifest(json))).toBeNull();
+  });
+
+  it('rejects a cosine outside [-1, 1]', () => {
+    expect(() => parseManifest({ ...tinyJson(), variants: [{ ...variants[1], checkCosine: 1.5 }] })).toThrow(
+      ManifestError,
+    );
   });
 
   it('rejects unsafe paths, duplicate precisions and fp16 without its feature', () => {

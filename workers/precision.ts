@@ -5,6 +5,7 @@
  * variants"); this module picks one from the adapter (GpuAdapterReport) or the user's override.
  * Pure: no ORT, no I/O.
  */
+import { REQUIRED_COMPONENTS } from '../models/contract';
 import type { Manifest, Precision } from '../models/manifest';
 import { KandinskyError } from './errors';
 
@@ -22,18 +23,53 @@ export interface PrecisionOption {
   readonly requiredFeatures: readonly 'shader-f16'[];
   /** The variant's manifest path relative to the opened one; null for the opened manifest itself. */
   readonly manifest: string | null;
-  readonly textToImageBytes: number | null;
+  /** Bytes of the option's text-to-image components (what the model manager shows before download). */
+  readonly textToImageBytes: number;
+  /**
+   * The worst `--check` cosine of the option's text-to-image graphs against PyTorch float32 (the
+   * variant entry's `checkCosine`, or the opened manifest's own components' `check`); null when
+   * the publisher recorded none.
+   */
+  readonly checkCosine: number | null;
 }
 
 /**
- * Preference of 'auto', best first. fp16: half the download and memory of fp32 and the fastest
- * WebGPU kernels, numerically equal to fp32 where it matters (norms and softmax stay fp32).
- * int8: a quarter of fp32 at rest, fp32 compute, cosine ≥ 0.9999 in `--check`. fp32: always runs.
- * int4 and int4c6 (int4 with 6-bit convolutions) only when asked for: int4's UNet quality is not
- * proven on real weights, and int4c6's UNets measure cosine 0.994–0.997 in `--check` on the tiny
- * random set, under the 0.999 bar a default needs (models/README.md).
+ * The `--check` cosine an option must hold for 'auto' to pick it by download size alone: the bar
+ * models/README.md sets for publishing fp16 (its measured figures are ≥ 0.999998). A quantised
+ * variant that holds it on the real weights is as good a default as fp16, and smaller.
+ */
+export const DEFAULT_CHECK_COSINE = 0.999;
+
+/**
+ * Preference of 'auto' among options without `--check` figures, best first. fp16: half the
+ * download and memory of fp32 and the fastest WebGPU kernels, numerically equal to fp32 where it
+ * matters (norms and softmax stay fp32). int8: a quarter of fp32 at rest, fp32 compute, cosine
+ * ≥ 0.9999 in `--check`. fp32: always runs. int4 and int4c6 (int4 with 6-bit convolutions) only
+ * when their figures hold or when asked for: on the tiny random set their UNets measure cosine
+ * 0.97–0.98 and 0.994–0.997, under DEFAULT_CHECK_COSINE (models/README.md).
  */
 const AUTO_ORDER: readonly Precision[] = ['fp16', 'int8', 'fp32'];
+
+/** Text-to-image download of a manifest: the bytes of every file of its required components. */
+export function textToImageBytes(manifest: Manifest): number {
+  let bytes = 0;
+  for (const id of REQUIRED_COMPONENTS) {
+    for (const file of manifest.components[id]?.files ?? []) bytes += file.bytes;
+  }
+  return bytes;
+}
+
+/** The worst `check` cosine of a manifest's text-to-image graphs; null unless every one has one. */
+export function textToImageCheckCosine(manifest: Manifest): number | null {
+  let worst = 1;
+  for (const id of REQUIRED_COMPONENTS) {
+    const component = manifest.components[id];
+    if (component?.kind !== 'onnx') continue;
+    if (!component.check) return null;
+    worst = Math.min(worst, component.check.cosine);
+  }
+  return worst;
+}
 
 /** The precision of a set's ONNX components, or 'mixed' when they differ. */
 export function manifestPrecision(manifest: Manifest): Precision | 'mixed' {
@@ -61,7 +97,8 @@ export function precisionOptions(manifest: Manifest): PrecisionOption[] {
       precision: own,
       requiredFeatures: manifestFeatures(manifest),
       manifest: null,
-      textToImageBytes: null,
+      textToImageBytes: textToImageBytes(manifest),
+      checkCosine: textToImageCheckCosine(manifest),
     });
   }
   for (const variant of manifest.variants ?? []) {
@@ -71,6 +108,7 @@ export function precisionOptions(manifest: Manifest): PrecisionOption[] {
       requiredFeatures: variant.requiredFeatures,
       manifest: variant.manifest,
       textToImageBytes: variant.textToImageBytes,
+      checkCosine: variant.checkCosine ?? null,
     });
   }
   return options;
@@ -102,10 +140,37 @@ export interface PrecisionDecision {
   readonly reason: string;
 }
 
+/** The first of AUTO_ORDER among `candidates`, with why. */
+function fixedOrderChoice(
+  options: readonly PrecisionOption[],
+  candidates: readonly PrecisionOption[],
+): PrecisionDecision | null {
+  for (const precision of AUTO_ORDER) {
+    const option = candidates.find((o) => o.precision === precision);
+    if (!option) continue;
+    const reason =
+      precision === 'fp16'
+        ? 'fp16: this GPU has shader-f16'
+        : options.some((o) => o.precision === 'fp16')
+          ? `${precision}: this GPU has no shader-f16 for the fp16 models`
+          : `${precision}: the best precision this set publishes`;
+    return { option, reason };
+  }
+  return null;
+}
+
+/** Whether an option's recorded `--check` figures make it a default candidate. */
+export function holdsCheck(option: Pick<PrecisionOption, 'checkCosine'>): boolean {
+  return option.checkCosine !== null && option.checkCosine >= DEFAULT_CHECK_COSINE;
+}
+
 /**
- * The option to open. 'auto': the first of fp16 (only with shader-f16), int8, fp32 that the set
- * publishes, else any option the adapter supports. A named precision: that one, or a
- * WEBGPU_FEATURE_MISSING / INVALID_INPUT error saying why not.
+ * The option to open. 'auto', among the options the adapter runs, leaving out any whose recorded
+ * `--check` cosine is under DEFAULT_CHECK_COSINE: the first of fp16 (only with shader-f16), int8,
+ * fp32 that the set publishes, unless an option whose recorded figures hold is a smaller
+ * text-to-image download, then the smallest of those (a set exported with `--check` at every
+ * precision so opens its smallest good download); else any option the adapter supports. A named
+ * precision: that one, or a WEBGPU_FEATURE_MISSING / INVALID_INPUT error saying why not.
  */
 export function choosePrecision(
   options: readonly PrecisionOption[],
@@ -124,17 +189,23 @@ export function choosePrecision(
     return { option, reason: `${choice}, as chosen` };
   }
   const runnable = options.filter((o) => supports(adapter, o));
-  for (const precision of AUTO_ORDER) {
-    const option = runnable.find((o) => o.precision === precision);
-    if (!option) continue;
-    const reason =
-      precision === 'fp16'
-        ? 'fp16: this GPU has shader-f16'
-        : options.some((o) => o.precision === 'fp16')
-          ? `${precision}: this GPU has no shader-f16 for the fp16 models`
-          : `${precision}: the best precision this set publishes`;
-    return { option, reason };
+  // A recorded figure under the bar rules an option out; one without figures is judged by its kind.
+  const trusted = runnable.filter((o) => o.checkCosine === null || holdsCheck(o));
+  const ordered = fixedOrderChoice(options, trusted);
+  const rank = (o: PrecisionOption) => {
+    const at = AUTO_ORDER.indexOf(o.precision);
+    return at < 0 ? AUTO_ORDER.length : at;
+  };
+  const [smallest] = trusted
+    .filter(holdsCheck)
+    .sort((a, b) => a.textToImageBytes - b.textToImageBytes || rank(a) - rank(b));
+  if (smallest && (!ordered || smallest.textToImageBytes < ordered.option.textToImageBytes)) {
+    return {
+      option: smallest,
+      reason: `${smallest.precision}: the smallest download whose --check holds (cosine ${formatCosine(smallest.checkCosine)} ≥ ${DEFAULT_CHECK_COSINE})`,
+    };
   }
+  if (ordered) return ordered;
   const [fallback] = runnable;
   if (fallback)
     return { option: fallback, reason: `${fallback.precision}: the only precision this GPU can run` };
@@ -147,4 +218,12 @@ export function assertRunnable(manifest: Manifest, adapter: AdapterFeatures | nu
   if (!supports(adapter, { requiredFeatures: manifestFeatures(manifest) })) {
     throw missingFeatureError(manifestPrecision(manifest), adapter);
   }
+}
+
+/** A cosine for people: 4 decimals, or as many as it takes not to round it to 1. */
+export function formatCosine(cosine: number | null): string {
+  if (cosine === null) return 'not recorded';
+  if (cosine >= 1) return '1.0000';
+  // 7 decimals at most, as the export tool prints them.
+  return cosine.toFixed(Math.min(7, Math.max(4, Math.ceil(-Math.log10(1 - cosine)))));
 }

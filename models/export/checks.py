@@ -74,6 +74,19 @@ def compare_graph(spec: GraphSpec, graph_path: Path, references: List[tuple]) ->
     return report
 
 
+def manifest_check(report: Dict[str, dict]) -> dict:
+    """The manifest's `check` of a component (models/CONTRACT.md): the worst output of a report.
+    A non-finite output counts as cosine -1 (JSON has no NaN or infinity)."""
+    broken = any(r.get("non_finite") for r in report.values())
+    finite_max = float(np.finfo(np.float64).max)
+    return {
+        # float64 rounding can put an exact match a hair above 1; the manifest's range is [-1, 1]
+        "cosine": -1.0 if broken else max(-1.0, min(1.0, min(r["cosine"] for r in report.values()))),
+        "maxAbsError": finite_max if broken else max(r["max_abs_err"] for r in report.values()),
+        "maxAbsReference": max(r["max_abs_ref"] for r in report.values()),
+    }
+
+
 def format_report(component: str, report: Dict[str, dict]) -> str:
     parts = [
         f"{name}: max|err| {r['max_abs_err']:.3g} (max|ref| {r['max_abs_ref']:.3g}), cosine {r['cosine']:.7f}"

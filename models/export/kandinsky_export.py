@@ -35,7 +35,7 @@ import torch  # noqa: E402
 
 import architectures as arch  # noqa: E402
 import chunk_hashes  # noqa: E402
-from checks import compare_graph, format_report, torch_references  # noqa: E402
+from checks import compare_graph, format_report, manifest_check, torch_references  # noqa: E402
 from onnx_export import export_graph, load_exported, save_graph, sha256_file  # noqa: E402
 import precision as precision_tools  # noqa: E402
 import tiny_tokenizer  # noqa: E402
@@ -225,6 +225,7 @@ def export_set(args) -> None:
         if references is not None:
             report = compare_graph(spec, graph_path, references)
             checks[spec.component] = {"precision": info["precision"], "outputs": report}
+            entry["check"] = manifest_check(report)  # what the app's automatic precision reads
             print(format_report(spec.component, report), flush=True)
 
     if "negative_image_embeds" not in components and (out_dir / "negative_image_embeds.bin").exists():

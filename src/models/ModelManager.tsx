@@ -2,7 +2,7 @@ import * as Comlink from 'comlink';
 import { type ChangeEvent, useCallback, useEffect, useId, useMemo, useRef, useState } from 'react';
 import type { GeneratorApi, ModelDownloadProgress, ModelSetInfo, PrecisionChoice } from '../../workers/api';
 import { toWireError, type WireError } from '../../workers/errors';
-import { PRECISION_CHOICES } from '../../workers/precision';
+import { formatCosine, PRECISION_CHOICES } from '../../workers/precision';
 import { FEATURE_LABELS, formatBytes, pickedFolderFiles, savedModelUrl, saveModelUrl } from './model-source';
 
 interface Props {
@@ -224,6 +224,9 @@ export function ModelManager({ api, onChange, storeChanged = 0 }: Props) {
                     <option key={choice} value={choice} disabled={option !== undefined && !option.supported}>
                       {PRECISION_LABELS[choice]}
                       {option?.textToImageBytes ? ` · ${formatBytes(option.textToImageBytes)}` : ''}
+                      {typeof option?.checkCosine === 'number'
+                        ? ` · checked: cosine ${formatCosine(option.checkCosine)}`
+                        : ''}
                       {option && !option.supported ? ' (not on this GPU)' : ''}
                     </option>
                   );
