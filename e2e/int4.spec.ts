@@ -124,13 +124,10 @@ test('int4 4-bit and int4c6 6-bit convolutions run on onnxruntime-web WebGPU', a
             // Verbose: onnxruntime lists the nodes it places on the CPU instead of WebGPU.
             ...(ep === 'webgpu' ? { logSeverityLevel: 0, logVerbosityLevel: 0 } : {}),
           });
-          await session.run(feeds); // first run: shader compilation
-          const start = performance.now();
           const out = (await session.run(feeds))[output];
-          const ms = performance.now() - start;
           await session.release();
           if (!out) throw new Error(`${id}: no ${output}`);
-          return { data: Float32Array.from(out.data), dims: [...out.dims], ms };
+          return { data: Float32Array.from(out.data), dims: [...out.dims] };
         };
         const cosine = (a: Float32Array, b: Float32Array) => {
           let ab = 0;
@@ -145,7 +142,7 @@ test('int4 4-bit and int4c6 6-bit convolutions run on onnxruntime-web WebGPU', a
         };
         const fp32 = await run(graphs.fp32, 'wasm');
         console.log(`--- ${id} fp32 webgpu session`);
-        const fp32Gpu = await run(graphs.fp32, 'webgpu');
+        await run(graphs.fp32, 'webgpu'); // its placement log is the baseline of the CPU-node count below
         const out = [];
         for (const [precision, files] of Object.entries(graphs.quantised)) {
           const wasm = await run(files, 'wasm');
@@ -158,8 +155,6 @@ test('int4 4-bit and int4c6 6-bit convolutions run on onnxruntime-web WebGPU', a
             vsFp32: cosine(gpu.data, fp32.data),
             vsWasm: cosine(gpu.data, wasm.data),
             wasmVsFp32: cosine(wasm.data, fp32.data),
-            gpuMs: gpu.ms,
-            fp32GpuMs: fp32Gpu.ms,
           });
         }
         return out;
@@ -170,8 +165,7 @@ test('int4 4-bit and int4c6 6-bit convolutions run on onnxruntime-web WebGPU', a
       const { precision } = result;
       console.log(
         `${id}: ${precision} WebGPU vs fp32 cosine ${result.vsFp32.toFixed(7)}, vs ${precision} wasm ` +
-          `${result.vsWasm.toFixed(7)} (${precision} wasm vs fp32 ${result.wasmVsFp32.toFixed(7)}); second ` +
-          `WebGPU run ${precision} ${result.gpuMs.toFixed(0)} ms, fp32 ${result.fp32GpuMs.toFixed(0)} ms`,
+          `${result.vsWasm.toFixed(7)} (${precision} wasm vs fp32 ${result.wasmVsFp32.toFixed(7)})`,
       );
       expect(result.dims.gpu, `${id} ${precision} shape`).toEqual(result.dims.fp32);
       expect(result.finite, `${id} ${precision} finite`).toBe(true);
