@@ -9,11 +9,9 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:f
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import type { IDBFactory } from 'fake-indexeddb';
-import { createStore } from 'idb-keyval';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ortCpu } from '../workers/engine/tiny-fixture.node';
-import { GeneratorService } from '../workers/generator-service';
+import { serviceOn } from '../workers/generator-service.test-support.node';
 import {
   DEFAULT_CHECK_COSINE,
   holdsCheck,
@@ -133,17 +131,7 @@ describe('publish_variants.py', () => {
         path: relative(out, join(out, path)),
         file: new Blob([readFileSync(join(out, path))]),
       }));
-    const service = () => {
-      const profile = newProfile();
-      (globalThis as { indexedDB?: InstanceType<typeof IDBFactory> }).indexedDB = profile.indexedDB;
-      return new GeneratorService({
-        ort: ortCpu,
-        store: profile.openStore(),
-        sessionOptions: { executionProviders: ['cpu'] },
-        settingsStore: createStore('kandinsky-web-settings', 'kv'),
-        adapter: async () => ({ shaderF16: false }),
-      });
-    };
+    const service = () => serviceOn(newProfile(), ortCpu, { adapter: { shaderF16: false } });
     const auto = await service().openModelSet({ kind: 'files', files: folder() });
     expect([auto.modelId, auto.precision.current, auto.precision.reason]).toEqual([
       'kandinsky-2.2-tiny-random',

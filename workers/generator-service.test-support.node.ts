@@ -9,16 +9,23 @@ import type { InferenceSession, OrtRuntime } from './engine/ort';
 import { DEFAULT_SETTINGS } from './engine/settings';
 import { toWireError, type WireError } from './errors';
 import { GeneratorService } from './generator-service';
+import type { AdapterFeatures } from './precision';
 import type { Profile } from './store/test-support.node';
 
 /**
  * A service whose store and settings live in `profile`'s IndexedDB, running on `ort` (CPU provider
- * unless `sessionOptions` say otherwise); `fetch` replaces the network it opens model sets over.
+ * unless `sessionOptions` say otherwise); `fetch` replaces the network it opens model sets over;
+ * `adapter` is the GPU's features it chooses precisions by.
  */
 export function serviceOn(
   profile: Profile,
   ort: OrtRuntime,
-  options: { readonly sessionOptions?: InferenceSession.SessionOptions; readonly fetch?: typeof fetch } = {},
+  options: {
+    readonly sessionOptions?: InferenceSession.SessionOptions;
+    readonly fetch?: typeof fetch;
+    /** The adapter's features (workers/precision.ts); without it, no adapter is reported. */
+    readonly adapter?: AdapterFeatures | null;
+  } = {},
 ): GeneratorService {
   // idb-keyval's createStore opens the global indexedDB; point it at this profile's.
   (globalThis as { indexedDB?: InstanceType<typeof IDBFactory> }).indexedDB = profile.indexedDB;
@@ -28,6 +35,7 @@ export function serviceOn(
     sessionOptions: options.sessionOptions ?? { executionProviders: ['cpu'] },
     settingsStore: createStore('kandinsky-web-settings', 'kv'),
     ...(options.fetch ? { fetch: options.fetch } : {}),
+    ...(options.adapter !== undefined ? { adapter: async () => options.adapter ?? null } : {}),
   });
 }
 

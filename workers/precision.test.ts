@@ -3,14 +3,13 @@
  * `variants` field, and the generator refusing an fp16 set on an adapter without shader-f16.
  */
 import { readFileSync } from 'node:fs';
-import type { IDBFactory } from 'fake-indexeddb';
-import { createStore } from 'idb-keyval';
 import { describe, expect, it } from 'vitest';
 import { ManifestError, parseManifest } from '../models/manifest';
 import { ortCpu, TINY_DIR } from './engine/tiny-fixture.node';
 import { toWireError } from './errors';
-import { GeneratorService } from './generator-service';
+import { serviceOn as serviceWith } from './generator-service.test-support.node';
 import {
+  type AdapterFeatures,
   choosePrecision,
   manifestPrecision,
   type PrecisionOption,
@@ -222,17 +221,7 @@ describe('manifest variants', () => {
   });
 });
 
-function serviceOn(adapter: { shaderF16: boolean } | null) {
-  const profile = newProfile();
-  (globalThis as { indexedDB?: InstanceType<typeof IDBFactory> }).indexedDB = profile.indexedDB;
-  return new GeneratorService({
-    ort: ortCpu,
-    store: profile.openStore(),
-    sessionOptions: { executionProviders: ['cpu'] },
-    settingsStore: createStore('kandinsky-web-settings', 'kv'),
-    adapter: async () => adapter,
-  });
-}
+const serviceOn = (adapter: AdapterFeatures | null) => serviceWith(newProfile(), ortCpu, { adapter });
 
 /** A picked folder holding the tiny set's files, an fp32 manifest.json and an fp16 variant. */
 function pickedFolder(root: Record<string, unknown>, extra: Record<string, unknown> = {}) {
