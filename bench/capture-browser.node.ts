@@ -47,3 +47,59 @@ export async function measureCapture(
     await harness.close();
   }
 }
+
+export interface WebGpuLoopRow {
+  readonly latent: readonly number[];
+  readonly steps: number;
+  readonly rounds: number;
+  /** Per denoising step: the whole denoise stage ÷ steps, and bare replays (+ one readback) ÷ steps. */
+  readonly engineStepMs: number;
+  readonly bareRunMs: number;
+  /** Median over rounds of the round's denoise stage ÷ its bare replays. */
+  readonly ratio: number;
+  readonly ratioRange: readonly [number, number];
+}
+
+/**
+ * Engine overhead the app's way: on onnxruntime-web WebGPU with a graph-captured UNet, the denoise
+ * stage of a guided DDPM generation (fills, replays, step graphs, the final readback) against the
+ * same number of bare replays of that captured session (parity.worker.ts, timeDenoiseLoop).
+ */
+export async function measureWebGpuLoop(
+  sizesPx: readonly number[],
+  steps: number,
+  rounds: number,
+): Promise<{ rows: WebGpuLoopRow[] }> {
+  const harness = await openHarnessPage(PORT);
+  const median = (values: number[]) =>
+    [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
+  try {
+    const rows: WebGpuLoopRow[] = [];
+    for (const size of sizesPx) {
+      const engine: number[] = [];
+      const bare: number[] = [];
+      const ratios: number[] = [];
+      for (let round = 0; round < rounds; round++) {
+        const timed = await harness.page.evaluate(
+          ([n, px]) => (globalThis as unknown as HarnessScope).parity.timeDenoiseLoop(n, px),
+          [steps, size] as const,
+        );
+        engine.push(timed.denoiseMs / steps);
+        bare.push(timed.bareMs / steps);
+        ratios.push(timed.denoiseMs / timed.bareMs);
+      }
+      rows.push({
+        latent: [size / 8, size / 8],
+        steps,
+        rounds,
+        engineStepMs: median(engine),
+        bareRunMs: median(bare),
+        ratio: median(ratios),
+        ratioRange: [Math.min(...ratios), Math.max(...ratios)],
+      });
+    }
+    return { rows };
+  } finally {
+    await harness.close();
+  }
+}

@@ -1,6 +1,6 @@
 /**
  * The performance suite (`npm run bench`): engine overhead, CFG batching, load memory, store vs
- * memory load, graph capture on WebGPU, low-memory peak, download size per precision preset, and time to first image in
+ * memory load, engine overhead and graph capture on WebGPU, low-memory peak, download size per precision preset, and time to first image in
  * Chromium. Writes bench/results.json and bench/results.md.
  *
  *   npx vitest run --config bench/bench.config.node.ts bench/kandinsky.bench.node.ts
@@ -18,7 +18,7 @@ import { promisify } from 'node:util';
 import { afterAll, expect, it } from 'vitest';
 import type { GraphComponentId } from '../models/contract';
 import { measureBrowser } from './browser.node';
-import { measureCapture } from './capture-browser.node';
+import { measureCapture, measureWebGpuLoop } from './capture-browser.node';
 import { measureCfg, measureOverhead } from './engine-timing.node';
 import { availableBytes } from './memory.node';
 import type { Probe } from './probes.probe.node';
@@ -28,7 +28,17 @@ import { FULL_DIR, fullSet, fullSetPresent, midSet, midUnetExported, REPO, tinyS
 const run = promisify(execFile);
 const RESULTS_JSON = `${REPO}bench/results.json`;
 const RESULTS_MD = `${REPO}bench/results.md`;
-const ALL = ['overhead', 'cfg', 'capture', 'load', 'store', 'lowmem', 'download', 'browser'] as const;
+const ALL = [
+  'overhead',
+  'webgpu-overhead',
+  'cfg',
+  'capture',
+  'load',
+  'store',
+  'lowmem',
+  'download',
+  'browser',
+] as const;
 type Section = (typeof ALL)[number];
 const wanted = new Set<string>(
   process.env.BENCH_SECTIONS ? process.env.BENCH_SECTIONS.split(',').map((s) => s.trim()) : ALL,
@@ -121,6 +131,21 @@ it.runIf(wanted.has('overhead'))(
     }
     record('overhead', { goal: 1.05, rows, mid });
     expect(rows.length).toBeGreaterThan(0);
+  },
+  HOUR,
+);
+
+it.runIf(wanted.has('webgpu-overhead'))(
+  'engine overhead on WebGPU: denoise stage ÷ bare captured replays, Chromium (SwiftShader WebGPU)',
+  async () => {
+    try {
+      record('webgpu-overhead', { goal: 1.05, ...(await measureWebGpuLoop([64, 128], 8, 3)) });
+    } catch (error) {
+      record(
+        'webgpu-overhead',
+        skipped(`needs /usr/bin/chromium and the harness build: ${String(error).slice(0, 500)}`),
+      );
+    }
   },
   HOUR,
 );

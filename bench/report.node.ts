@@ -43,6 +43,25 @@ export function renderMarkdown(results: Json): string {
     );
   }
 
+  out.push(
+    '',
+    '## Engine overhead on WebGPU, the app’s way (goal ≤ 1.05), Chromium + SwiftShader WebGPU',
+    '',
+  );
+  out.push(
+    why(results['webgpu-overhead']) ?? '',
+    'The tiny fixture, guided DDPM, graph-captured UNet: the whole denoise stage (filling the loop’s buffers, every replay and step graph, the readback of the final latents) ÷ the same number of bare replays of the same captured session with one readback. Per step; ratio: median over rounds, with the range.',
+    '',
+    '| latents | steps | engine step | bare replay | ratio | range (rounds) |',
+    '| --- | ---: | ---: | ---: | ---: | --- |',
+  );
+  for (const r of rows(results['webgpu-overhead'])) {
+    const range = r.ratioRange as [number, number] | undefined;
+    out.push(
+      `| ${(r.latent as number[]).join('×')} | ${String(r.steps)} | ${ms(r.engineStepMs)} | ${ms(r.bareRunMs)} | ${x(r.ratio)} | ${range ? `${x(range[0])}–${x(range[1])} (${String(r.rounds)})` : ''} |`,
+    );
+  }
+
   out.push('', '## CFG: one batch-2 UNet call vs two batch-1 calls', '');
   out.push(
     why(results.cfg) ?? '',

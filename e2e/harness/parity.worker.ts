@@ -210,6 +210,56 @@ const api = {
   },
 
   /**
+   * Engine overhead on WebGPU, the app's way (graph-captured UNet, step graphs, no previews): a
+   * guided DDPM generation's denoise stage (`steps` steps at `size`² px: the fills before the first
+   * step, every UNet replay and step graph, the one readback of the final latents) against `steps`
+   * bare replays of the same captured UNet session with one readback at the end. Milliseconds.
+   */
+  async timeDenoiseLoop(
+    steps: number,
+    size: number,
+  ): Promise<{ denoiseMs: number; bareMs: number; unetInputs: Record<string, number[]> }> {
+    const set = await openTinySet(true);
+    try {
+      const settings: GenerationSettings = {
+        ...DEFAULT_SETTINGS,
+        mode: 'txt2img',
+        prompt: 'a red lighthouse on a cliff',
+        negativePrompt: '',
+        width: size,
+        height: size,
+        priorSteps: 2,
+        steps,
+        guidance: 4,
+        seed: 11,
+        scheduler: 'ddpm',
+        numImages: 1,
+      };
+      // Sessions created, the UNet captured and its first replays done.
+      await runPipeline(set, { settings: { ...settings, steps: 2 } });
+      const { timings } = await runPipeline(set, { settings });
+      const latent = size / 8;
+      const dims = { sample: [2, 4, latent, latent], timestep: [2], image_embeds: [2, 32] };
+      const loop = await set.loopSession('unet', dims);
+      if (!loop.captured) throw new Error(`Not captured: ${[...set.captureRefused().values()]}`);
+      const started = performance.now();
+      let out: Tensor | undefined;
+      for (let i = 0; i < steps; i++) {
+        out?.dispose();
+        out = (await loop.session.run(loop.captured.inputs)).noise_pred as Tensor;
+      }
+      // getData, not downloadResident: a copy session fed another buffer right after a captured
+      // run is refused (captured-loop.ts).
+      await out?.getData();
+      const bareMs = performance.now() - started;
+      out?.dispose();
+      return { denoiseMs: timings.denoise, bareMs, unetInputs: dims };
+    } finally {
+      await set.releaseAll();
+    }
+  },
+
+  /**
    * The same generations on a graph-capturing set and on a plain one, both WebGPU: guided DDPM,
    * then unguided DPM-Solver++ at another size (a new capture), then the first again (captured
    * anew: only the last shape's session is kept); every other mode runs captured in the reference
