@@ -43,5 +43,10 @@ export function webGpuDeviceTensors(): DeviceTensors {
         destroy: () => buffer.destroy(),
       };
     },
+    async queueIdle() {
+      // Set once onnxruntime's WebGPU backend has started; before that nothing can be queued.
+      const device: GPUDevice | undefined = await ortWeb().env.webgpu.device;
+      await device?.queue.onSubmittedWorkDone();
+    },
   });
 }

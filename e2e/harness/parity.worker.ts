@@ -417,26 +417,38 @@ const api = {
   },
 
   /**
-   * Load-memory benchmark (bench/load-browser.bench.node.ts): creates the WebGPU session of one
-   * component of the model set at `setUrl` (read over HTTP, as the store would hand it over) and
-   * releases it. Seconds until the session was ready.
+   * Load-memory benchmark (bench/load-browser.bench.node.ts): creates the WebGPU sessions of
+   * `components` of the model set at `setUrl` one after another, as a generation's load stage does
+   * (read over HTTP, as the store would hand them over), waits until the GPU has taken their
+   * weights, and releases them. `waitInLoad`: the app's way, the model set itself waiting for each
+   * session's uploads before handing it out (ModelSet.createSession); false: without that wait.
+   * Seconds until the sessions were ready and their weights uploaded.
    */
-  async loadComponent(setUrl: string, component: GraphComponentId): Promise<number> {
+  async loadComponents(
+    setUrl: string,
+    components: readonly GraphComponentId[],
+    waitInLoad = true,
+  ): Promise<number> {
     const read = async (path: string) => {
       const response = await fetch(new URL(path, setUrl));
       if (!response.ok) throw new Error(`GET ${path}: HTTP ${response.status}`);
       return new Uint8Array(await response.arrayBuffer());
     };
     const manifest = parseManifest(JSON.parse(new TextDecoder().decode(await read('manifest.json'))));
+    const deviceTensors = webGpuDeviceTensors();
     const set = new ModelSet(
       ortWeb(),
       manifest,
       { read },
-      { sessionOptions: { executionProviders: ['webgpu'] } },
+      {
+        sessionOptions: { executionProviders: ['webgpu'] },
+        ...(waitInLoad ? { deviceTensors } : {}),
+      },
     );
     const started = performance.now();
     try {
-      await set.session(component);
+      for (const component of components) await set.session(component);
+      await deviceTensors.queueIdle?.();
       return (performance.now() - started) / 1000;
     } finally {
       await set.releaseAll();

@@ -182,3 +182,59 @@ describe('the denoising loop’s graph-captured UNet', () => {
     await models.releaseAll();
   });
 });
+
+describe('a new session is handed out once the device has taken its weights', () => {
+  const read = async (path: string) => new Uint8Array(readFileSync(TINY_DIR + path));
+  /** A device whose queue goes idle when the test says so. */
+  function deviceWithQueue() {
+    const waits: { resolve: () => void; reject: (error: Error) => void }[] = [];
+    return {
+      waits,
+      deviceTensors: {
+        float32: () => Promise.reject(new Error('not used here')),
+        queueIdle: () => new Promise<void>((resolve, reject) => waits.push({ resolve, reject })),
+      },
+    };
+  }
+  const settled = async (promise: Promise<unknown>) => {
+    let done = false;
+    void promise.then(
+      () => (done = true),
+      () => (done = true),
+    );
+    // Long enough for the tiny MoVQ decoder's session to be created; the wait below is what ends it.
+    for (let i = 0; i < 200 && !done; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    return done;
+  };
+
+  it('waits for the queue after creating a session, once per session', async () => {
+    const device = deviceWithQueue();
+    const models = new ModelSet(ortCpu, tinyManifest, { read }, { deviceTensors: device.deviceTensors });
+    try {
+      const pending = models.session('movq_decoder');
+      expect(await settled(pending)).toBe(false);
+      expect(device.waits).toHaveLength(1);
+      device.waits[0]?.resolve();
+      await expect(pending).resolves.toBeDefined();
+      // The same session again: nothing new was uploaded, nothing to wait for.
+      await models.session('movq_decoder');
+      expect(device.waits).toHaveLength(1);
+    } finally {
+      await models.releaseAll();
+    }
+  });
+
+  it('fails the load and releases the session when the device fails meanwhile', async () => {
+    const before = liveOrtObjects().sessions;
+    const device = deviceWithQueue();
+    const models = new ModelSet(ortCpu, tinyManifest, { read }, { deviceTensors: device.deviceTensors });
+    const pending = models.session('movq_decoder').catch((e: unknown) => e);
+    await settled(pending);
+    device.waits[0]?.reject(new Error('A valid external Instance reference no longer exists.'));
+    const error = toWireError(await pending);
+    expect(error.code).toBe('MODEL_LOAD_FAILED');
+    expect(error.message).toMatch(/Could not load movq_decoder: .*Instance reference no longer exists/);
+    expect(liveOrtObjects().sessions).toBe(before);
+    await models.releaseAll();
+  });
+});

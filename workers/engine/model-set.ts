@@ -265,6 +265,29 @@ export class ModelSet {
     id: GraphComponentId,
     extra: InferenceSession.SessionOptions = {},
   ): Promise<InferenceSession> {
+    const session = await this.openSession(id, extra);
+    // The session holds the weights now, but the device may not have taken them yet: wait, so that
+    // their upload staging is freed before anything else loads (the next component's bytes would
+    // otherwise pile up on top). The bytes read for it are unreferenced by now.
+    const queueIdle = this.options.deviceTensors?.queueIdle;
+    if (queueIdle) {
+      try {
+        await queueIdle();
+      } catch (error) {
+        await releaseSession(session);
+        throw new ModelSetError('MODEL_LOAD_FAILED', `Could not load ${id}: ${String(error)}`, {
+          cause: error,
+        });
+      }
+    }
+    return session;
+  }
+
+  /** Reads one component's files and creates its session (checked against the contract, tracked). */
+  private async openSession(
+    id: GraphComponentId,
+    extra: InferenceSession.SessionOptions,
+  ): Promise<InferenceSession> {
     const [graph, ...shards] = this.component(id).files;
     if (!graph) throw new ModelSetError('MODEL_LOAD_FAILED', `${id} lists no graph file.`);
     const graphFile = await this.localGraph(graph.path, shards);

@@ -63,6 +63,12 @@ export interface DeviceTensor {
  */
 export interface DeviceTensors {
   float32(dims: readonly number[]): Promise<DeviceTensor>;
+  /**
+   * Resolves once the device has done all the work queued on it so far (WebGPU:
+   * `queue.onSubmittedWorkDone`). Creating a session queues the upload of every weight and returns
+   * before the device has taken them; until it has, the bytes wait in upload staging memory.
+   */
+  queueIdle?(): Promise<void>;
 }
 
 /** Wraps a factory's buffers so that live counts include them (tests assert they return to 0). */
@@ -82,6 +88,7 @@ export function countedDeviceTensors(factory: DeviceTensors): DeviceTensors {
         },
       };
     },
+    ...(factory.queueIdle ? { queueIdle: () => factory.queueIdle?.() ?? Promise.resolve() } : {}),
   };
 }
 
