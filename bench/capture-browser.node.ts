@@ -8,6 +8,7 @@
  * back-to-back calls with one readback at the end. SwiftShader runs the GPU work on the same two
  * cores, so per-run time mostly shows its compute; issue time is what capture saves on a real GPU.
  */
+import type { CfgResult } from './engine-timing.node';
 import { type HarnessScope, openHarnessPage } from './harness-page.node';
 
 const PORT = Number(process.env.BENCH_CAPTURE_PORT ?? 4293);
@@ -99,6 +100,32 @@ export async function measureWebGpuLoop(
       });
     }
     return { rows };
+  } finally {
+    await harness.close();
+  }
+}
+
+/** The CFG question on WebGPU (parity.worker.ts, timeCfgCalls): rows shaped like engine-timing's. */
+export async function measureWebGpuCfg(latents: readonly number[], runs: number): Promise<CfgResult[]> {
+  const harness = await openHarnessPage(PORT);
+  try {
+    const rows: CfgResult[] = [];
+    for (const latent of latents) {
+      const timed = await harness.page.evaluate(
+        ([n, size]) => (globalThis as unknown as HarnessScope).parity.timeCfgCalls(n, size),
+        [runs, latent] as const,
+      );
+      const ratio = timed.batch2Ms / timed.twoBatch1Ms;
+      rows.push({
+        set: 'tiny fixture, WebGPU (SwiftShader)',
+        latent: [latent, latent],
+        ...timed,
+        ratio,
+        faster: ratio <= 1 ? 'batch-2' : 'two batch-1',
+        runs,
+      });
+    }
+    return rows;
   } finally {
     await harness.close();
   }

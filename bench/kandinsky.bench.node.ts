@@ -18,7 +18,7 @@ import { promisify } from 'node:util';
 import { afterAll, expect, it } from 'vitest';
 import type { GraphComponentId } from '../models/contract';
 import { measureBrowser } from './browser.node';
-import { measureCapture, measureWebGpuLoop } from './capture-browser.node';
+import { measureCapture, measureWebGpuCfg, measureWebGpuLoop } from './capture-browser.node';
 import { measureCfg, measureOverhead } from './engine-timing.node';
 import { availableBytes } from './memory.node';
 import type { Probe } from './probes.probe.node';
@@ -155,7 +155,15 @@ it.runIf(wanted.has('cfg'))(
   async () => {
     const rows = [await measureCfg(tinySet(), { sidePx: 64, runs: 40 })];
     if (midUnetExported()) rows.push(await measureCfg(midSet(), { sidePx: 128, runs: 8 }));
-    record('cfg', { rows });
+    let webGpu: object = {};
+    try {
+      rows.push(...(await measureWebGpuCfg([8, 16], 6)));
+    } catch (error) {
+      webGpu = {
+        webGpuSkipped: `needs /usr/bin/chromium and the harness build: ${String(error).slice(0, 500)}`,
+      };
+    }
+    record('cfg', { rows, ...webGpu });
   },
   HOUR,
 );

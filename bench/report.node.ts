@@ -65,6 +65,8 @@ export function renderMarkdown(results: Json): string {
   out.push('', '## CFG: one batch-2 UNet call vs two batch-1 calls', '');
   out.push(
     why(results.cfg) ?? '',
+    'Per denoising step. onnxruntime-node CPU provider, and (WebGPU rows) onnxruntime-web in Chromium with GPU-buffer inputs and outputs, steps back to back with one readback at the end.',
+    '',
     '| set | latents | batch-2 | 2 × batch-1 | ratio | faster |',
     '| --- | --- | ---: | ---: | ---: | --- |',
   );
@@ -72,6 +74,8 @@ export function renderMarkdown(results: Json): string {
     out.push(
       `| ${String(r.set)} | ${(r.latent as number[]).join('×')} | ${ms(r.batch2Ms)} | ${ms(r.twoBatch1Ms)} | ${x(r.ratio)} | ${String(r.faster)} |`,
     );
+  const cfgWebGpuSkipped = (results.cfg as { webGpuSkipped?: string } | undefined)?.webGpuSkipped;
+  if (cfgWebGpuSkipped) out.push('', `WebGPU: ${cfgWebGpuSkipped}`);
 
   out.push('', '## Load: peak memory creating a full-size random fp32 session ÷ file size (goal ≤ 1.3)', '');
   out.push(

@@ -143,6 +143,63 @@ async function generateTimed(set: ModelSet, settings: GenerationSettings) {
   return { floatImages: result.floatImages, readbacks, stepMs };
 }
 
+/** The tiny UNet's input shapes at batch `batch`, `latent`×`latent` latents. */
+function unetDims(batch: number, latent: number): Record<'sample' | 'timestep' | 'image_embeds', number[]> {
+  return { sample: [batch, 4, latent, latent], timestep: [batch], image_embeds: [batch, 32] };
+}
+
+/**
+ * `runs` calls of `session` back to back after 3 warm-up calls, one readback at the end: the median
+ * time for `run` to return (issue) and the wall time per call. Milliseconds.
+ */
+async function timeRuns(
+  set: ModelSet,
+  session: InferenceSession,
+  feeds: Record<string, Tensor>,
+  runs: number,
+): Promise<{ issueMs: number; perRunMs: number }> {
+  const once = async () => {
+    const started = performance.now();
+    const out = await session.run(feeds);
+    const issued = performance.now() - started;
+    return { out: out.noise_pred as Tensor, issued };
+  };
+  for (let i = 0; i < 3; i++) {
+    const { out } = await once();
+    await downloadResident(set, out);
+    out.dispose();
+  }
+  const issues: number[] = [];
+  const started = performance.now();
+  let last: Tensor | null = null;
+  for (let i = 0; i < runs; i++) {
+    last?.dispose();
+    const { out, issued } = await once();
+    issues.push(issued);
+    last = out;
+  }
+  if (last) await downloadResident(set, last);
+  const perRunMs = (performance.now() - started) / runs;
+  last?.dispose();
+  const sorted = [...issues].sort((a, b) => a - b);
+  return { issueMs: sorted[Math.floor(sorted.length / 2)] ?? Number.NaN, perRunMs };
+}
+
+/** GPU buffers of the given shapes as feeds; `buffers` collects them for destruction. */
+async function deviceFeeds(
+  dims: Record<string, readonly number[]>,
+  buffers: { destroy(): void }[],
+): Promise<Record<string, Tensor>> {
+  const deviceTensors = webGpuDeviceTensors();
+  const feeds: Record<string, Tensor> = {};
+  for (const [name, shape] of Object.entries(dims)) {
+    const made = await deviceTensors.float32(shape);
+    buffers.push(made);
+    feeds[name] = made.tensor;
+  }
+  return feeds;
+}
+
 const api = {
   /**
    * The UNet's cost per call on WebGPU, plain session vs graph-captured replay, batch 2 at
@@ -154,46 +211,14 @@ const api = {
     runs: number,
     latent: number,
   ): Promise<Record<'plain' | 'captured', { issueMs: number; perRunMs: number }>> {
-    const median = (values: number[]) =>
-      [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
-    const dims = { sample: [2, 4, latent, latent], timestep: [2], image_embeds: [2, 32] } as const;
-    const time = async (set: ModelSet, session: InferenceSession, feeds: Record<string, Tensor>) => {
-      const once = async () => {
-        const started = performance.now();
-        const out = await session.run(feeds);
-        const issued = performance.now() - started;
-        return { out: out.noise_pred as Tensor, issued };
-      };
-      for (let i = 0; i < 3; i++) {
-        const { out } = await once();
-        await downloadResident(set, out);
-        out.dispose();
-      }
-      const issues: number[] = [];
-      const started = performance.now();
-      let last: Tensor | null = null;
-      for (let i = 0; i < runs; i++) {
-        last?.dispose();
-        const { out, issued } = await once();
-        issues.push(issued);
-        last = out;
-      }
-      if (last) await downloadResident(set, last);
-      const perRunMs = (performance.now() - started) / runs;
-      last?.dispose();
-      return { issueMs: median(issues), perRunMs };
-    };
-    const deviceTensors = webGpuDeviceTensors();
+    const dims = unetDims(2, latent);
+    const time = (set: ModelSet, session: InferenceSession, feeds: Record<string, Tensor>) =>
+      timeRuns(set, session, feeds, runs);
     const plainSet = await openTinySet(false);
     const buffers: { destroy(): void }[] = [];
     try {
       const session = await plainSet.session('unet');
-      const feeds: Record<string, Tensor> = {};
-      for (const [name, shape] of Object.entries(dims)) {
-        const made = await deviceTensors.float32(shape);
-        buffers.push(made);
-        feeds[name] = made.tensor;
-      }
+      const feeds = await deviceFeeds(dims, buffers);
       const plain = await time(plainSet, session, feeds);
       const capturedSet = await openTinySet(true);
       try {
@@ -206,6 +231,27 @@ const api = {
     } finally {
       for (const buffer of buffers) buffer.destroy();
       await plainSet.releaseAll();
+    }
+  },
+
+  /**
+   * Classifier-free guidance on WebGPU: one batch-2 call vs two batch-1 calls of the same plain UNet
+   * session (GPU-buffer inputs and outputs), at `latent`×`latent` latents. Each side: `runs` steps
+   * back to back, one readback at the end. Milliseconds per step.
+   */
+  async timeCfgCalls(runs: number, latent: number): Promise<{ batch2Ms: number; twoBatch1Ms: number }> {
+    const set = await openTinySet(false);
+    const buffers: { destroy(): void }[] = [];
+    try {
+      const session = await set.session('unet');
+      const pair = await deviceFeeds(unetDims(2, latent), buffers);
+      const single = await deviceFeeds(unetDims(1, latent), buffers);
+      const batch2 = await timeRuns(set, session, pair, runs);
+      const batch1 = await timeRuns(set, session, single, 2 * runs);
+      return { batch2Ms: batch2.perRunMs, twoBatch1Ms: 2 * batch1.perRunMs };
+    } finally {
+      for (const buffer of buffers) buffer.destroy();
+      await set.releaseAll();
     }
   },
 
