@@ -12,6 +12,12 @@ function rows(section: unknown): Json[] {
   return Array.isArray(list) ? (list as Json[]) : [];
 }
 
+/** When a section's figures were taken (sections are re-run separately, on whichever machine ran them). */
+function measured(section: unknown): string[] {
+  const at = (section as { measuredAt?: unknown } | undefined)?.measuredAt;
+  return typeof at === 'string' ? [`Measured ${at.slice(0, 16).replace('T', ' ')} UTC.`, ''] : [];
+}
+
 function why(section: unknown): string | null {
   const value = section as { skipped?: string; error?: string } | undefined;
   if (!value) return 'not measured yet';
@@ -28,6 +34,7 @@ export function renderMarkdown(results: Json): string {
     );
 
   out.push('## Engine overhead (engine loop step ÷ bare `session.run`, goal ≤ 1.05)', '');
+  out.push(...measured(results.overhead));
   const overhead = results.overhead;
   out.push(
     why(overhead) ?? '',
@@ -48,6 +55,7 @@ export function renderMarkdown(results: Json): string {
     '## Engine overhead on WebGPU, the app’s way (goal ≤ 1.05), Chromium + SwiftShader WebGPU',
     '',
   );
+  out.push(...measured(results['webgpu-overhead']));
   out.push(
     why(results['webgpu-overhead']) ?? '',
     'The tiny fixture, guided DDPM, graph-captured UNet: the whole denoise stage (filling the loop’s buffers, every replay and step graph, the readback of the final latents) ÷ the same number of bare replays of the same captured session with one readback. Per step; ratio: median over rounds, with the range.',
@@ -63,6 +71,7 @@ export function renderMarkdown(results: Json): string {
   }
 
   out.push('', '## CFG: one batch-2 UNet call vs two batch-1 calls', '');
+  out.push(...measured(results.cfg));
   out.push(
     why(results.cfg) ?? '',
     'Per denoising step. onnxruntime-node CPU provider, and (WebGPU rows) onnxruntime-web in Chromium with GPU-buffer inputs and outputs, steps back to back with one readback at the end.',
@@ -78,6 +87,7 @@ export function renderMarkdown(results: Json): string {
   if (cfgWebGpuSkipped) out.push('', `WebGPU: ${cfgWebGpuSkipped}`);
 
   out.push('', '## Load: peak memory creating a full-size random fp32 session ÷ file size (goal ≤ 1.3)', '');
+  out.push(...measured(results.load));
   out.push(
     why(results.load) ?? '',
     'weights from: `bytes`, JS buffers handed to onnxruntime (as the app hands it IndexedDB chunks); `path`, the graph file, onnxruntime mapping its external data (ModelFiles.localPath, the CLI).',
@@ -99,6 +109,7 @@ export function renderMarkdown(results: Json): string {
 
   const store = results.store as Json | undefined;
   out.push('', '## Cold load: model store (disk-backed records) vs plain in-memory buffer', '');
+  out.push(...measured(results.store));
   const storeNote = why(store);
   if (storeNote) out.push(storeNote);
   else if (store) {
@@ -124,6 +135,7 @@ export function renderMarkdown(results: Json): string {
 
   const lowmem = results.lowmem as Json | undefined;
   out.push('', '## Low-memory mode: peak RSS of a text→image generation on the full-size set', '');
+  out.push(...measured(results.lowmem));
   const lowNote = why(lowmem);
   if (lowNote) out.push(lowNote);
   else if (lowmem) {
@@ -150,6 +162,7 @@ export function renderMarkdown(results: Json): string {
     '## Download: real text→image set (text encoder, prior, UNet, MoVQ decoder), goal ≤ 2.0 GB',
     '',
   );
+  out.push(...measured(results.download));
   const downloadNote = why(download);
   if (downloadNote) out.push(downloadNote);
   else if (download) {
@@ -174,6 +187,7 @@ export function renderMarkdown(results: Json): string {
     'issue: `session.run` until it returns (the CPU work of encoding and submitting the kernels, which a replay skips); per run: back-to-back calls, one readback at the end. SwiftShader computes on the same two cores, so per-run time is mostly its compute.',
     '',
   );
+  out.push(...measured(results.capture));
   const captureNote = why(capture);
   if (captureNote) out.push(captureNote);
   else if (capture) {
@@ -196,6 +210,7 @@ export function renderMarkdown(results: Json): string {
     '## Browser: time to first image, tiny set, 64×64, 2 prior + 2 decoder steps, Chromium + SwiftShader WebGPU',
     '',
   );
+  out.push(...measured(results.browser));
   const browserNote = why(browser);
   if (browserNote) out.push(browserNote);
   else if (browser) {
