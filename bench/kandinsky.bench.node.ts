@@ -1,7 +1,8 @@
 /**
- * The performance suite (`npm run bench`): engine overhead, CFG batching, load memory, store vs
- * memory load, engine overhead and graph capture on WebGPU, low-memory peak, download size per precision preset, and time to first image in
- * Chromium. Writes bench/results.json and bench/results.md.
+ * The performance suite (`npm run bench`): engine overhead (onnxruntime-node, and the app's own
+ * loop on WebGPU), CFG batching, load memory, store vs memory load, graph capture on WebGPU,
+ * low-memory peak, download size per precision preset, and time to first image in Chromium. Writes
+ * bench/results.json and bench/results.md.
  *
  *   npx vitest run --config bench/bench.config.node.ts bench/kandinsky.bench.node.ts
  *   BENCH_SECTIONS=overhead,cfg npx vitest run ...   # some sections; the others keep their last figures

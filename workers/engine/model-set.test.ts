@@ -196,14 +196,18 @@ describe('a new session is handed out once the device has taken its weights', ()
       },
     };
   }
-  const settled = async (promise: Promise<unknown>) => {
+  /** Whether `promise` has settled once the model set is waiting for the queue (or 10 s passed). */
+  const settledWhileWaiting = async (promise: Promise<unknown>, waits: readonly unknown[]) => {
     let done = false;
     void promise.then(
       () => (done = true),
       () => (done = true),
     );
-    // Long enough for the tiny MoVQ decoder's session to be created; the wait below is what ends it.
-    for (let i = 0; i < 200 && !done; i++) await new Promise((resolve) => setTimeout(resolve, 5));
+    for (let i = 0; i < 1000 && !done && waits.length === 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    // A few more turns: a session handed out without waiting would have settled by now.
+    for (let i = 0; i < 5; i++) await new Promise((resolve) => setTimeout(resolve, 10));
     return done;
   };
 
@@ -212,7 +216,7 @@ describe('a new session is handed out once the device has taken its weights', ()
     const models = new ModelSet(ortCpu, tinyManifest, { read }, { deviceTensors: device.deviceTensors });
     try {
       const pending = models.session('movq_decoder');
-      expect(await settled(pending)).toBe(false);
+      expect(await settledWhileWaiting(pending, device.waits)).toBe(false);
       expect(device.waits).toHaveLength(1);
       device.waits[0]?.resolve();
       await expect(pending).resolves.toBeDefined();
@@ -229,7 +233,7 @@ describe('a new session is handed out once the device has taken its weights', ()
     const device = deviceWithQueue();
     const models = new ModelSet(ortCpu, tinyManifest, { read }, { deviceTensors: device.deviceTensors });
     const pending = models.session('movq_decoder').catch((e: unknown) => e);
-    await settled(pending);
+    expect(await settledWhileWaiting(pending, device.waits)).toBe(false);
     device.waits[0]?.reject(new Error('A valid external Instance reference no longer exists.'));
     const error = toWireError(await pending);
     expect(error.code).toBe('MODEL_LOAD_FAILED');

@@ -60,7 +60,8 @@ export interface ModelSetOptions {
   /**
    * GPU buffers the engine may allocate (onnxruntime-web). With them, 'gpu' residency on WebGPU
    * graph-captures the UNet of the denoising loop (`loopSession`); without them (Node, tests) the
-   * UNet runs as a plain session.
+   * UNet runs as a plain session. Their `queueIdle`, when given, is awaited after each new session,
+   * so that its weights are on the device before the next component loads.
    */
   readonly deviceTensors?: DeviceTensors;
 }
