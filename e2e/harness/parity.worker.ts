@@ -261,10 +261,7 @@ const api = {
    * step, every UNet replay and step graph, the one readback of the final latents) against `steps`
    * bare replays of the same captured UNet session with one readback at the end. Milliseconds.
    */
-  async timeDenoiseLoop(
-    steps: number,
-    size: number,
-  ): Promise<{ denoiseMs: number; bareMs: number; unetInputs: Record<string, number[]> }> {
+  async timeDenoiseLoop(steps: number, size: number): Promise<{ denoiseMs: number; bareMs: number }> {
     const set = await openTinySet(true);
     try {
       const settings: GenerationSettings = {
@@ -284,9 +281,7 @@ const api = {
       // Sessions created, the UNet captured and its first replays done.
       await runPipeline(set, { settings: { ...settings, steps: 2 } });
       const { timings } = await runPipeline(set, { settings });
-      const latent = size / 8;
-      const dims = { sample: [2, 4, latent, latent], timestep: [2], image_embeds: [2, 32] };
-      const loop = await set.loopSession('unet', dims);
+      const loop = await set.loopSession('unet', unetDims(2, size / 8));
       if (!loop.captured) throw new Error(`Not captured: ${[...set.captureRefused().values()]}`);
       const started = performance.now();
       let out: Tensor | undefined;
@@ -299,7 +294,7 @@ const api = {
       await out?.getData();
       const bareMs = performance.now() - started;
       out?.dispose();
-      return { denoiseMs: timings.denoise, bareMs, unetInputs: dims };
+      return { denoiseMs: timings.denoise, bareMs };
     } finally {
       await set.releaseAll();
     }
