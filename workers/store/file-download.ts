@@ -335,7 +335,7 @@ async function receive(
     }
     return undefined;
   } finally {
-    await reader.cancel().catch(() => undefined);
+    await cancelBody(reader);
   }
 }
 
@@ -489,8 +489,46 @@ async function refetchChunk(
     }
     return chunk;
   } finally {
-    await reader.cancel().catch(() => undefined);
+    await cancelBody(reader);
   }
+}
+
+/** How long a cancelled body may take to confirm before the download moves on without it. */
+const CANCEL_WAIT_MS = 1000;
+
+/**
+ * Cancels a response body (closing its connection) and waits for that, but not forever: the file's
+ * lock is held until this returns, and a runtime that never settles the cancel (Node's fetch after
+ * an abort, nodejs/undici#4089) would otherwise hold it, and every later download of the file, for good.
+ */
+async function cancelBody(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    reader.cancel().catch(() => undefined),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, CANCEL_WAIT_MS);
+    }),
+  ]);
+  clearTimeout(timer);
+}
+
+/** `promise`, unless `signal` aborts first: then the abort, at once. */
+function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(abortedError(signal));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(abortedError(signal));
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(
+      (value) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(value);
+      },
+      (error: unknown) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(error);
+      },
+    );
+  });
 }
 
 async function read(
@@ -499,7 +537,9 @@ async function read(
   reader: ReadableStreamDefaultReader<Uint8Array>,
 ): Promise<Uint8Array | undefined> {
   try {
-    const { done, value } = await reader.read();
+    // A pause or a failed sibling ends the read at once, even where the runtime would leave it
+    // pending (the body is cancelled on the way out).
+    const { done, value } = await unlessAborted(reader.read(), ctx.signal);
     return done ? undefined : value;
   } catch (error) {
     throwIfAborted(ctx.signal);

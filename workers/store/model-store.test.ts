@@ -3,7 +3,7 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { REQUIRED_COMPONENTS } from '../../models/contract';
 import { type Manifest, parseManifest } from '../../models/manifest';
-import { UrlSource } from './model-source';
+import { type ModelSource, UrlSource } from './model-source';
 import type { DownloadProgress, ModelStore } from './model-store';
 import { selectComponents } from './model-store';
 import { StoreError } from './store-error';
@@ -342,6 +342,49 @@ describe('ModelStore downloads over HTTP', () => {
     expect(stored).toBeGreaterThan(0);
     const result = await store.download(source(), manifest);
     expect(result.reusedBytes).toBe(stored);
+    await expectCompleteAndExact(store, manifest, REQUIRED);
+  });
+
+  it('a pause ends even when the runtime leaves the body read and its cancel pending, and frees the files', async () => {
+    // What Node's fetch can do after an abort (nodejs/undici#4089): a body that sends one piece,
+    // then neither ends a pending read nor confirms a cancel. Its files' locks must still be freed.
+    const stalling: ModelSource = {
+      description: 'a stalling server',
+      readManifestText: (signal) => source().readManifestText(signal),
+      openRange: async (path, offset) => {
+        const bytes = set.files.get(path) ?? new Uint8Array();
+        let sent = false;
+        return {
+          start: offset,
+          declaredBytes: bytes.byteLength - offset,
+          body: new ReadableStream<Uint8Array>({
+            pull(controller) {
+              if (sent) return new Promise<void>(() => {});
+              sent = true;
+              controller.enqueue(bytes.slice(offset, offset + 1024));
+              return undefined;
+            },
+            cancel: () => new Promise<void>(() => {}),
+          }),
+        };
+      },
+    };
+    const controller = new AbortController();
+    const store = profile.openStore();
+    const manifest = await store.loadManifest(source());
+    const started = Date.now();
+    await expectStoreError(
+      store.download(stalling, manifest, {
+        signal: controller.signal,
+        onProgress: (e) => {
+          if (e.stage === 'downloading' && e.fileBytesDone > 0) controller.abort();
+        },
+      }),
+      'ABORTED',
+    );
+    expect(Date.now() - started).toBeLessThan(20_000);
+    // Another download of the same files (another tab, or the resume) gets their locks.
+    await profile.openStore().download(source(), manifest);
     await expectCompleteAndExact(store, manifest, REQUIRED);
   });
 });
