@@ -1,4 +1,5 @@
 import { sha256 } from '@noble/hashes/sha2.js';
+import { unlessAborted } from './file-locks';
 import type { ModelSource } from './model-source';
 import { chunkCount, type FileRecord, type StoreDatabase } from './store-database';
 import { abortedError, formatBytes, StoreError, throwIfAborted } from './store-error';
@@ -512,33 +513,14 @@ async function cancelBody(reader: ReadableStreamDefaultReader<Uint8Array>): Prom
   clearTimeout(timer);
 }
 
-/** `promise`, unless `signal` aborts first: then the abort, at once. */
-function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(abortedError(signal));
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(abortedError(signal));
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
-}
-
 async function read(
   ctx: FileDownloadContext,
   file: StoredFile,
   reader: ReadableStreamDefaultReader<Uint8Array>,
 ): Promise<Uint8Array | undefined> {
   try {
-    // A pause or a failed sibling ends the read at once, even where the runtime would leave it
-    // pending (the body is cancelled on the way out).
+    // A pause or a failed sibling ends the read at once (as ABORTED, below), even where the runtime
+    // would leave it pending; the body is cancelled on the way out.
     const { done, value } = await unlessAborted(reader.read(), ctx.signal);
     return done ? undefined : value;
   } catch (error) {

@@ -31,7 +31,7 @@ export class InProcessLocks implements LockManagerLike {
     const tail = previous.then(() => mine);
     this.tails.set(name, tail);
     try {
-      await waitUnlessAborted(previous, options.signal);
+      await unlessAborted(previous, options.signal);
       return await callback();
     } finally {
       release();
@@ -40,16 +40,23 @@ export class InProcessLocks implements LockManagerLike {
   }
 }
 
-function waitUnlessAborted(promise: Promise<void>, signal: AbortSignal | undefined): Promise<void> {
+/**
+ * `promise`, unless `signal` aborts first: then a rejection with the abort's reason, at once. The
+ * promise is still observed, so a later rejection of it is never left unhandled.
+ */
+export function unlessAborted<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (!signal) return promise;
-  signal.throwIfAborted();
-  return new Promise<void>((resolve, reject) => {
+  if (signal.aborted) {
+    promise.catch(() => undefined);
+    return Promise.reject(signal.reason);
+  }
+  return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(signal.reason);
     signal.addEventListener('abort', onAbort, { once: true });
     promise.then(
-      () => {
+      (value) => {
         signal.removeEventListener('abort', onAbort);
-        resolve();
+        resolve(value);
       },
       (error: unknown) => {
         signal.removeEventListener('abort', onAbort);
