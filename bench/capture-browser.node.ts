@@ -10,6 +10,7 @@
  */
 import type { CfgResult } from './engine-timing.node';
 import { type HarnessScope, openHarnessPage } from './harness-page.node';
+import { median } from './memory.node';
 
 const PORT = Number(process.env.BENCH_CAPTURE_PORT ?? 4293);
 
@@ -72,8 +73,6 @@ export async function measureWebGpuLoop(
   rounds: number,
 ): Promise<{ rows: WebGpuLoopRow[] }> {
   const harness = await openHarnessPage(PORT);
-  const median = (values: number[]) =>
-    [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
   try {
     const rows: WebGpuLoopRow[] = [];
     for (const size of sizesPx) {

@@ -25,7 +25,7 @@ import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import type { GraphComponentId } from '../models/contract';
 import { type HarnessScope, openHarnessPage } from './harness-page.node';
-import { availableBytes } from './memory.node';
+import { availableBytes, totalBytes } from './memory.node';
 import { FULL_DIR, fullSetPresent, REPO } from './sets.node';
 import { startStaticServer } from './store-set.node';
 
@@ -131,11 +131,6 @@ function systemPeakGrowth(): { stop(): number } {
       return Math.max(peak, used() - base);
     },
   };
-}
-
-function totalBytes(): number {
-  const match = /^MemTotal:\s+(\d+) kB/m.exec(readFileSync('/proc/meminfo', 'utf8'));
-  return match?.[1] ? Number(match[1]) * 1024 : 0;
 }
 
 it.runIf(fullSetPresent())('peak memory loading full-size components in Chromium (WebGPU)', async () => {

@@ -21,10 +21,19 @@ function statusField(name: string): number {
   return Number(match[1]) * 1024;
 }
 
+function meminfoBytes(field: 'MemAvailable' | 'MemTotal'): number {
+  const match = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync('/proc/meminfo', 'utf8'));
+  return match?.[1] ? Number(match[1]) * 1024 : 0;
+}
+
 /** Linux's MemAvailable, bytes: what can be allocated without swapping or reclaiming much. */
 export function availableBytes(): number {
-  const match = /^MemAvailable:\s+(\d+) kB/m.exec(readFileSync('/proc/meminfo', 'utf8'));
-  return match?.[1] ? Number(match[1]) * 1024 : 0;
+  return meminfoBytes('MemAvailable');
+}
+
+/** Linux's MemTotal, bytes. */
+export function totalBytes(): number {
+  return meminfoBytes('MemTotal');
 }
 
 export interface PeakMeter {
