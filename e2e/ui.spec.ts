@@ -176,12 +176,11 @@ test('image → image and inpaint: pick a picture, see it cropped, paint and cle
   const alphaAt = (fx: number, fy: number) =>
     mask.evaluate(
       (element, [x, y]) =>
-        ((canvas: CanvasLike) =>
-          canvas
-            .getContext('2d')
-            ?.getImageData(Math.floor(canvas.width * x), Math.floor(canvas.height * y), 1, 1).data[3] ?? -1)(
-          element as unknown as CanvasLike,
-        ),
+        ((canvas: CanvasLike) => {
+          const px = Math.floor(canvas.width * x);
+          const py = Math.floor(canvas.height * y);
+          return canvas.getContext('2d')?.getImageData(px, py, 1, 1).data[3] ?? -1;
+        })(element as unknown as CanvasLike),
       [fx, fy] as const,
     );
   expect(await alphaAt(0.45, 0.4)).toBe(255);

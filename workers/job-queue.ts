@@ -49,7 +49,7 @@ export class JobQueue<Request, Result> {
     const index = this.waiting.findIndex((job) => job.id === id);
     if (index < 0) return false;
     const [job] = this.waiting.splice(index, 1);
-    job?.reject(new KandinskyError('CANCELLED', 'The job was cancelled before it started.'));
+    if (job) job.reject(new KandinskyError('CANCELLED', 'The job was cancelled before it started.'));
     this.announce();
     return true;
   }

@@ -154,7 +154,9 @@ function drawPriorNoise(
   const shape = [rows, models.manifest.dims.imageEmbedDim];
   const scheduler = createPriorScheduler(models.manifest.schedulers.prior as SchedulerConfigJson);
   scheduler.setTimesteps(settings.priorSteps);
-  trace?.('prior_noise', generator.randn(shape), shape);
+  // Drawn whether or not anyone traces it: the decoder's noise comes after these draws.
+  const noise = generator.randn(shape);
+  trace?.('prior_noise', noise, shape);
   const zeros = new Float32Array(rows * (shape[1] ?? 0));
   const timesteps = scheduler.timesteps;
   for (const [i, t] of timesteps.entries()) {

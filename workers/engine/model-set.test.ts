@@ -234,7 +234,8 @@ describe('a new session is handed out once the device has taken its weights', ()
     const models = new ModelSet(ortCpu, tinyManifest, { read }, { deviceTensors: device.deviceTensors });
     const pending = models.session('movq_decoder').catch((e: unknown) => e);
     expect(await settledWhileWaiting(pending, device.waits)).toBe(false);
-    device.waits[0]?.reject(new Error('A valid external Instance reference no longer exists.'));
+    const lost = new Error('A valid external Instance reference no longer exists.');
+    device.waits[0]?.reject(lost);
     const error = toWireError(await pending);
     expect(error.code).toBe('MODEL_LOAD_FAILED');
     expect(error.message).toMatch(/Could not load movq_decoder: .*Instance reference no longer exists/);

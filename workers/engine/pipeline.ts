@@ -672,11 +672,12 @@ async function denoise(
       readEveryStep: Boolean(hooks.previews || trace),
       onStep: (i, stepLatents) => {
         if (stepLatents) trace?.(`decoder_latents_${i}`, stepLatents, shape);
+        const preview = hooks.previews && stepLatents ? latentPreview(stepLatents, h, w) : null;
         hooks.onProgress?.({
           stage: 'denoise',
           step: i + 1,
           steps: timesteps.length,
-          ...(hooks.previews && stepLatents ? { preview: latentPreview(stepLatents, h, w) } : {}),
+          ...(preview ? { preview } : {}),
         });
       },
     });
@@ -713,11 +714,12 @@ async function denoise(
         } finally {
           stepScope.disposeAll();
         }
+        const preview = hooks.previews ? latentPreview(latents, h, w) : null;
         hooks.onProgress?.({
           stage: 'denoise',
           step: i + 1,
           steps: timesteps.length,
-          ...(hooks.previews ? { preview: latentPreview(latents, h, w) } : {}),
+          ...(preview ? { preview } : {}),
         });
       }
     } finally {

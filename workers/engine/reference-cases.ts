@@ -71,6 +71,7 @@ export const MUST_CHECK =
  * output 1.1e-4 of its magnitude, final image 2.0e-3).
  */
 export function webGpuTolerance(name: string, magnitude: number): number {
+  if (exactCheck(name)) return 0;
   if (name.endsWith('_noise')) return 1e-6; // drawn on the CPU by our torch-compatible generator
   if (name === 'output_image') return 1 / 255;
   if (name === 'movq_output') return 5e-4 * Math.max(1, magnitude);
@@ -124,9 +125,36 @@ export interface RecordedTensor {
 }
 
 /**
- * Runs `request` through the engine, tracing every intermediate, and compares each traced one with
- * the recorded tensor `recorded(name)` returns (null: not recorded, not compared). Shared by every
- * recording set (pipeline cases, mixing, depth), in Node and in the browser harness.
+ * The check that the untraced run gave the traced run's final pixels bit for bit: its `maxAbs` is
+ * the largest difference, or infinity where values differ only in their bits (-0 and 0, NaNs).
+ * Every tolerance is 0 for it (`exactCheck`).
+ */
+export const UNTRACED_CHECK = 'untraced_output_image';
+
+/** Checks that must match exactly, whatever the runtime: the untraced run's pixels, CLIP's pixel values. */
+export function exactCheck(name: string): boolean {
+  return name === UNTRACED_CHECK || name === 'image_encoder_pixel_values';
+}
+
+function untracedCheck(untraced: Float32Array, traced: Float32Array): TensorCheck {
+  const shapeOk = untraced.length === traced.length;
+  const a = new Uint32Array(untraced.buffer, untraced.byteOffset, untraced.length);
+  const b = new Uint32Array(traced.buffer, traced.byteOffset, traced.length);
+  let maxAbs = 0;
+  for (let i = 0; shapeOk && i < a.length; i++) {
+    if (a[i] === b[i]) continue;
+    const difference = Math.abs((untraced[i] ?? 0) - (traced[i] ?? 0));
+    maxAbs = Math.max(maxAbs, difference > 0 ? difference : Number.POSITIVE_INFINITY);
+  }
+  return { name: UNTRACED_CHECK, maxAbs: shapeOk ? maxAbs : Number.NaN, magnitude: 1, shapeOk };
+}
+
+/**
+ * Runs `request` through the engine twice: untraced, as the worker and the CLI run it, then tracing
+ * every intermediate. Compares each traced one with the recorded tensor `recorded(name)` returns
+ * (null: not recorded, not compared), and the untraced run's pixels with the traced run's
+ * (UNTRACED_CHECK). Shared by every recording set (pipeline cases, mixing, depth), in Node and in
+ * the browser harness.
  */
 export async function runAndCompare(
   models: ModelSet,
@@ -134,12 +162,15 @@ export async function runAndCompare(
   recorded: (name: string) => Promise<RecordedTensor | null>,
   hooks: Omit<PipelineHooks, 'trace'> = {},
 ): Promise<{ checks: TensorCheck[]; traced: string[]; result: PipelineResult }> {
+  // The shipped path first: no trace attached, as the worker and the CLI run it.
+  const { onProgress: _progressOfTracedRun, ...untracedHooks } = hooks;
+  const untraced = await runPipeline(models, request, untracedHooks);
   const traced = new Map<string, { data: Float32Array | BigInt64Array; dims: readonly number[] }>();
   const result = await runPipeline(models, request, {
     ...hooks,
     trace: (name, values, dims) => traced.set(name, { data: values.slice(), dims: [...dims] }),
   });
-  const checks: TensorCheck[] = [];
+  const checks: TensorCheck[] = [untracedCheck(untraced.floatImages, result.floatImages)];
   for (const [name, { data: values, dims }] of traced) {
     const expected = await recorded(name);
     if (!expected) continue;
