@@ -15,11 +15,11 @@
  * Figures, not pass/fail; SwiftShader on a shared 2-core machine is noisy: compare within one run.
  */
 import { expect, it } from 'vitest';
+import { DecoderOnWebGpu, swiftShaderUnlessIcdSet } from '../test-support/webgpu-fixture.node';
 import type { Residency } from '../workers/engine/model-set';
 import { gpuReadbacks, liveOrtObjects } from '../workers/engine/ort';
 import { runPipeline } from '../workers/engine/pipeline';
 import { DEFAULT_SETTINGS, type GenerationSettings } from '../workers/engine/settings';
-import { DecoderOnWebGpu, swiftShaderUnlessIcdSet } from '../workers/engine/webgpu-fixture.node';
 
 const skipReason = swiftShaderUnlessIcdSet();
 const STEPS = Number(process.env.BENCH_STEPS ?? 3);

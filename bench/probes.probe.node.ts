@@ -16,10 +16,11 @@ import { join } from 'node:path';
 import { it } from 'vitest';
 import type { GraphComponentId } from '../models/contract';
 import type { Manifest } from '../models/manifest';
+import { buildCopyGraph } from '../workers/engine/denoise/step-graphs';
 import { ModelSet } from '../workers/engine/model-set';
-import { componentsFor, runPipeline } from '../workers/engine/pipeline';
+import { runPipeline } from '../workers/engine/pipeline';
+import { graphsFor } from '../workers/engine/request';
 import { DEFAULT_SETTINGS, type GenerationSettings } from '../workers/engine/settings';
-import { buildCopyGraph } from '../workers/engine/step-graphs';
 import type { Sha256Factory } from '../workers/store/file-download';
 import { FileSource } from '../workers/store/model-source';
 import { ModelStore } from '../workers/store/model-store';
@@ -166,7 +167,7 @@ async function lowMemoryProbe(lowMemory: boolean) {
     scheduler: 'ddpm',
     numImages: 1,
   };
-  const components = componentsFor('txt2img');
+  const components = graphsFor({ settings });
   const sizes = Object.fromEntries(components.map((id) => [id, set.componentBytes(id)]));
   const meter = await startPeakMeter();
   const models = openSet(set);

@@ -18,9 +18,9 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { expect, it } from 'vitest';
 import { parseManifest } from '../models/manifest';
+import { swiftShaderUnlessIcdSet } from '../test-support/webgpu-fixture.node';
 import { ModelSet } from '../workers/engine/model-set';
 import type { Tensor } from '../workers/engine/ort';
-import { swiftShaderUnlessIcdSet } from '../workers/engine/webgpu-fixture.node';
 import { median } from './memory.node';
 import { type BenchSet, midSet, midUnetExported, ortCpu, REPO } from './sets.node';
 

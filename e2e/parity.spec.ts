@@ -1,12 +1,12 @@
 import { expect, type Page, test } from '@playwright/test';
 import type * as Comlink from 'comlink';
 import { HARNESS_PORT } from '../playwright.config';
-import { depthMapPixelsOffAllowed, depthMustCompare } from '../workers/engine/depth-reference';
-import { depthReference } from '../workers/engine/depth-reference.node';
-import { mixMustCompare } from '../workers/engine/mix-reference';
-import { mixReference } from '../workers/engine/mix-reference.node';
-import { MUST_CHECK, type TensorCheck, webGpuTolerance } from '../workers/engine/reference-cases';
-import { reference } from '../workers/engine/tiny-fixture.node';
+import { depthMapPixelsOffAllowed, depthMustCompare } from '../test-support/depth-reference';
+import { depthReference } from '../test-support/depth-reference.node';
+import { mixMustCompare } from '../test-support/mix-reference';
+import { mixReference } from '../test-support/mix-reference.node';
+import { MUST_CHECK, type TensorCheck, webGpuTolerance } from '../test-support/reference-cases';
+import { reference } from '../test-support/tiny-fixture.node';
 import type { ParityHarness } from './harness/parity.worker';
 
 /**

@@ -7,7 +7,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import ort from 'onnxruntime-node';
 import { afterAll, describe, expect, it } from 'vitest';
-import { type NpyArray, parseNpy } from '../workers/engine/npy';
+import { type NpyArray, parseNpy } from '../test-support/npy';
 import {
   componentKind,
   DYNAMIC_AXES,

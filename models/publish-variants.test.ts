@@ -10,15 +10,15 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ortCpu } from '../workers/engine/tiny-fixture.node';
-import { serviceOn } from '../workers/generator-service.test-support.node';
+import { serviceOn } from '../test-support/generator-service.node';
+import { newProfile } from '../test-support/store.node';
+import { ortCpu } from '../test-support/tiny-fixture.node';
 import {
   DEFAULT_CHECK_COSINE,
   holdsCheck,
   textToImageBytes,
   textToImageCheckCosine,
 } from '../workers/precision';
-import { newProfile } from '../workers/store/test-support.node';
 import { type Manifest, parseManifest } from './manifest';
 
 const MODELS = fileURLToPath(new URL('.', import.meta.url));

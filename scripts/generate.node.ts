@@ -14,13 +14,15 @@ import { parseArgs } from 'node:util';
 import * as ortNode from 'onnxruntime-node';
 import type { ComponentId } from '../models/contract';
 import { type Manifest, ManifestError, manifestFiles, parseManifest } from '../models/manifest';
+import type { PipelineProgress } from '../workers/engine/hooks';
 import type { MaskImage } from '../workers/engine/image';
 import { ModelSet } from '../workers/engine/model-set';
 import { nodeZlib } from '../workers/engine/node-zlib.node';
 import type { OrtRuntime } from '../workers/engine/ort';
-import { componentsFor, type PipelineProgress, runPipeline } from '../workers/engine/pipeline';
+import { runPipeline } from '../workers/engine/pipeline';
 import { decodePng, PngError, type RgbaImage } from '../workers/engine/png';
 import { encodeImagePng, readSettingsFromPng, SettingsImportError } from '../workers/engine/png-settings';
+import { componentsFor } from '../workers/engine/request';
 import { resamplePixels, resizeRgb } from '../workers/engine/resample';
 import {
   DECODER_SCHEDULERS,
@@ -436,13 +438,8 @@ export async function generate(argv: readonly string[], io: CliIo): Promise<CliR
   const manifest = await loadManifest(values.model);
   const settings = await buildSettings(values, manifest);
 
-  const needed: ComponentId[] = [
-    'tokenizer',
-    'prior_clip_mean',
-    'prior_clip_std',
-    'negative_image_embeds',
-    ...componentsFor(settings.mode),
-  ];
+  // The CLI's depth mode takes a depth map; it has no mixing or prior strength.
+  const needed: ComponentId[] = componentsFor({ settings });
   for (const id of needed) {
     if (!manifest.components[id]) {
       throw new CliError(

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { openTinyModelSet, TINY_DIR } from '../test-support/tiny-fixture.node';
 import { nodeZlib } from '../workers/engine/node-zlib.node';
 import { runPipeline } from '../workers/engine/pipeline';
 import { decodePng, encodePng, type RgbaImage } from '../workers/engine/png';
@@ -17,7 +18,6 @@ import { readSettingsFromPng } from '../workers/engine/png-settings';
 import { resizeRgb } from '../workers/engine/resample';
 import type { GenerationSettings } from '../workers/engine/settings';
 import { TINY_SIZE_LIMITS } from '../workers/engine/size-limits';
-import { openTinyModelSet, TINY_DIR } from '../workers/engine/tiny-fixture.node';
 import { runGenerateCli } from './generate.node';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));

@@ -1,12 +1,7 @@
 import type { GpuReport } from '../workers/api';
+import { formatBytes } from '../workers/format';
 import type { SelfTest } from './App';
 import { adviceFor } from './webgpu-advice';
-
-const MiB = 1024 * 1024;
-
-function formatBytes(bytes: number): string {
-  return bytes >= 1024 * MiB ? `${(bytes / (1024 * MiB)).toFixed(1)} GiB` : `${Math.round(bytes / MiB)} MiB`;
-}
 
 interface Props {
   readonly gpu: GpuReport | null;

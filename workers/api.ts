@@ -1,12 +1,23 @@
 /** The typed surface of the generator worker, shared by the worker and the UI client. */
 
 import type { Precision } from '../models/manifest';
-import type { MixItem } from './engine/mix';
+import type { PipelineProgress } from './engine/hooks';
+import type { MaskImage } from './engine/image';
 import type { RgbaImage } from './engine/png';
+import type { PipelineRequest } from './engine/request';
 import type { GenerationSettings } from './engine/settings';
+import type { MixItem } from './engine/stages/mix';
 import type { PrecisionChoice } from './precision';
 
-export type { GenerationSettings, MixItem, Precision, PrecisionChoice, RgbaImage };
+export type {
+  GenerationSettings,
+  MaskImage,
+  MixItem,
+  PipelineProgress,
+  Precision,
+  PrecisionChoice,
+  RgbaImage,
+};
 
 export interface GpuAdapterReport {
   readonly vendor: string;
@@ -67,29 +78,11 @@ export interface GeneratorApi extends ModelApi {
 // Generation
 // ---------------------------------------------------------------------------------------------
 
-/** An 8-bit single-channel mask at the output size; ≥ 128 means "repaint", < 128 "keep". */
-export interface MaskImage {
-  readonly width: number;
-  readonly height: number;
-  readonly data: Uint8Array;
-}
-
-export interface GenerateRequest {
-  readonly settings: GenerationSettings;
-  /**
-   * img2img, inpaint: the picture to start from; depth: the photo to estimate depth from. With
-   * `settings.priorStrength` (img2img, depth) the prior also starts from this picture's look.
-   */
-  readonly initImage?: RgbaImage;
-  /** inpaint: what to repaint (white) and keep (black). */
-  readonly mask?: MaskImage;
-  /** depth: a ready depth map (near = bright) used instead of estimating one from `initImage`. */
-  readonly depthMap?: RgbaImage;
-  /**
-   * Mix: two or more weighted prompts and pictures whose image embeddings are blended, replacing
-   * the prompt as the prior's input (weights are used as given; the UI normalises them).
-   */
-  readonly mix?: readonly MixItem[];
+/**
+ * A generation: the engine's request (settings; the input picture, mask or depth map the mode
+ * needs; or a mix of prompts and pictures — engine/request.ts) and how to run it.
+ */
+export interface GenerateRequest extends PipelineRequest {
   /** Send a small RGB preview of the latents with every denoising step (costs one readback each). */
   readonly previews: boolean;
   /**
@@ -99,22 +92,8 @@ export interface GenerateRequest {
   readonly lowMemory?: boolean;
 }
 
-/** Typed progress of one job, in pipeline order. */
-export type JobProgress =
-  | { readonly stage: 'queued'; readonly position: number }
-  | {
-      readonly stage: 'download';
-      readonly component: string;
-      readonly bytesDone: number;
-      readonly bytesTotal: number;
-    }
-  | { readonly stage: 'load'; readonly component: string; readonly index: number; readonly count: number }
-  | { readonly stage: 'encode' }
-  /** depth mode with a photo: the depth map estimated from it (grey, near = bright), output size. */
-  | { readonly stage: 'depth'; readonly depthMap: RgbaImage }
-  | { readonly stage: 'prior'; readonly step: number; readonly steps: number }
-  | { readonly stage: 'denoise'; readonly step: number; readonly steps: number; readonly preview?: RgbaImage }
-  | { readonly stage: 'decode'; readonly image: number; readonly images: number };
+/** Typed progress of one job: its place in the queue, then the pipeline's stages in order. */
+export type JobProgress = { readonly stage: 'queued'; readonly position: number } | PipelineProgress;
 
 export interface GeneratedImage {
   readonly image: RgbaImage;

@@ -7,14 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { IDBDatabase, IDBFactory } from 'fake-indexeddb';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { GenerateRequest, GenerateResult, JobProgress, MaskImage, RgbaImage } from './api';
-import { type InferenceSession, liveOrtObjects, type OrtRuntime } from './engine/ort';
-import { DEFAULT_SETTINGS, KANDINSKY_SIZE_LIMITS } from './engine/settings';
-import { TINY_SIZE_LIMITS } from './engine/size-limits';
-import { ortCpu } from './engine/tiny-fixture.node';
-import { toWireError } from './errors';
-import { smallerRequestAdvice } from './generator-service';
-import { errorOf, serviceOn, smallRequest } from './generator-service.test-support.node';
+import { errorOf, serviceOn, smallRequest } from '../test-support/generator-service.node';
 import {
   type FaultServer,
   filesOf,
@@ -23,7 +16,14 @@ import {
   startFaultServer,
   TEST_CHUNK_BYTES,
   tinyModelSet,
-} from './store/test-support.node';
+} from '../test-support/store.node';
+import { ortCpu } from '../test-support/tiny-fixture.node';
+import type { GenerateRequest, GenerateResult, JobProgress, MaskImage, RgbaImage } from './api';
+import { type InferenceSession, liveOrtObjects, type OrtRuntime } from './engine/ort';
+import { DEFAULT_SETTINGS, KANDINSKY_SIZE_LIMITS } from './engine/settings';
+import { TINY_SIZE_LIMITS } from './engine/size-limits';
+import { toWireError } from './errors';
+import { smallerRequestAdvice } from './generation';
 
 let server: FaultServer;
 beforeAll(async () => {

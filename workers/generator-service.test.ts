@@ -3,10 +3,10 @@
  * the tiny model set, a real IndexedDB implementation stores it, onnxruntime-node runs it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { errorOf, serviceOn, smallRequest } from '../test-support/generator-service.node';
+import { type FaultServer, newProfile, startFaultServer, tinyModelSet } from '../test-support/store.node';
+import { ortCpu } from '../test-support/tiny-fixture.node';
 import type { JobProgress, ModelDownloadProgress } from './api';
-import { ortCpu } from './engine/tiny-fixture.node';
-import { errorOf, serviceOn, smallRequest } from './generator-service.test-support.node';
-import { type FaultServer, newProfile, startFaultServer, tinyModelSet } from './store/test-support.node';
 
 let server: FaultServer;
 beforeAll(async () => {

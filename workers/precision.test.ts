@@ -5,9 +5,10 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { ManifestError, parseManifest } from '../models/manifest';
-import { ortCpu, TINY_DIR } from './engine/tiny-fixture.node';
+import { serviceOn as serviceWith } from '../test-support/generator-service.node';
+import { newProfile } from '../test-support/store.node';
+import { ortCpu, TINY_DIR } from '../test-support/tiny-fixture.node';
 import { toWireError } from './errors';
-import { serviceOn as serviceWith } from './generator-service.test-support.node';
 import {
   type AdapterFeatures,
   choosePrecision,
@@ -17,7 +18,6 @@ import {
   textToImageBytes,
   textToImageCheckCosine,
 } from './precision';
-import { newProfile } from './store/test-support.node';
 
 /** Text-to-image bytes of the real set per precision (models/README.md), for the options below. */
 const REAL_BYTES = { fp32: 12.06e9, fp16: 6.03e9, int8: 3.02e9, int4: 1.73e9, int4c6: 1.97e9 };

@@ -9,32 +9,32 @@ import * as Comlink from 'comlink';
 import type { InferenceSession } from 'onnxruntime-common';
 import type { GraphComponentId } from '../../models/contract';
 import { type Manifest, parseManifest } from '../../models/manifest';
-import { estimateDepth } from '../../workers/engine/depth-estimator';
 import {
   checkDepthCase,
   compareDepthEstimate,
   type DepthEstimateCheck,
   type DepthReferenceData,
   type DepthReferenceIndex,
-} from '../../workers/engine/depth-reference';
+} from '../../test-support/depth-reference';
 import {
   checkMixCase,
   type MixReferenceData,
   type MixReferenceIndex,
-} from '../../workers/engine/mix-reference';
-import { ModelSet } from '../../workers/engine/model-set';
-import { parseNpy, parseNpyFloat32 } from '../../workers/engine/npy';
-import { gpuReadbacks, type LiveCounts, liveOrtObjects, type Tensor } from '../../workers/engine/ort';
-import { runPipeline } from '../../workers/engine/pipeline';
-import { decodePng } from '../../workers/engine/png';
+} from '../../test-support/mix-reference';
+import { parseNpy, parseNpyFloat32 } from '../../test-support/npy';
 import {
   checkReferenceCase,
   type RecordedTensor,
   type ReferenceIndex,
   type TensorCheck,
-} from '../../workers/engine/reference-cases';
-import { downloadResident } from '../../workers/engine/resident-denoise';
+} from '../../test-support/reference-cases';
+import { downloadResident } from '../../workers/engine/denoise/device-step';
+import { ModelSet } from '../../workers/engine/model-set';
+import { gpuReadbacks, type LiveCounts, liveOrtObjects, type Tensor } from '../../workers/engine/ort';
+import { runPipeline } from '../../workers/engine/pipeline';
+import { decodePng } from '../../workers/engine/png';
 import { DEFAULT_SETTINGS, type GenerationSettings } from '../../workers/engine/settings';
+import { estimateDepth } from '../../workers/engine/stages/depth-estimator';
 import { webZlib } from '../../workers/engine/web-zlib';
 import { ortWeb, webGpuDeviceTensors } from '../../workers/ort-web';
 import { UrlSource } from '../../workers/store/model-source';

@@ -6,11 +6,6 @@ describe('describeProgress', () => {
   it.each<[JobProgress, string, number | null]>([
     [{ stage: 'queued', position: 2 }, 'Waiting: 2 jobs ahead', null],
     [{ stage: 'queued', position: 0 }, 'Starting…', null],
-    [
-      { stage: 'download', component: 'unet', bytesDone: 250_000_000, bytesTotal: 1_000_000_000 },
-      'Downloading unet: 250 of 1000 MB',
-      0.25,
-    ],
     [{ stage: 'load', component: 'prior', index: 1, count: 4 }, 'Loading prior (1 of 4)', 0.25],
     [{ stage: 'encode' }, 'Reading the prompt', null],
     [{ stage: 'prior', step: 5, steps: 25 }, 'Imagining (prior): step 5 of 25', 0.2],

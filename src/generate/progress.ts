@@ -1,7 +1,5 @@
 import type { JobProgress } from '../../workers/api';
 
-const MB = 1_000_000;
-
 export interface ProgressView {
   /** What is happening, for people: "Denoising: step 12 of 50". */
   readonly label: string;
@@ -19,11 +17,6 @@ export function describeProgress(progress: JobProgress): ProgressView {
             ? 'Starting…'
             : `Waiting: ${progress.position} job${progress.position === 1 ? '' : 's'} ahead`,
         fraction: null,
-      };
-    case 'download':
-      return {
-        label: `Downloading ${progress.component}: ${(progress.bytesDone / MB).toFixed(0)} of ${(progress.bytesTotal / MB).toFixed(0)} MB`,
-        fraction: progress.bytesTotal > 0 ? progress.bytesDone / progress.bytesTotal : null,
       };
     case 'load':
       return {

@@ -2,8 +2,9 @@ import * as Comlink from 'comlink';
 import { type ChangeEvent, useCallback, useEffect, useId, useMemo, useRef, useState } from 'react';
 import type { GeneratorApi, ModelDownloadProgress, ModelSetInfo, PrecisionChoice } from '../../workers/api';
 import { toWireError, type WireError } from '../../workers/errors';
+import { formatBytes } from '../../workers/format';
 import { formatCosine, PRECISION_CHOICES } from '../../workers/precision';
-import { FEATURE_LABELS, formatBytes, pickedFolderFiles, savedModelUrl, saveModelUrl } from './model-source';
+import { FEATURE_LABELS, pickedFolderFiles, savedModelUrl, saveModelUrl } from './model-source';
 
 interface Props {
   readonly api: Comlink.Remote<GeneratorApi> | null;

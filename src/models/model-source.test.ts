@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { changesStoredModels, formatBytes, pickedFolderFiles } from './model-source';
+import { changesStoredModels, pickedFolderFiles } from './model-source';
 
 function picked(path: string): File {
   const file = new File(['x'], path.split('/').pop() ?? path);
@@ -25,17 +25,6 @@ describe('pickedFolderFiles', () => {
       picked('a/x.bin'),
     ]);
     expect(files.map((f) => f.path)).toEqual(['manifest.json', 'old/manifest.json', 'x.bin']);
-  });
-});
-
-describe('formatBytes', () => {
-  it.each([
-    [512, '512 B'],
-    [25_167, '25 kB'],
-    [18_400_000, '18.4 MB'],
-    [1_980_000_000, '1.98 GB'],
-  ])('%d → %s', (bytes, text) => {
-    expect(formatBytes(bytes)).toBe(text);
   });
 });
 

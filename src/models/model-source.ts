@@ -48,13 +48,6 @@ export function changesStoredModels(code: ErrorCode): boolean {
   return code === 'INTEGRITY_MISMATCH' || code === 'NOT_CACHED';
 }
 
-export function formatBytes(bytes: number): string {
-  if (bytes >= 1e9) return `${(bytes / 1e9).toFixed(2)} GB`;
-  if (bytes >= 1e6) return `${(bytes / 1e6).toFixed(1)} MB`;
-  if (bytes >= 1e3) return `${(bytes / 1e3).toFixed(0)} kB`;
-  return `${bytes} B`;
-}
-
 /** What each optional feature gives the user, for the "before you download" summary. */
 export const FEATURE_LABELS: Readonly<Record<string, string>> = {
   'text-to-image': 'Text → image',

@@ -5,11 +5,11 @@
  * one generator, on onnxruntime-node (CPU), both residencies.
  */
 import { describe, expect, it } from 'vitest';
-import { checkDepthCase, depthMustCompare } from './depth-reference';
-import { depthData, depthReference } from './depth-reference.node';
+import { checkDepthCase, depthMustCompare } from '../../test-support/depth-reference';
+import { depthData, depthReference } from '../../test-support/depth-reference.node';
+import { exactCheck } from '../../test-support/reference-cases';
+import { openTinyModelSet } from '../../test-support/tiny-fixture.node';
 import { liveOrtObjects } from './ort';
-import { exactCheck } from './reference-cases';
-import { openTinyModelSet } from './tiny-fixture.node';
 
 // Same bounds as pipeline.parity.test.ts (measured there over every case).
 function tolerance(name: string, magnitude: number): number {

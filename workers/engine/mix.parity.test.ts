@@ -5,14 +5,14 @@
 
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
-import type { MixItem } from './mix';
-import { checkMixCase, type MixCase, mixMustCompare, mixSettingsOf } from './mix-reference';
-import { mixData, mixInput, mixReference } from './mix-reference.node';
+import { checkMixCase, type MixCase, mixMustCompare, mixSettingsOf } from '../../test-support/mix-reference';
+import { mixData, mixInput, mixReference } from '../../test-support/mix-reference.node';
+import { exactCheck } from '../../test-support/reference-cases';
+import { openTinyModelSet, ortCpu, TINY_DIR, tinyManifest } from '../../test-support/tiny-fixture.node';
 import { ModelSet } from './model-set';
 import { liveOrtObjects } from './ort';
 import { runPipeline } from './pipeline';
-import { exactCheck } from './reference-cases';
-import { openTinyModelSet, ortCpu, TINY_DIR, tinyManifest } from './tiny-fixture.node';
+import type { MixItem } from './stages/mix';
 
 /** The same tolerances as pipeline.parity.test.ts, plus exact CLIP pixel values (same float ops). */
 function toleranceFor(name: string, magnitude: number): number {

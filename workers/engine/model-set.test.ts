@@ -1,12 +1,12 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { parseManifest } from '../../models/manifest';
+import { ortCpu, TINY_DIR, tinyManifest } from '../../test-support/tiny-fixture.node';
 import { toWireError } from '../errors';
 import { StoreError } from '../store/store-error';
+import { buildCopyGraph } from './denoise/step-graphs';
 import { contractMismatch, ModelSet } from './model-set';
 import { type InferenceSession, liveOrtObjects, type OrtRuntime } from './ort';
-import { buildCopyGraph } from './step-graphs';
-import { ortCpu, TINY_DIR, tinyManifest } from './tiny-fixture.node';
 
 describe('graphs are checked against the contract when loaded', () => {
   it('accepts every graph of the fixture set', async () => {

@@ -10,7 +10,7 @@ import {
   type TensorComponentId,
 } from '../../models/contract';
 import type { Manifest, ManifestComponent } from '../../models/manifest';
-import { CapturedLoop } from './captured-loop';
+import { CapturedLoop } from './denoise/captured-loop';
 import {
   type DeviceTensors,
   type InferenceSession,

@@ -4,6 +4,7 @@
  * in Node tests, in the CLI and in benchmarks.
  */
 import type { InferenceSession, Tensor } from 'onnxruntime-common';
+import { KandinskyError } from '../errors';
 
 export type { InferenceSession, Tensor };
 
@@ -183,4 +184,11 @@ export class TensorScope {
 export async function readFloat32(tensor: Tensor): Promise<Float32Array> {
   if (tensor.type !== 'float32') throw new Error(`Expected a float32 tensor, got ${tensor.type}.`);
   return (await tensor.getData()) as Float32Array;
+}
+
+/** The output `name` of a session run; a graph that lacks it breaks the contract (INFERENCE_FAILED). */
+export function requiredOutput(outputs: Readonly<Record<string, Tensor>>, name: string): Tensor {
+  const tensor = outputs[name];
+  if (!tensor) throw new KandinskyError('INFERENCE_FAILED', `The graph returned no "${name}" output.`);
+  return tensor;
 }

@@ -1,9 +1,10 @@
 import { describe, expect, it } from 'vitest';
+import { openTinyModelSet } from '../../test-support/tiny-fixture.node';
 import { toWireError } from '../errors';
+import type { PipelineProgress } from './hooks';
 import { liveOrtObjects } from './ort';
-import { type PipelineProgress, runPipeline } from './pipeline';
+import { runPipeline } from './pipeline';
 import { DEFAULT_SETTINGS, type GenerationSettings } from './settings';
-import { openTinyModelSet } from './tiny-fixture.node';
 
 const settings: GenerationSettings = {
   ...DEFAULT_SETTINGS,

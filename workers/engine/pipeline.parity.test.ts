@@ -3,8 +3,13 @@
  * onnxruntime-node (CPU), must reproduce the recorded intermediates and the final image.
  */
 import { describe, expect, it } from 'vitest';
-import { checkReferenceCase, exactCheck, MUST_CHECK } from './reference-cases';
-import { openTinyModelSet, reference, referenceInput, referenceTensor } from './tiny-fixture.node';
+import { checkReferenceCase, exactCheck, MUST_CHECK } from '../../test-support/reference-cases';
+import {
+  openTinyModelSet,
+  reference,
+  referenceInput,
+  referenceTensor,
+} from '../../test-support/tiny-fixture.node';
 
 /**
  * Tolerances on the max absolute error. The engine and torch run the same graphs on different

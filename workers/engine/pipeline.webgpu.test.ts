@@ -5,12 +5,13 @@
  * numbers match diffusers within the browser's WebGPU tolerances.
  */
 import { afterAll, describe, expect, it } from 'vitest';
+import { checkReferenceCase, MUST_CHECK, webGpuTolerance } from '../../test-support/reference-cases';
+import { reference, referenceInput, referenceTensor } from '../../test-support/tiny-fixture.node';
+import { DecoderOnWebGpu, swiftShaderUnlessIcdSet } from '../../test-support/webgpu-fixture.node';
+import type { PipelineProgress } from './hooks';
 import { gpuReadbacks, liveOrtObjects } from './ort';
-import { type PipelineProgress, runPipeline } from './pipeline';
-import { checkReferenceCase, MUST_CHECK, webGpuTolerance } from './reference-cases';
+import { runPipeline } from './pipeline';
 import { DEFAULT_SETTINGS, type GenerationSettings } from './settings';
-import { reference, referenceInput, referenceTensor } from './tiny-fixture.node';
-import { DecoderOnWebGpu, swiftShaderUnlessIcdSet } from './webgpu-fixture.node';
 
 const skipReason = swiftShaderUnlessIcdSet();
 if (skipReason) console.warn(`Skipping the onnxruntime-node WebGPU tests: ${skipReason}`);

@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { nodeZlib } from './node-zlib.node';
 import { decodePng, encodePng, PngError, readPngText } from './png';
 
-const testdata = (name: string) => new URL(`./testdata/${name}`, import.meta.url);
+const testdata = (name: string) => new URL(`../../test-support/testdata/${name}`, import.meta.url);
 const samples = JSON.parse(readFileSync(testdata('png_samples.json'), 'utf8')) as {
   width: number;
   height: number;

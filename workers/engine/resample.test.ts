@@ -5,11 +5,11 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { clipResizeAndCrop } from './mix';
+import { TINY_DIR } from '../../test-support/tiny-fixture.node';
 import { nodeZlib } from './node-zlib.node';
 import { decodePng, type RgbaImage } from './png';
 import { resamplePixels, resizeRgb } from './resample';
-import { TINY_DIR } from './tiny-fixture.node';
+import { clipResizeAndCrop } from './stages/image-encoder';
 
 const MIX_DIR = `${TINY_DIR}reference-mix/`;
 

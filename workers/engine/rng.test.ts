@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { compareFloat32, readFixtureFloat32, readFixtureJson } from './fixtures.node';
-import { numelOf, randnTensor, TorchGenerator, VECTORISED_NORMAL_MIN_NUMEL } from './rng';
+import { compareFloat32, readFixtureFloat32, readFixtureJson } from '../../test-support/fixtures.node';
+import { numel } from './math';
+import { randnTensor, TorchGenerator, VECTORISED_NORMAL_MIN_NUMEL } from './rng';
 
 interface Draw {
   op: 'randn' | 'rand';
@@ -18,7 +19,7 @@ interface RngFixture {
 const fixture = readFixtureJson<RngFixture>('torch_rng.json');
 const torchValues = readFixtureFloat32(fixture.values_file).data;
 const expectedAt = (offset: number, shape: readonly number[]) =>
-  torchValues.subarray(offset, offset + numelOf(shape));
+  torchValues.subarray(offset, offset + numel(shape));
 
 /*
  * Tolerances. Uniforms and the scalar (< 16 elements) path are plain integer and double arithmetic:
@@ -105,7 +106,7 @@ describe('randnTensor (diffusers) with a list of generators', () => {
     const generators = seeds.map((s) => new TorchGenerator(seedOf(s)));
     const actual = randnTensor(shape, generators);
     const expected = expectedAt(offset, shape);
-    const itemNumel = numelOf(shape.slice(1));
+    const itemNumel = numel(shape.slice(1));
     if (itemNumel < VECTORISED_NORMAL_MIN_NUMEL) {
       expect(Array.from(actual)).toEqual(Array.from(expected));
     } else {

@@ -24,22 +24,14 @@ const INT64_MIN = -(1n << 63n);
 const TWO_PI_F32 = Math.fround(2 * Math.PI);
 /** 2^-24: a float32 uniform keeps 24 random bits (float's mantissa digits). */
 const FLOAT_UNIFORM_SCALE = 2 ** -24;
+
 /** 2^-53: a float64 uniform keeps 53 random bits. */
+import { numel } from './math';
+
 const DOUBLE_UNIFORM_SCALE = 2 ** -53;
 
 /** Below this element count torch uses the scalar double-precision path (and its normal cache). */
 export const VECTORISED_NORMAL_MIN_NUMEL = 16;
-
-export function numelOf(shape: readonly number[]): number {
-  let n = 1;
-  for (const dim of shape) {
-    if (!Number.isInteger(dim) || dim < 0) {
-      throw new RangeError(`Tensor dimension must be a non-negative integer, got ${dim}`);
-    }
-    n *= dim;
-  }
-  return n;
-}
 
 /**
  * torch.Generator on the CPU: mt19937 plus the cached spare normal of the scalar Box–Muller path.
@@ -136,16 +128,16 @@ export class TorchGenerator {
 
   /** `torch.randn(shape, generator=g, dtype=torch.float32)` on the CPU. */
   randn(shape: readonly number[]): Float32Array {
-    const numel = numelOf(shape);
-    const out = new Float32Array(numel);
-    if (numel < VECTORISED_NORMAL_MIN_NUMEL) {
-      for (let i = 0; i < numel; i++) out[i] = this.nextDoubleNormal();
+    const count = numel(shape);
+    const out = new Float32Array(count);
+    if (count < VECTORISED_NORMAL_MIN_NUMEL) {
+      for (let i = 0; i < count; i++) out[i] = this.nextDoubleNormal();
       return out;
     }
-    for (let i = 0; i < numel; i++) out[i] = this.nextFloatUniform();
-    for (let start = 0; start + 16 <= numel; start += 16) boxMullerBlock16(out, start);
-    if (numel % 16 !== 0) {
-      const tail = numel - 16;
+    for (let i = 0; i < count; i++) out[i] = this.nextFloatUniform();
+    for (let start = 0; start + 16 <= count; start += 16) boxMullerBlock16(out, start);
+    if (count % 16 !== 0) {
+      const tail = count - 16;
       for (let i = 0; i < 16; i++) out[tail + i] = this.nextFloatUniform();
       boxMullerBlock16(out, tail);
     }
@@ -154,9 +146,9 @@ export class TorchGenerator {
 
   /** `torch.rand(shape, generator=g, dtype=torch.float32)` on the CPU: one 24-bit uniform per element. */
   rand(shape: readonly number[]): Float32Array {
-    const numel = numelOf(shape);
-    const out = new Float32Array(numel);
-    for (let i = 0; i < numel; i++) out[i] = this.nextFloatUniform();
+    const count = numel(shape);
+    const out = new Float32Array(count);
+    for (let i = 0; i < count; i++) out[i] = this.nextFloatUniform();
     return out;
   }
 
@@ -209,7 +201,7 @@ export function randnTensor(
     );
   }
   const itemShape = [1, ...shape.slice(1)];
-  const itemNumel = numelOf(itemShape);
+  const itemNumel = numel(itemShape);
   const out = new Float32Array(batch * itemNumel);
   for (let b = 0; b < batch; b++) {
     out.set((generators[b] as TorchGenerator).randn(itemShape), b * itemNumel);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { openTinyModelSet, reference } from './tiny-fixture.node';
+import { openTinyModelSet, reference } from '../../test-support/tiny-fixture.node';
 import { CLIP_MAX_TOKENS } from './tokenizer';
 
 describe('ClipTokenizer on the tiny set matches transformers’ CLIPTokenizer', () => {

@@ -1,8 +1,9 @@
 import { sha256 } from '@noble/hashes/sha2.js';
+import { formatBytes } from '../format';
 import { unlessAborted } from './file-locks';
 import type { ModelSource } from './model-source';
 import { chunkCount, type FileRecord, type StoreDatabase } from './store-database';
-import { abortedError, formatBytes, StoreError, throwIfAborted } from './store-error';
+import { abortedError, StoreError, throwIfAborted } from './store-error';
 
 /** Incremental sha256: fed bytes in order, digested once. */
 export interface Sha256Hasher {

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { REQUIRED_COMPONENTS } from '../../models/contract';
+import { newProfile, tinyModelSet } from '../../test-support/store.node';
 import { FileSource, UrlSource } from './model-source';
 import { StoreError } from './store-error';
-import { newProfile, tinyModelSet } from './test-support.node';
 
 const set = tinyModelSet();
 

@@ -3,10 +3,6 @@ import { sha256 } from '@noble/hashes/sha2.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { REQUIRED_COMPONENTS } from '../../models/contract';
 import { type Manifest, parseManifest } from '../../models/manifest';
-import { type ModelSource, UrlSource } from './model-source';
-import type { DownloadProgress, ModelStore } from './model-store';
-import { selectComponents } from './model-store';
-import { StoreError } from './store-error';
 import {
   componentBytes,
   type FaultServer,
@@ -17,7 +13,11 @@ import {
   startFaultServer,
   TEST_CHUNK_BYTES,
   tinyModelSet,
-} from './test-support.node';
+} from '../../test-support/store.node';
+import { type ModelSource, UrlSource } from './model-source';
+import type { DownloadProgress, ModelStore } from './model-store';
+import { selectComponents } from './model-store';
+import { StoreError } from './store-error';
 
 const set = tinyModelSet();
 const REQUIRED = [...REQUIRED_COMPONENTS];
@@ -397,7 +397,7 @@ describe('ModelStore storage quota', () => {
     const manifest = await store.loadManifest(source());
     const requests = server.requests.length;
     const error = await expectStoreError(store.download(source(), manifest), 'QUOTA_INSUFFICIENT');
-    expect(error.message).toMatch(/needs 7\.\d+ MB, but only 1\.00 MB/);
+    expect(error.message).toMatch(/needs 7\.\d MB, but only 1\.0 MB/);
     expect(error.details).toEqual({ neededBytes: requiredBytes, availableBytes: 1_000_000 });
     expect(server.requests.length).toBe(requests);
   });

@@ -1,5 +1,6 @@
 import type { Feature } from '../../models/contract';
 import { type Manifest, type ManifestComponent, ManifestError, parseManifest } from '../../models/manifest';
+import { formatBytes } from '../format';
 import {
   type ChunkDigest,
   chunkHashesFor,
@@ -25,7 +26,7 @@ import {
   StoreDatabase,
   type UseStore,
 } from './store-database';
-import { abortedError, formatBytes, isStoreError, StoreError, throwIfAborted } from './store-error';
+import { abortedError, isStoreError, StoreError, throwIfAborted } from './store-error';
 
 /** The parts of `navigator.storage` the store uses; each may be missing. */
 export interface StorageManagerLike {

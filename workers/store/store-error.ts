@@ -75,18 +75,6 @@ export function isStoreError(error: unknown, code?: StoreErrorCode): error is St
   return error instanceof StoreError && (code === undefined || error.code === code);
 }
 
-/** Decimal units, as storage settings pages show them: "1.23 GB". */
-export function formatBytes(bytes: number): string {
-  const units = ['B', 'kB', 'MB', 'GB', 'TB'] as const;
-  let value = bytes;
-  let unit = 0;
-  while (Math.abs(value) >= 1000 && unit < units.length - 1) {
-    value /= 1000;
-    unit++;
-  }
-  return unit === 0 ? `${bytes} B` : `${value.toFixed(value < 10 ? 2 : 1)} ${units[unit]}`;
-}
-
 /** The error an aborted operation throws: ours with code ABORTED, whatever the signal's reason. */
 export function abortedError(signal: AbortSignal | undefined): StoreError {
   return new StoreError(

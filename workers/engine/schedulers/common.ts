@@ -7,6 +7,7 @@
  * match diffusers to the last bit except where torch's vectorised log/exp differ by an ulp.
  */
 
+import { numel, roundHalfEven } from '../math';
 import { randnTensor, type TorchGenerator } from '../rng';
 import type { NoiseCoefficients } from './step-coefficients';
 
@@ -180,15 +181,6 @@ export function trainingNoiseSchedule(config: NoiseScheduleConfig, defaultSchedu
   return { betas, alphas, alphasCumprod };
 }
 
-/** numpy's round (half to even), which diffusers uses on timestep grids. */
-export function roundHalfEven(x: number): number {
-  const floor = Math.floor(x);
-  const diff = x - floor;
-  if (diff > 0.5) return floor + 1;
-  if (diff < 0.5) return floor;
-  return floor % 2 === 0 ? floor : floor + 1;
-}
-
 /** `np.linspace(start, stop, num)` in double: i * step + start, with the last point set to stop. */
 export function linspaceFloat64(start: number, stop: number, num: number): number[] {
   if (num === 1) return [start];
@@ -257,10 +249,6 @@ export function checkSameLength(name: string, actual: Float32Array, expected: nu
       `${name} has ${actual.length} elements, expected ${expected}`,
     );
   }
-}
-
-export function numel(shape: readonly number[]): number {
-  return shape.reduce((a, b) => a * b, 1);
 }
 
 /** Step noise drawn exactly as diffusers' randn_tensor(model_output.shape, generator=...) would. */

@@ -3,6 +3,7 @@
  * including the last one, whose timestep is 1 with "leading" spacing and steps_offset 1).
  */
 
+import { numel } from '../math';
 import { allTimestepsDescending, SpacedTimestepScheduler } from './base';
 import {
   addScaledInPlace,
@@ -10,7 +11,6 @@ import {
   drawStepNoise,
   f32,
   type NoiseScheduleConfig,
-  numel,
   originalSampleConfig,
   posteriorCoefficients,
   posteriorMean,

@@ -4,6 +4,7 @@
  * create (or setTimesteps) once per run.
  */
 
+import { roundHalfEven } from '../math';
 import { SchedulerBase } from './base';
 import {
   arangeFloat64,
@@ -14,7 +15,6 @@ import {
   type NoiseScheduleConfig,
   requireOneOf,
   requireSetTimesteps,
-  roundHalfEven,
   type StepOptions,
   type StepResult,
   type TimestepSpacing,

@@ -4,6 +4,7 @@
  * and missing fields take each class's own diffusers default, as `from_config` does).
  */
 
+import type { DecoderSchedulerName } from '../settings';
 import { SchedulerError } from './common';
 import { DDIMScheduler, type DDIMSchedulerConfig } from './ddim';
 import { DDPMScheduler, type DDPMSchedulerConfig } from './ddpm';
@@ -18,7 +19,15 @@ export * from './step-coefficients';
 export * from './unclip';
 
 export type DecoderScheduler = DDPMScheduler | DDIMScheduler | DPMSolverMultistepScheduler;
-export type DecoderSchedulerName = 'DDPMScheduler' | 'DDIMScheduler' | 'DPMSolverMultistepScheduler';
+/** A decoder scheduler's diffusers class name, as `_class_name` in scheduler_config.json. */
+export type DecoderSchedulerClass = 'DDPMScheduler' | 'DDIMScheduler' | 'DPMSolverMultistepScheduler';
+
+/** The diffusers class behind each scheduler a person can pick (settings.ts). */
+export const DECODER_SCHEDULER_CLASSES: Readonly<Record<DecoderSchedulerName, DecoderSchedulerClass>> = {
+  ddpm: 'DDPMScheduler',
+  ddim: 'DDIMScheduler',
+  'dpmpp-2m': 'DPMSolverMultistepScheduler',
+};
 
 /** A scheduler_config.json as parsed from the manifest; enum fields are checked by each constructor. */
 export type SchedulerConfigJson = Readonly<Record<string, unknown>>;
@@ -30,7 +39,7 @@ export type SchedulerConfigJson = Readonly<Record<string, unknown>>;
  */
 export function createDecoderScheduler(
   config: SchedulerConfigJson,
-  name: DecoderSchedulerName = (config._class_name as DecoderSchedulerName | undefined) ?? 'DDPMScheduler',
+  name: DecoderSchedulerClass = (config._class_name as DecoderSchedulerClass | undefined) ?? 'DDPMScheduler',
 ): DecoderScheduler {
   switch (name) {
     case 'DDPMScheduler':

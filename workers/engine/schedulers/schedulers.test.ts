@@ -1,12 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { compareFloat32, readFixtureFloat32, readFixtureJson } from '../fixtures.node';
+import { compareFloat32, readFixtureFloat32, readFixtureJson } from '../../../test-support/fixtures.node';
 import { TorchGenerator } from '../rng';
 import {
   createDecoderScheduler,
   createPriorScheduler,
   DDIMScheduler,
   DDPMScheduler,
-  type DecoderSchedulerName,
+  type DecoderSchedulerClass,
   DPMSolverMultistepScheduler,
   type SchedulerConfigJson,
   SchedulerError,
@@ -14,7 +14,7 @@ import {
 } from './index';
 
 interface CaseFixture {
-  scheduler: 'UnCLIPScheduler' | DecoderSchedulerName;
+  scheduler: 'UnCLIPScheduler' | DecoderSchedulerClass;
   config: SchedulerConfigJson;
   num_inference_steps: number;
   shape: number[];

@@ -3,6 +3,7 @@
  * β for the gap between the current and the next timestep (the pipeline passes that next timestep in).
  */
 
+import { roundHalfEven } from '../math';
 import { allTimestepsDescending, SchedulerBase } from './base';
 import {
   addScaledInPlace,
@@ -13,7 +14,6 @@ import {
   posteriorCoefficients,
   posteriorMean,
   requireOneOf,
-  roundHalfEven,
   SchedulerError,
   type StepOptions,
   type StepResult,

@@ -12,18 +12,13 @@
  * Run in the engine on our one onnxruntime (no transformers.js): every step is a few lines, and
  * the reference fixtures in models/fixtures/tiny/reference-depth/ check each one.
  */
-import { DEPTH_IMAGE_MEAN, DEPTH_IMAGE_STD, DEPTH_PATCH_SIZE } from '../../models/contract';
-import { KandinskyError } from '../errors';
-import type { ModelSet } from './model-set';
-import { readFloat32, TensorScope } from './ort';
-import type { RgbaImage } from './png';
-import { resizeRgb } from './resample';
-
-/** Python's `round()` on a float: halves go to the even neighbour. */
-function roundHalfEven(x: number): number {
-  const r = Math.round(x);
-  return Math.abs(x % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
+import { DEPTH_IMAGE_MEAN, DEPTH_IMAGE_STD, DEPTH_PATCH_SIZE } from '../../../models/contract';
+import { KandinskyError } from '../../errors';
+import { roundHalfEven } from '../math';
+import type { ModelSet } from '../model-set';
+import { readFloat32, requiredOutput, TensorScope } from '../ort';
+import type { RgbaImage } from '../png';
+import { resizeRgb } from '../resample';
 
 /**
  * The processor's output size for a photo, pixels: the side whose scale is closer to 1 decides the
@@ -189,9 +184,7 @@ export async function estimateDepth(models: ModelSet, photo: RgbaImage): Promise
     const out = await scope.run(session, {
       pixel_values: scope.float32(pixels.data, [1, 3, pixels.height, pixels.width]),
     });
-    const tensor = out.predicted_depth;
-    if (!tensor) throw new KandinskyError('INFERENCE_FAILED', 'The depth estimator returned no depth.');
-    predicted = (await readFloat32(tensor)).slice();
+    predicted = (await readFloat32(requiredOutput(out, 'predicted_depth'))).slice();
   } finally {
     scope.disposeAll();
   }

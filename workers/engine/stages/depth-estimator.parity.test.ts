@@ -4,7 +4,17 @@
  * Each stage is checked on the recorded input of that stage, so a failure names the stage.
  */
 import { describe, expect, it } from 'vitest';
-import { compareFloat32 } from './compare';
+import { compareFloat32 } from '../../../test-support/compare';
+import { compareDepthEstimate, depthMapPixelsOffAllowed } from '../../../test-support/depth-reference';
+import {
+  depthData,
+  depthInput,
+  depthReference,
+  depthTensor,
+} from '../../../test-support/depth-reference.node';
+import { openTinyModelSet } from '../../../test-support/tiny-fixture.node';
+import { depthMapToHint } from '../image';
+import { liveOrtObjects } from '../ort';
 import {
   bicubicResizePlane,
   depthInputSize,
@@ -12,11 +22,6 @@ import {
   depthToUint8,
   estimateDepth,
 } from './depth-estimator';
-import { compareDepthEstimate, depthMapPixelsOffAllowed } from './depth-reference';
-import { depthData, depthInput, depthReference, depthTensor } from './depth-reference.node';
-import { depthMapToHint } from './image';
-import { liveOrtObjects } from './ort';
-import { openTinyModelSet } from './tiny-fixture.node';
 
 const size = depthReference.depth_image_processor.size;
 

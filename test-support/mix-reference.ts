@@ -4,10 +4,12 @@
  * the decoder on the same generator) and how each maps onto a pipeline request. Runtime-agnostic:
  * the Node parity test and the browser harness share it.
  */
-import type { MixItem } from './mix';
-import type { ModelSet } from './model-set';
-import type { PipelineResult } from './pipeline';
-import type { RgbaImage } from './png';
+
+import type { ModelSet } from '../workers/engine/model-set';
+import type { PipelineResult } from '../workers/engine/pipeline';
+import type { RgbaImage } from '../workers/engine/png';
+import type { GenerationSettings } from '../workers/engine/settings';
+import type { MixItem } from '../workers/engine/stages/mix';
 import {
   type DiffusersParams,
   type RecordedTensor,
@@ -15,7 +17,6 @@ import {
   settingsFromParams,
   type TensorCheck,
 } from './reference-cases';
-import type { GenerationSettings } from './settings';
 
 export interface MixCase {
   readonly name: string;

@@ -8,13 +8,13 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { IDBFactory } from 'fake-indexeddb';
-import type { Manifest } from '../../models/manifest';
-import { parseManifest } from '../../models/manifest';
-import { InProcessLocks } from './file-locks';
-import { ModelStore, type ModelStoreOptions } from './model-store';
-import { openStoreDatabase, type UseStore } from './store-database';
+import type { Manifest } from '../models/manifest';
+import { parseManifest } from '../models/manifest';
+import { InProcessLocks } from '../workers/store/file-locks';
+import { ModelStore, type ModelStoreOptions } from '../workers/store/model-store';
+import { openStoreDatabase, type UseStore } from '../workers/store/store-database';
 
-export const FIXTURE_DIR = fileURLToPath(new URL('../../models/fixtures/tiny/', import.meta.url));
+export const FIXTURE_DIR = fileURLToPath(new URL('../models/fixtures/tiny/', import.meta.url));
 
 export interface ModelSet {
   readonly manifestText: string;

@@ -5,11 +5,14 @@
  * KandinskyV22ControlnetImg2ImgPipeline on one generator. Runtime-agnostic: the Node parity tests and
  * the browser harness share it.
  */
+
+import type { PipelineHooks } from '../workers/engine/hooks';
+import type { ModelSet } from '../workers/engine/model-set';
+import type { PipelineResult } from '../workers/engine/pipeline';
+import type { RgbaImage } from '../workers/engine/png';
+import type { GenerationSettings } from '../workers/engine/settings';
+import type { DepthEstimate } from '../workers/engine/stages/depth-estimator';
 import { compareFloat32 } from './compare';
-import type { DepthEstimate } from './depth-estimator';
-import type { ModelSet } from './model-set';
-import type { PipelineHooks, PipelineResult } from './pipeline';
-import type { RgbaImage } from './png';
 import {
   type DiffusersParams,
   type RecordedTensor,
@@ -17,7 +20,6 @@ import {
   settingsFromParams,
   type TensorCheck,
 } from './reference-cases';
-import type { GenerationSettings } from './settings';
 
 type Tensors = Readonly<Record<string, { readonly file: string; readonly shape: readonly number[] }>>;
 

@@ -1,9 +1,9 @@
 /** Node access to the image-mixing reference recordings (models/fixtures/tiny/reference-mix/). */
 import { readFileSync } from 'node:fs';
+import { nodeZlib } from '../workers/engine/node-zlib.node';
+import { decodePng, type RgbaImage } from '../workers/engine/png';
 import type { MixReferenceData, MixReferenceIndex } from './mix-reference';
-import { nodeZlib } from './node-zlib.node';
 import { parseNpy } from './npy';
-import { decodePng, type RgbaImage } from './png';
 import { TINY_DIR } from './tiny-fixture.node';
 
 export type { MixCase } from './mix-reference';

@@ -1,7 +1,7 @@
 """Writes PNGs in every 8-bit colour type with Pillow (an encoder independent of ours) plus the
 RGBA pixels they hold, so png.test.ts checks our decoder against another implementation.
 
-Run: /usr/bin/python3 workers/engine/testdata/make_png_samples.py
+Run: /usr/bin/python3 test-support/testdata/make_png_samples.py
 """
 
 import json

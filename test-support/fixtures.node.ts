@@ -7,7 +7,7 @@ import { parseNpy, parseNpyFloat32 } from './npy';
 export { compareFloat32 } from './compare';
 
 export const SCHEDULER_FIXTURES_DIR = fileURLToPath(
-  new URL('../../models/fixtures/schedulers/', import.meta.url),
+  new URL('../models/fixtures/schedulers/', import.meta.url),
 );
 
 export function readFixtureBytes(name: string): Uint8Array {

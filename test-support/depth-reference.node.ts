@@ -1,9 +1,9 @@
 /** Node access to the depth reference recordings (models/fixtures/tiny/reference-depth/). */
 import { readFileSync } from 'node:fs';
+import { nodeZlib } from '../workers/engine/node-zlib.node';
+import { decodePng, type RgbaImage } from '../workers/engine/png';
 import type { DepthReferenceData, DepthReferenceIndex } from './depth-reference';
-import { nodeZlib } from './node-zlib.node';
 import { parseNpyFloat32 } from './npy';
-import { decodePng, type RgbaImage } from './png';
 import { TINY_DIR } from './tiny-fixture.node';
 
 export type { DepthEstimateCase, DepthPipelineCase } from './depth-reference';

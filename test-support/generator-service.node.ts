@@ -4,13 +4,13 @@
  */
 import type { IDBFactory } from 'fake-indexeddb';
 import { createStore } from 'idb-keyval';
-import type { GenerateRequest } from './api';
-import type { InferenceSession, OrtRuntime } from './engine/ort';
-import { DEFAULT_SETTINGS } from './engine/settings';
-import { toWireError, type WireError } from './errors';
-import { GeneratorService } from './generator-service';
-import type { AdapterFeatures } from './precision';
-import type { Profile } from './store/test-support.node';
+import type { GenerateRequest } from '../workers/api';
+import type { InferenceSession, OrtRuntime } from '../workers/engine/ort';
+import { DEFAULT_SETTINGS } from '../workers/engine/settings';
+import { toWireError, type WireError } from '../workers/errors';
+import { GeneratorService } from '../workers/generator-service';
+import type { AdapterFeatures } from '../workers/precision';
+import type { Profile } from './store.node';
 
 /**
  * A service whose store and settings live in `profile`'s IndexedDB, running on `ort` (CPU provider

@@ -5,9 +5,9 @@
  */
 import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import type { GraphComponentId } from '../../models/contract';
-import { ModelSet, type Residency } from './model-set';
-import type { InferenceSession } from './ort';
+import type { GraphComponentId } from '../models/contract';
+import { ModelSet, type Residency } from '../workers/engine/model-set';
+import type { InferenceSession } from '../workers/engine/ort';
 import { ortCpu, TINY_DIR, tinyManifest } from './tiny-fixture.node';
 
 export const SWIFTSHADER_ICD = '/usr/lib/chromium/vk_swiftshader_icd.json';

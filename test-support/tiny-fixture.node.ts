@@ -3,17 +3,17 @@ import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import * as ortNode from 'onnxruntime-node';
-import { type Manifest, parseManifest } from '../../models/manifest';
-import { ModelSet, type Residency } from './model-set';
-import { nodeZlib } from './node-zlib.node';
+import { type Manifest, parseManifest } from '../models/manifest';
+import { ModelSet, type Residency } from '../workers/engine/model-set';
+import { nodeZlib } from '../workers/engine/node-zlib.node';
+import type { OrtRuntime } from '../workers/engine/ort';
+import { decodePng, type RgbaImage } from '../workers/engine/png';
 import { parseNpy } from './npy';
-import type { OrtRuntime } from './ort';
-import { decodePng, type RgbaImage } from './png';
 import type { ReferenceCase, ReferenceIndex } from './reference-cases';
 
 export { type ReferenceCase, settingsOf } from './reference-cases';
 
-export const TINY_DIR = fileURLToPath(new URL('../../models/fixtures/tiny/', import.meta.url));
+export const TINY_DIR = fileURLToPath(new URL('../models/fixtures/tiny/', import.meta.url));
 const REFERENCE_DIR = `${TINY_DIR}reference/`;
 
 export const reference = JSON.parse(readFileSync(`${REFERENCE_DIR}cases.json`, 'utf8')) as ReferenceIndex;

@@ -4,12 +4,18 @@
  * graph that moves a tensor onto or off the device. Dimensions are dynamic, so one graph serves
  * every batch and latent size and its session is reused across generations.
  *
- * Each step graph repeats the float32 operations of the CPU path in the same order (pipeline.ts's
+ * Each step graph repeats the float32 operations of the CPU path in the same order (host-loop.ts's
  * `guide`, the scheduler's `step()`, `blendKept`) with the per-step scalars fed in `coefficients`,
  * so on onnxruntime's CPU provider it gives the CPU path's numbers; WebGPU shaders round differently.
  */
+import {
+  DDIMScheduler,
+  DDPMScheduler,
+  type DecoderScheduler,
+  type NoiseCoefficients,
+  type StepCoefficients,
+} from '../schedulers';
 import { GraphBuilder } from './onnx-builder';
-import type { NoiseCoefficients, StepCoefficients } from './schedulers';
 
 export type StepGraphScheduler = StepCoefficients['kind'];
 
@@ -227,4 +233,24 @@ export function buildCopyGraph(rank: number): Uint8Array {
   const value = g.input(COPY_GRAPH.input, 'float32', shape);
   g.output(exactCopy(g, value), COPY_GRAPH.output, 'float32', shape);
   return g.build();
+}
+
+/** Which step graph a scheduler needs; its config decides the clipping. */
+export function stepGraphSpecFor(
+  scheduler: DecoderScheduler,
+  guided: boolean,
+  inpaint: boolean,
+  channels: number,
+  capture = false,
+): StepGraphSpec {
+  const common = { guided, inpaint, channels, ...(capture ? { capture } : {}) };
+  if (scheduler instanceof DDPMScheduler || scheduler instanceof DDIMScheduler) {
+    const { clip_sample: clip, clip_sample_range: range } = scheduler.config;
+    return {
+      scheduler: scheduler instanceof DDPMScheduler ? 'ddpm' : 'ddim',
+      clipRange: clip ? range : null,
+      ...common,
+    };
+  }
+  return { scheduler: 'dpmpp-2m', clipRange: null, ...common };
 }

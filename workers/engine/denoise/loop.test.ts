@@ -4,11 +4,13 @@
  * give the same pixels; cancelling and repeated runs must leave no tensor behind.
  */
 import { describe, expect, it } from 'vitest';
-import { toWireError } from '../errors';
-import { gpuReadbacks, liveOrtObjects } from './ort';
-import { type PipelineProgress, type PipelineRequest, runPipeline } from './pipeline';
-import { DECODER_SCHEDULERS, DEFAULT_SETTINGS, type GenerationSettings } from './settings';
-import { openTinyModelSet } from './tiny-fixture.node';
+import { openTinyModelSet } from '../../../test-support/tiny-fixture.node';
+import { toWireError } from '../../errors';
+import type { PipelineProgress } from '../hooks';
+import { gpuReadbacks, liveOrtObjects } from '../ort';
+import { runPipeline } from '../pipeline';
+import type { PipelineRequest } from '../request';
+import { DECODER_SCHEDULERS, DEFAULT_SETTINGS, type GenerationSettings } from '../settings';
 
 const settings: GenerationSettings = {
   ...DEFAULT_SETTINGS,

@@ -6,20 +6,26 @@
  */
 import * as ortNode from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
-import { stepGraphSpecFor } from './resident-denoise';
-import { randnTensor, TorchGenerator } from './rng';
+import { tinyManifest } from '../../../test-support/tiny-fixture.node';
+import { randnTensor, TorchGenerator } from '../rng';
 import {
   createDecoderScheduler,
   type DecoderScheduler,
-  type DecoderSchedulerName,
+  type DecoderSchedulerClass,
   type SchedulerConfigJson,
-} from './schedulers';
-import { buildCopyGraph, buildStepGraph, COPY_GRAPH, STEP_GRAPH, stepCoefficientVector } from './step-graphs';
-import { tinyManifest } from './tiny-fixture.node';
+} from '../schedulers';
+import {
+  buildCopyGraph,
+  buildStepGraph,
+  COPY_GRAPH,
+  STEP_GRAPH,
+  stepCoefficientVector,
+  stepGraphSpecFor,
+} from './step-graphs';
 
 const f32 = Math.fround;
 const decoderConfig = tinyManifest.schedulers.decoder as SchedulerConfigJson;
-const SCHEDULERS: DecoderSchedulerName[] = ['DDPMScheduler', 'DDIMScheduler', 'DPMSolverMultistepScheduler'];
+const SCHEDULERS: DecoderSchedulerClass[] = ['DDPMScheduler', 'DDIMScheduler', 'DPMSolverMultistepScheduler'];
 
 function random(seed: number, length: number, scale = 1): Float32Array {
   return new TorchGenerator()

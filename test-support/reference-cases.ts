@@ -2,11 +2,14 @@
  * The reference cases recorded from diffusers (models/fixtures/tiny/reference/cases.json) and how
  * each maps onto our settings. Runtime-agnostic: the Node parity test and the browser harness share it.
  */
+
+import type { PipelineHooks } from '../workers/engine/hooks';
+import type { ModelSet } from '../workers/engine/model-set';
+import { type PipelineResult, runPipeline } from '../workers/engine/pipeline';
+import type { RgbaImage } from '../workers/engine/png';
+import type { PipelineRequest } from '../workers/engine/request';
+import type { GenerationSettings } from '../workers/engine/settings';
 import { compareFloat32 } from './compare';
-import type { ModelSet } from './model-set';
-import { type PipelineHooks, type PipelineRequest, type PipelineResult, runPipeline } from './pipeline';
-import type { RgbaImage } from './png';
-import type { GenerationSettings } from './settings';
 
 /** The diffusers call parameters a recorder stored with each case (snake_case, as diffusers names them). */
 export interface DiffusersParams {
