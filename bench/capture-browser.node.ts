@@ -1,6 +1,6 @@
 /**
  * Graph capture on WebGPU (Chromium + SwiftShader): the tiny UNet called as a plain session and as a
- * captured replay, the way the denoising loop calls it (workers/engine/captured-loop.ts). Needs the
+ * captured replay, the way the denoising loop calls it (workers/engine/denoise/captured-loop.ts). Needs the
  * harness build (`npx vite build --config e2e/harness/vite.config.ts`).
  *
  * issue: how long one `session.run` takes to return, i.e. the CPU work of encoding and submitting

@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, expect, it } from 'vitest';
 import type { GraphComponentId } from '../models/contract';
+import { graphsFor } from '../workers/engine/request';
 import { measureBrowser } from './browser.node';
 import { measureCapture, measureWebGpuCfg, measureWebGpuLoop } from './capture-browser.node';
 import { measureCfg, measureOverhead } from './engine-timing.node';
@@ -220,9 +221,7 @@ it.runIf(wanted.has('lowmem'))(
   async () => {
     if (!fullSetPresent()) return record('lowmem', skipped(`no full-size random set in ${FULL_DIR}`));
     const set = fullSet();
-    const sizes = (['text_encoder', 'prior', 'unet', 'movq_decoder'] as const).map((id) =>
-      set.componentBytes(id),
-    );
+    const sizes = graphsFor({ settings: { mode: 'txt2img' } }).map((id) => set.componentBytes(id));
     const sum = sizes.reduce((a, b) => a + b, 0);
     const largest = Math.max(...sizes);
     const on =

@@ -24,14 +24,15 @@ import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect, it } from 'vitest';
 import type { GraphComponentId } from '../models/contract';
+import { graphsFor } from '../workers/engine/request';
 import { type HarnessScope, openHarnessPage } from './harness-page.node';
 import { availableBytes, totalBytes } from './memory.node';
 import { FULL_DIR, fullSetPresent, REPO } from './sets.node';
 import { startStaticServer } from './store-set.node';
 
 const PORT = Number(process.env.BENCH_PORT ?? 4293);
-/** The order a text-to-image generation loads its components in (workers/engine/pipeline.ts). */
-const TEXT_TO_IMAGE_ORDER: readonly GraphComponentId[] = ['text_encoder', 'prior', 'unet', 'movq_decoder'];
+/** The order a text-to-image generation loads its components in. */
+const TEXT_TO_IMAGE_ORDER: readonly GraphComponentId[] = graphsFor({ settings: { mode: 'txt2img' } });
 const COMPONENTS = (process.env.LOAD_COMPONENTS ?? 'movq_decoder,text_encoder,prior').split(
   ',',
 ) as GraphComponentId[];

@@ -11,7 +11,7 @@ import type { ParityHarness } from './harness/parity.worker';
 
 /**
  * Browser tolerances (max absolute error) for onnxruntime-web's WebGPU provider on SwiftShader:
- * workers/engine/reference-cases.ts's webGpuTolerance. WebGPU shaders accumulate in other orders
+ * test-support/reference-cases.ts's webGpuTolerance. WebGPU shaders accumulate in other orders
  * than torch's CPU kernels and use fused multiply-adds, so errors are ~5× those in Node. Worst
  * measured over all cases (onnxruntime-web 1.30 JSEP, Chromium 156 SwiftShader): embeddings 2.5e-5,
  * latents 2.9e-4, MoVQ output 1.1e-4 of its magnitude, final image 2.0e-3 (half an 8-bit level).

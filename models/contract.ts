@@ -4,12 +4,6 @@
 
 export const CONTRACT_VERSION = '1';
 
-/** Maximum number of text tokens, including `<|startoftext|>` and `<|endoftext|>`. */
-export const TEXT_MAX_LENGTH = 77;
-/** MoVQ down-sampling factor: pixels per latent cell along each axis. */
-export const MOVQ_SCALE_FACTOR = 8;
-export const LATENT_CHANNELS = 4;
-
 export const FEATURES = [
   'text-to-image',
   'image-to-image',
@@ -59,16 +53,6 @@ export const REQUIRED_COMPONENTS: readonly ComponentId[] = [
   'unet',
   'movq_decoder',
 ];
-
-/** What a feature needs beyond the required components. */
-export const FEATURE_COMPONENTS: Record<Feature, readonly ComponentId[]> = {
-  'text-to-image': [],
-  'image-to-image': ['movq_encoder'],
-  inpainting: ['unet_inpaint', 'movq_encoder'],
-  'depth-control': ['unet_depth'],
-  'image-prompt': ['image_encoder'],
-  'depth-from-photo': ['unet_depth', 'movq_encoder', 'depth_estimator'],
-};
 
 /** Tokenizer files the engine reads (others, e.g. vocab.json and merges.txt, may also be listed). */
 export const TOKENIZER_FILES = ['tokenizer.json', 'tokenizer_config.json'] as const;
@@ -220,17 +204,4 @@ export function resolveDim(dim: Dim, dims: ModelDims): number | null {
   if (typeof dim === 'number') return dim;
   if (dim.startsWith('$')) return dims[dim.slice(1) as ModelDim];
   return null;
-}
-
-/** Latent grid for text-to-image and depth control: pixel sizes round up to a multiple of 64.
- * Returns latent cells (multiply by MOVQ_SCALE_FACTOR for the output size in pixels). */
-export function textToImageLatentSize(heightPx: number, widthPx: number): { height: number; width: number } {
-  const cells = (px: number) => Math.ceil(px / (MOVQ_SCALE_FACTOR * MOVQ_SCALE_FACTOR)) * MOVQ_SCALE_FACTOR;
-  return { height: cells(heightPx), width: cells(widthPx) };
-}
-
-/** Latent grid of an image of the given pixel size after the MoVQ encoder (image-to-image,
- * inpainting): floor(px / 8). */
-export function encodedLatentSize(heightPx: number, widthPx: number): { height: number; width: number } {
-  return { height: Math.floor(heightPx / MOVQ_SCALE_FACTOR), width: Math.floor(widthPx / MOVQ_SCALE_FACTOR) };
 }

@@ -4,8 +4,10 @@
  */
 import type { IDBFactory } from 'fake-indexeddb';
 import { createStore } from 'idb-keyval';
-import type { GenerateRequest } from '../workers/api';
+import type { GenerateRequest, GenerateResult } from '../workers/api';
+import { nodeZlib } from '../workers/engine/node-zlib.node';
 import type { InferenceSession, OrtRuntime } from '../workers/engine/ort';
+import { decodePng } from '../workers/engine/png';
 import { DEFAULT_SETTINGS } from '../workers/engine/settings';
 import { toWireError, type WireError } from '../workers/errors';
 import { GeneratorService } from '../workers/generator-service';
@@ -61,3 +63,10 @@ export const errorOf = (promise: Promise<unknown>): Promise<WireError | null> =>
     () => null,
     (e: unknown) => toWireError(e),
   );
+
+/** The RGBA pixels of image `index` of a result (its PNG decoded), to compare runs. */
+export async function pixelsOf(result: GenerateResult, index = 0): Promise<Uint8Array | undefined> {
+  const png = result.images[index]?.png;
+  if (!png) return undefined;
+  return (await decodePng(new Uint8Array(await png.arrayBuffer()), nodeZlib, 1e7)).data;
+}

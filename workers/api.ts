@@ -96,7 +96,10 @@ export interface GenerateRequest extends PipelineRequest {
 export type JobProgress = { readonly stage: 'queued'; readonly position: number } | PipelineProgress;
 
 export interface GeneratedImage {
-  readonly image: RgbaImage;
+  /** The picture as a PNG with its settings inside (encoded in the worker, off the page's thread). */
+  readonly png: Blob;
+  readonly width: number;
+  readonly height: number;
   /** The settings of the batch: the same settings and seed make the same batch again. */
   readonly settings: GenerationSettings;
   /** Which image of the batch this is, from 0. */

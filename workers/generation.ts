@@ -4,9 +4,11 @@
  */
 import type { GenerateRequest, GenerateResult, JobProgress, MaskImage, RgbaImage } from './api';
 import { runPipeline } from './engine/pipeline';
+import { encodeImagePng } from './engine/png-settings';
 import { componentsFor } from './engine/request';
 import { type GenerationSettings, type SizeLimits, validateSettings } from './engine/settings';
 import { sizeLimitsFor } from './engine/size-limits';
+import { webZlib } from './engine/web-zlib';
 import { KandinskyError } from './errors';
 import { JobQueue } from './job-queue';
 import type { ModelSetSession } from './model-set-session';
@@ -102,9 +104,16 @@ export class GenerationJobs {
       // A lost device can leave onnxruntime waiting forever on a GPU that will never answer.
       pipeline.catch(() => {});
       const result = await Promise.race([pipeline, lostWhileRunning]);
+      const images = await Promise.all(
+        result.images.map(async (image, index) => {
+          const bytes = await encodeImagePng(image, settings, webZlib);
+          const png = new Blob([bytes as Uint8Array<ArrayBuffer>], { type: 'image/png' });
+          return { png, width: image.width, height: image.height, settings, index };
+        }),
+      );
       return {
         jobId,
-        images: result.images.map((image, index) => ({ image, settings, index })),
+        images,
         timings: result.timings,
         ...(result.truncatedPrompt ? { truncatedPrompt: result.truncatedPrompt } : {}),
       };

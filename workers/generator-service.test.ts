@@ -3,7 +3,7 @@
  * the tiny model set, a real IndexedDB implementation stores it, onnxruntime-node runs it.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { errorOf, serviceOn, smallRequest } from '../test-support/generator-service.node';
+import { errorOf, pixelsOf, serviceOn, smallRequest } from '../test-support/generator-service.node';
 import { type FaultServer, newProfile, startFaultServer, tinyModelSet } from '../test-support/store.node';
 import { ortCpu } from '../test-support/tiny-fixture.node';
 import type { JobProgress, ModelDownloadProgress } from './api';
@@ -49,7 +49,8 @@ describe('GeneratorService', () => {
     const events: JobProgress[] = [];
     const result = await service.generate('job-1', request, (p) => events.push(p));
     expect(result.images).toHaveLength(1);
-    expect(result.images[0]?.image).toMatchObject({ width: 64, height: 64 });
+    expect(result.images[0]).toMatchObject({ width: 64, height: 64 });
+    expect((await pixelsOf(result))?.length).toBe(64 * 64 * 4);
     expect(result.images[0]?.settings.seed).toBe(7);
     expect(events.map((e) => e.stage)).toContain('denoise');
     expect(events.filter((e) => e.stage === 'denoise').every((e) => 'preview' in e && e.preview)).toBe(true);
@@ -110,7 +111,7 @@ describe('GeneratorService', () => {
     await expect(errorOf(second)).resolves.toMatchObject({ code: 'CANCELLED' });
     expect(positions[0]).toBe(0);
     const [a, c] = await Promise.all([first, third]);
-    expect(a.images[0]?.image.data).not.toEqual(c.images[0]?.image.data);
+    expect(await pixelsOf(a)).not.toEqual(await pixelsOf(c));
     expect(await service.cancel('nope')).toBe(false);
     await service.dispose();
   });

@@ -5,7 +5,7 @@
  */
 import * as Comlink from 'comlink';
 import smokeModelUrl from '../models/smoke/matmul_sigmoid.onnx?url';
-import type { GenerateResult, GeneratorApi, SmokeTestResult } from './api';
+import type { GeneratorApi, SmokeTestResult } from './api';
 import { liveOrtObjects } from './engine/ort';
 import { installErrorCodeTransfer } from './error-transfer';
 import { KandinskyError } from './errors';
@@ -49,26 +49,17 @@ function watchGpuDevice(): void {
   void device.lost.then((info) => service.deviceLost(`${info.reason}: ${info.message || 'no details'}`));
 }
 
-/** Hands the images' pixel buffers over to the UI instead of copying them. */
-function transferImages(result: GenerateResult): GenerateResult {
-  return Comlink.transfer(
-    result,
-    result.images.map(({ image }) => image.data.buffer as ArrayBuffer),
-  );
-}
-
 const api: GeneratorApi = {
   probeGpu,
 
   async generate(jobId, request, onProgress) {
     watchGpuDevice();
     try {
-      return transferImages(
-        await service.generate(jobId, request, (progress) => {
-          watchGpuDevice();
-          onProgress(progress);
-        }),
-      );
+      // The images are PNG Blobs: posting one hands over a reference, not the bytes.
+      return await service.generate(jobId, request, (progress) => {
+        watchGpuDevice();
+        onProgress(progress);
+      });
     } finally {
       watchGpuDevice();
     }

@@ -12,8 +12,6 @@ import type {
   JobProgress,
   RgbaImage,
 } from '../../workers/api';
-import { encodeImagePng } from '../../workers/engine/png-settings';
-import { webZlib } from '../../workers/engine/web-zlib';
 import { toWireError, type WireError } from '../../workers/errors';
 import { GalleryError, type GalleryRecord, type GalleryStore } from '../gallery/gallery-store';
 import { changesStoredModels } from '../models/model-source';
@@ -113,12 +111,11 @@ export function useGeneration(
       const saved: GalleryRecord[] = [];
       let saveError: GalleryError | null = null;
       for (const [index, generated] of result.images.entries()) {
-        const bytes = await encodeImagePng(generated.image, generated.settings, webZlib);
-        const png = new Blob([bytes as Uint8Array<ArrayBuffer>], { type: 'image/png' });
+        const { png } = generated;
         let galleryId: string | null = null;
         if (!saveError) {
           try {
-            const record = await gallery.save(png, generated.settings, generated.image);
+            const record = await gallery.save(png, generated.settings, generated);
             saved.push(record);
             galleryId = record.id;
           } catch (error) {

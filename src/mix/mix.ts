@@ -1,7 +1,7 @@
 /**
  * Image mixing ("interpolate" in diffusers' Kandinsky 2.2 prior): several prompts and pictures,
  * each with a weight, blended into one image embedding that the text→image decoder then draws.
- * The worker runs it from GenerateRequest's `mix` (workers/engine/mix.ts reproduces diffusers).
+ * The worker runs it from GenerateRequest's `mix` (workers/engine/stages/mix.ts reproduces diffusers).
  */
 import type { GenerateRequest, MixItem, RgbaImage } from '../../workers/api';
 

@@ -68,7 +68,7 @@ export interface ModelSetOptions {
 
 /**
  * The UNet session of one denoising loop. `captured`: for a graph-captured session, the loop's
- * fixed buffers and companion sessions (captured-loop.ts); fill its inputs in place and run it with
+ * fixed buffers and companion sessions (denoise/captured-loop.ts); fill its inputs in place and run it with
  * exactly `captured.inputs` (onnxruntime-web binds a captured session's inputs on its first run and
  * replays its recorded commands against them ever after). Null for a plain session.
  */

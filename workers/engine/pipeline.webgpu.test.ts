@@ -89,4 +89,7 @@ describe.skipIf(skipReason !== null)(
       expect(liveOrtObjects().tensors).toBe(0);
     });
   },
+  // A guard against a hang, not a speed check: the first run compiles every shader on SwiftShader,
+  // which takes minutes on a machine busy with other work (a CI run next to two CPU-bound jobs).
+  { timeout: 600_000 },
 );

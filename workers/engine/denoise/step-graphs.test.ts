@@ -1,5 +1,5 @@
 /**
- * The step graphs against the CPU reference path: guidance as pipeline.ts's `guide`, the scheduler's
+ * The step graphs against the CPU reference path: guidance as rows.ts's `guide`, the scheduler's
  * own `step()`, the inpainting blend as `blendKept`, over several chained steps on random data, for
  * every scheduler, with and without guidance and inpainting. On onnxruntime's CPU provider the graph
  * repeats the same float32 operations, so the results must be identical, not merely close.
@@ -34,7 +34,7 @@ function random(seed: number, length: number, scale = 1): Float32Array {
     .map((v) => f32(v * scale));
 }
 
-/** pipeline.ts's CPU path for one step: CFG, the scheduler's step, then the inpainting blend. */
+/** The host loop's step (host-loop.ts): CFG, the scheduler's step, then the inpainting blend. */
 function cpuStep(
   scheduler: DecoderScheduler,
   noisePred: Float32Array,
