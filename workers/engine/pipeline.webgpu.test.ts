@@ -91,5 +91,5 @@ describe.skipIf(skipReason !== null)(
   },
   // A guard against a hang, not a speed check: the first run compiles every shader on SwiftShader,
   // which takes minutes on a machine busy with other work (a CI run next to two CPU-bound jobs).
-  { timeout: 600_000 },
+  600_000,
 );
