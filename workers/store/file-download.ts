@@ -253,8 +253,9 @@ function chunkLength(fileBytes: number, chunkBytes: number, index: number): numb
 }
 
 /**
- * One request: streams the body into chunk-sized buffers, storing each (with the file's progress,
- * in one transaction) before it joins the hash. Returns when every chunk is stored.
+ * One request from the first chunk not yet stored: checks where and how long the body says it
+ * is, then receives it chunk by chunk (`receiveChunks`), verified per chunk where the manifest has
+ * chunk hashes, else hashed as a whole. Returns when every chunk is stored.
  */
 async function receive(
   ctx: FileDownloadContext,
@@ -296,15 +297,55 @@ async function receive(
       );
     }
     ctx.report(file, 'downloading', state.storedChunks * state.chunkBytes, 0);
-    if (state.chunkHashes) return await receiveVerifiedChunks(ctx, file, state, state.chunkHashes, reader);
-    let chunk = new Uint8Array(chunkLength(file.bytes, state.chunkBytes, state.storedChunks));
-    let filled = 0;
-    for (;;) {
+    const sink = state.chunkHashes
+      ? verifyingSink(ctx, file, state, state.chunkHashes)
+      : hashingSink(ctx, file, state);
+    return await receiveChunks(ctx, file, state, reader, sink);
+  } finally {
+    await cancelBody(reader);
+  }
+}
+
+/** Where the chunks of a body go, in order (`receiveChunks`). */
+interface ChunkSink {
+  /**
+   * Whether each chunk is checked against its own manifest hash: then bytes past the file's size
+   * are not even read (every chunk already matched); otherwise they mean the file is not the one
+   * the manifest describes.
+   */
+  readonly verifiesChunks: boolean;
+  /** A buffer for chunk `index`; `filled` is the one just handed to `chunk`, free to reuse or not. */
+  buffer(index: number, filled: Uint8Array | null): Uint8Array;
+  /** Chunk `index` is complete. May return before it is stored (a pipeline), never out of order. */
+  chunk(index: number, bytes: Uint8Array): Promise<void>;
+  /** Waits until every chunk handed over is stored (throws what storing one threw). */
+  flush(): Promise<void>;
+}
+
+/**
+ * The body of `reader` cut into chunk-sized buffers from chunk `state.storedChunks` on, each handed
+ * to `sink` as soon as it is full. Returns when every chunk of the file is stored; a body that ends
+ * early is a retryable SIZE_MISMATCH, one that runs long (and isn't verified per chunk) a mismatch.
+ */
+async function receiveChunks(
+  ctx: FileDownloadContext,
+  file: StoredFile,
+  state: ResumeState,
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  sink: ChunkSink,
+): Promise<ContentMismatch | undefined> {
+  const totalChunks = chunkCount(file.bytes, state.chunkBytes);
+  let next = state.storedChunks;
+  let chunk = sink.buffer(next, null);
+  let filled = 0;
+  try {
+    while (!(sink.verifiesChunks && next === totalChunks)) {
       const value = await read(ctx, file, reader);
       if (value === undefined) break;
       let consumed = 0;
       while (consumed < value.byteLength) {
-        if (state.storedChunks === totalChunks) {
+        if (next === totalChunks) {
+          if (sink.verifiesChunks) break;
           return new ContentMismatch(`the server sent more than the manifest's ${file.bytes} bytes`);
         }
         const take = Math.min(value.byteLength - consumed, chunk.byteLength - filled);
@@ -312,91 +353,10 @@ async function receive(
         filled += take;
         consumed += take;
         if (filled === chunk.byteLength) {
-          const next = { ...fileRecord(file, state), storedChunks: state.storedChunks + 1 };
-          await ctx.db.putChunk(file.sha256, state.storedChunks, chunk, next);
-          // Hashed only once stored, so the hash always covers exactly the stored prefix.
-          state.hasher.update(chunk);
-          state.storedChunks++;
-          filled = 0;
-          if (state.storedChunks < totalChunks) {
-            const length = chunkLength(file.bytes, state.chunkBytes, state.storedChunks);
-            // IndexedDB cloned the buffer during put(): reuse it unless the last chunk is shorter.
-            if (length !== chunk.byteLength) chunk = new Uint8Array(length);
-          }
-        }
-      }
-      ctx.report(file, 'downloading', state.storedChunks * state.chunkBytes + filled, value.byteLength);
-    }
-    if (state.storedChunks < totalChunks) {
-      const received = state.storedChunks * state.chunkBytes + filled;
-      throw new StoreError(
-        'SIZE_MISMATCH',
-        `The body of "${file.path}" ended after ${received} of ${file.bytes} bytes.`,
-        { details: { path: file.path, neededBytes: file.bytes, availableBytes: received }, retryable: true },
-      );
-    }
-    return undefined;
-  } finally {
-    await cancelBody(reader);
-  }
-}
-
-/**
- * The body of `reader` cut into chunks, each digested (natively, several at once) as soon as it is
- * complete and stored, in order, only once it matched its manifest hash: a stored chunk is always a
- * verified one. A chunk that doesn't match is fetched again on its own, once.
- */
-async function receiveVerifiedChunks(
-  ctx: FileDownloadContext,
-  file: StoredFile,
-  state: ResumeState,
-  hashes: readonly string[],
-  reader: ReadableStreamDefaultReader<Uint8Array>,
-): Promise<undefined> {
-  const digest = ctx.chunkDigest as ChunkDigest;
-  const totalChunks = hashes.length;
-  const ignore = () => undefined;
-  // Full-size chunk buffers are recycled once stored (IndexedDB cloned them at put()): a fresh
-  // multi-megabyte buffer per chunk costs page faults, zeroing and collections on every chunk.
-  const spare: Uint8Array[] = [];
-  const bufferFor = (index: number) => {
-    const length = chunkLength(file.bytes, state.chunkBytes, index);
-    return length === state.chunkBytes ? (spare.pop() ?? new Uint8Array(length)) : new Uint8Array(length);
-  };
-  const recycle = (bytes: Uint8Array) => {
-    if (bytes.byteLength === state.chunkBytes && spare.length <= CHUNKS_IN_FLIGHT) spare.push(bytes);
-  };
-  // Chunks in order: each waits for its digest, then for the one before it to be stored.
-  let tail: Promise<void> = Promise.resolve();
-  const inFlight: Promise<void>[] = [];
-  let next = state.storedChunks;
-  let chunk = bufferFor(next);
-  let filled = 0;
-  try {
-    while (next < totalChunks) {
-      const value = await read(ctx, file, reader);
-      if (value === undefined) break;
-      let consumed = 0;
-      while (consumed < value.byteLength && next < totalChunks) {
-        const take = Math.min(value.byteLength - consumed, chunk.byteLength - filled);
-        chunk.set(value.subarray(consumed, consumed + take), filled);
-        filled += take;
-        consumed += take;
-        if (filled === chunk.byteLength) {
-          const index = next;
-          const bytes = chunk;
-          const hashed = digest(bytes).then(toHex);
-          hashed.catch(ignore);
-          tail = tail
-            .then(() => storeVerifiedChunk(ctx, file, state, index, bytes, hashed, hashes))
-            .then(() => recycle(bytes));
-          tail.catch(ignore);
-          inFlight.push(tail);
+          await sink.chunk(next, chunk);
           next++;
           filled = 0;
-          // Another buffer: the one just filled is still being hashed and stored.
-          if (next < totalChunks) chunk = bufferFor(next);
-          if (inFlight.length > CHUNKS_IN_FLIGHT) await inFlight.shift();
+          if (next < totalChunks) chunk = sink.buffer(next, chunk);
         }
       }
       ctx.report(
@@ -406,12 +366,11 @@ async function receiveVerifiedChunks(
         value.byteLength,
       );
     }
-    await tail;
   } finally {
     // Whatever was verified before a fault is stored before the caller retries from there.
-    await tail.catch(ignore);
+    await sink.flush().catch(() => undefined);
   }
-  // Bytes past the manifest's size are not read: every chunk already matched its hash.
+  await sink.flush();
   if (next < totalChunks) {
     const received = next * state.chunkBytes + filled;
     throw new StoreError(
@@ -421,6 +380,73 @@ async function receiveVerifiedChunks(
     );
   }
   return undefined;
+}
+
+/**
+ * Without per-chunk hashes: each chunk is stored (with the file's progress, in one transaction)
+ * and only then joins the whole-file hash, so the hash always covers exactly the stored prefix.
+ */
+function hashingSink(ctx: FileDownloadContext, file: StoredFile, state: ResumeState): ChunkSink {
+  return {
+    verifiesChunks: false,
+    // IndexedDB cloned the buffer during put(): reuse it unless the last chunk is shorter.
+    buffer: (index, filled) => {
+      const length = chunkLength(file.bytes, state.chunkBytes, index);
+      return filled?.byteLength === length ? filled : new Uint8Array(length);
+    },
+    async chunk(index, bytes) {
+      await ctx.db.putChunk(file.sha256, index, bytes, {
+        ...fileRecord(file, state),
+        storedChunks: index + 1,
+      });
+      state.hasher.update(bytes);
+      state.storedChunks = index + 1;
+    },
+    flush: async () => undefined,
+  };
+}
+
+/**
+ * With per-chunk hashes: each chunk is digested (natively, several at once) as soon as it is
+ * complete and stored, in order, only once it matched its manifest hash: a stored chunk is always
+ * a verified one. A chunk that doesn't match is fetched again on its own, once.
+ */
+function verifyingSink(
+  ctx: FileDownloadContext,
+  file: StoredFile,
+  state: ResumeState,
+  hashes: readonly string[],
+): ChunkSink {
+  const digest = ctx.chunkDigest as ChunkDigest;
+  const ignore = () => undefined;
+  // Full-size chunk buffers are recycled once stored (IndexedDB cloned them at put()): a fresh
+  // multi-megabyte buffer per chunk costs page faults, zeroing and collections on every chunk.
+  const spare: Uint8Array[] = [];
+  const recycle = (bytes: Uint8Array) => {
+    if (bytes.byteLength === state.chunkBytes && spare.length <= CHUNKS_IN_FLIGHT) spare.push(bytes);
+  };
+  // Chunks in order: each waits for its digest, then for the one before it to be stored.
+  let tail: Promise<void> = Promise.resolve();
+  const inFlight: Promise<void>[] = [];
+  return {
+    verifiesChunks: true,
+    // Always another buffer: the one just filled is still being hashed and stored.
+    buffer: (index) => {
+      const length = chunkLength(file.bytes, state.chunkBytes, index);
+      return length === state.chunkBytes ? (spare.pop() ?? new Uint8Array(length)) : new Uint8Array(length);
+    },
+    async chunk(index, bytes) {
+      const hashed = digest(bytes).then(toHex);
+      hashed.catch(ignore);
+      tail = tail
+        .then(() => storeVerifiedChunk(ctx, file, state, index, bytes, hashed, hashes))
+        .then(() => recycle(bytes));
+      tail.catch(ignore);
+      inFlight.push(tail);
+      if (inFlight.length > CHUNKS_IN_FLIGHT) await inFlight.shift();
+    },
+    flush: () => tail,
+  };
 }
 
 async function storeVerifiedChunk(

@@ -8,6 +8,14 @@ export {
 } from './file-download';
 export { fileLockName, InProcessLocks, type LockManagerLike } from './file-locks';
 export {
+  type ComponentSelection,
+  type DownloadOptions,
+  type DownloadProgress,
+  type DownloadResult,
+  type PersistenceState,
+  selectComponents,
+} from './model-download';
+export {
   type FetchFunction,
   FileSource,
   type ModelSource,
@@ -16,23 +24,11 @@ export {
   UrlSource,
 } from './model-source';
 export {
-  type CacheStatus,
-  type ComponentSelection,
-  type ComponentState,
-  type ComponentStatus,
   createWorkerModelStore,
   DEFAULT_CHUNK_BYTES,
-  type DownloadOptions,
-  type DownloadProgress,
-  type DownloadResult,
   ModelStore,
   type ModelStoreOptions,
-  type OnnxModelBytes,
-  type OpenOptions,
-  type PersistenceState,
   type StorageManagerLike,
-  selectComponents,
-  type VerifyReport,
 } from './model-store';
 export { openStoreDatabase, type UseStore } from './store-database';
 export {
@@ -42,3 +38,11 @@ export {
   type StoreErrorCode,
   type StoreErrorDetails,
 } from './store-error';
+export type {
+  CacheStatus,
+  ComponentState,
+  ComponentStatus,
+  OnnxModelBytes,
+  OpenOptions,
+  VerifyReport,
+} from './stored-files';

@@ -14,9 +14,9 @@ import {
   TEST_CHUNK_BYTES,
   tinyModelSet,
 } from '../../test-support/store.node';
+import { type DownloadProgress, selectComponents } from './model-download';
 import { type ModelSource, UrlSource } from './model-source';
-import type { DownloadProgress, ModelStore } from './model-store';
-import { selectComponents } from './model-store';
+import type { ModelStore } from './model-store';
 import { StoreError } from './store-error';
 
 const set = tinyModelSet();
