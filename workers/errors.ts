@@ -14,6 +14,8 @@ const GENERATOR_ERROR_CODES = [
   'MODEL_LOAD_FAILED',
   'MODEL_COMPONENT_MISSING',
   'INFERENCE_FAILED',
+  /** A stage produced NaN or infinite values (broken weights or config, too low a precision). */
+  'NUMERIC_FAILURE',
   // the request
   'INVALID_INPUT',
   'CANCELLED',

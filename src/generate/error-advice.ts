@@ -51,6 +51,11 @@ const ADVICE: Readonly<Record<ErrorCode | UiErrorCode, ErrorAdvice>> = {
     title: 'Generation failed on the GPU',
     advice: 'Try a smaller size or fewer steps. If it keeps happening, reload the page.',
   },
+  NUMERIC_FAILURE: {
+    title: 'The model produced invalid numbers',
+    advice:
+      'The picture would have come out black. Choose another precision (fp32 is safest) or another model set in the model manager.',
+  },
   MANIFEST_INVALID: {
     title: 'The model set’s manifest is not valid',
     advice: 'Check the model source address, or choose another model set in the model manager.',

@@ -10,6 +10,7 @@
  * (models/CONTRACT.md, "Engine rules"); the reference fixtures prove it.
  */
 import { denoise } from './denoise/loop';
+import { assertFinite } from './finite';
 import { checkAborted, type PipelineHooks, type StageTimings } from './hooks';
 import { latentPreview } from './image';
 import type { ModelSet } from './model-set';
@@ -105,11 +106,16 @@ async function estimateDepthFromPhoto(
 }
 
 /** The image embeddings the decoder is conditioned on: from the prompt, a mix, or the input picture. */
-function runPriorStage(context: StageContext, request: PipelineRequest): Promise<PriorEmbeddings> {
+async function runPriorStage(context: StageContext, request: PipelineRequest): Promise<PriorEmbeddings> {
   const { settings } = request;
-  if (request.mix) return mixImageEmbeds(context, request.mix, settings);
-  if (usesImagePrior(settings)) return runImagePrior(context, settings, request.initImage as RgbaImage);
-  return runTextPrior(context, settings);
+  const prior = request.mix
+    ? await mixImageEmbeds(context, request.mix, settings)
+    : usesImagePrior(settings)
+      ? await runImagePrior(context, settings, request.initImage as RgbaImage)
+      : await runTextPrior(context, settings);
+  assertFinite(prior.imageEmbeds, 'The prior’s image embeddings');
+  assertFinite(prior.negativeImageEmbeds, 'The negative image embeddings');
+  return prior;
 }
 
 /** Latents prepared for the mode, then the denoising loop; the final latents `[N, C, h, w]`. */
@@ -118,6 +124,7 @@ async function runDecoder(context: StageContext, request: PipelineRequest, prior
   const { settings } = request;
   const { trace } = hooks;
   const start = await prepareLatents(context, request, prior.imageEmbeds, prior.negativeImageEmbeds);
+  assertFinite(start.latents.data, 'The initial latents');
   const shape = start.latents.dims;
   const [, , h = 0, w = 0] = shape;
   const unet = unetFor(settings.mode);
@@ -146,5 +153,6 @@ async function runDecoder(context: StageContext, request: PipelineRequest, prior
     },
   });
   await releaseAfterStage(context, unet);
+  assertFinite(latents, 'The denoised latents');
   return { latents, dims: shape };
 }

@@ -2,6 +2,7 @@
  * The MoVQ autoencoder: pictures → latents (encoder; image→image, inpainting, depth from a photo)
  * and latents → pictures (decoder, the last stage), with diffusers' pixel conventions.
  */
+import { assertFinite } from '../finite';
 import { checkAborted } from '../hooks';
 import { movqOutputToImages, rgbaToSignedNchw } from '../image';
 import { readFloat32, requiredOutput, TensorScope } from '../ort';
@@ -69,6 +70,7 @@ export async function decodeLatents(context: StageContext, latents: HostLatents)
   const [, c = 3, hp = 0, wp = 0] = outDims;
   const sample = concatRows(...samples);
   hooks.trace?.('movq_output', sample, [count, c, hp, wp]);
+  assertFinite(sample, 'The MoVQ decoder’s pictures');
   const { images, floatNhwc } = movqOutputToImages(sample, [count, c, hp, wp]);
   hooks.trace?.('output_image', floatNhwc, [count, hp, wp, c]);
   return { images, floatImages: floatNhwc };

@@ -2,6 +2,7 @@
  * Stage 1: CLIP's tokenizer and text encoder. Texts → pooled text embeddings and the last hidden
  * state, with the attention mask the prior needs (diffusers' `_encode_prompt` of the prior pipeline).
  */
+import { assertFinite } from '../finite';
 import { readFloat32, requiredOutput, TensorScope } from '../ort';
 import { releaseAfterStage, type StageContext } from './context';
 
@@ -48,6 +49,8 @@ export async function encodeTexts(
     const out = await scope.run(session, { input_ids: scope.int64(ids, [rows, length]) });
     const textEmbeds = await readFloat32(requiredOutput(out, 'text_embeds'));
     const hiddenStates = await readFloat32(requiredOutput(out, 'last_hidden_state'));
+    assertFinite(textEmbeds, 'The text encoder’s embeddings');
+    assertFinite(hiddenStates, 'The text encoder’s hidden states');
     return {
       textEmbeds: textEmbeds.slice(),
       hiddenStates: hiddenStates.slice(),
