@@ -1,10 +1,12 @@
 """Records reference outputs of the diffusers Kandinsky 2.2 pipelines for the tiny fixture set.
 
 Every case runs the real diffusers pipelines over the same seeded torch modules that were exported
-to ONNX, with ONE `torch.Generator().manual_seed(seed)` used first by the prior and then, continuing
-its state, by the decoder (what KandinskyV22CombinedPipeline, -Img2ImgCombined and -InpaintCombined
-do; the depth ControlNet case chains KandinskyV22PriorPipeline and KandinskyV22ControlnetPipeline by
-hand the same way). Intermediates are captured by wrapping module forwards, the pipelines' step
+to ONNX. Seed mode "combined" (the default): ONE `torch.Generator().manual_seed(seed)` used first by
+the prior and then, continuing its state, by the decoder (what KandinskyV22CombinedPipeline,
+-Img2ImgCombined and -InpaintCombined do; the depth ControlNet case chains KandinskyV22PriorPipeline
+and KandinskyV22ControlnetPipeline by hand the same way). Seed mode "separate": the prior pipeline
+and the decoder pipeline are called one after the other, each with its own
+`torch.Generator().manual_seed(seed)`, as many diffusers scripts do. Intermediates are captured by wrapping module forwards, the pipelines' step
 callbacks and every `randn_tensor` draw, so the order of random draws is part of the record.
 
 Output: <out>/cases.json and <out>/<case>/*.npy (float32 / int64 / bool, little-endian, C order),
@@ -49,6 +51,7 @@ class Case:
     num_images_per_prompt: int = 1
     strength: Optional[float] = None
     inputs: Dict[str, str] = field(default_factory=dict)
+    seed_mode: str = "combined"  # combined | separate
 
 
 CASES: List[Case] = [
@@ -110,6 +113,61 @@ CASES: List[Case] = [
     ),
     Case("depth_64", "depth", "a robot in a room", None, 9, 64, 64, 2, 3, inputs={"hint": "inputs/depth_hint.png"}),
     Case("depth_64_neg", "depth", "a robot in a room", NEGATIVE, 9, 64, 64, 2, 3, inputs={"hint": "inputs/depth_hint.png"}),
+    # Seed mode "separate": KandinskyV22PriorPipeline, then the mode's decoder pipeline, each seeded.
+    Case("txt2img_64_neg_separate", "txt2img", "a red cat, 4k photo", NEGATIVE, 0, 64, 64, 2, 3, seed_mode="separate"),
+    Case(
+        "txt2img_64_x2_neg_separate",
+        "txt2img",
+        "a blue dragon over the mountains",
+        NEGATIVE,
+        7,
+        64,
+        64,
+        2,
+        2,
+        num_images_per_prompt=2,
+        seed_mode="separate",
+    ),
+    Case(
+        "img2img_64_s05_separate",
+        "img2img",
+        "oil painting of a house",
+        None,
+        11,
+        64,
+        64,
+        2,
+        4,
+        strength=0.5,
+        inputs={"image": "inputs/img2img_input.png"},
+        seed_mode="separate",
+    ),
+    Case(
+        "inpaint_64_separate",
+        "inpaint",
+        "a yellow flower",
+        None,
+        5,
+        64,
+        64,
+        2,
+        3,
+        inputs={"image": "inputs/img2img_input.png", "mask": "inputs/inpaint_mask.png"},
+        seed_mode="separate",
+    ),
+    Case(
+        "depth_64_separate",
+        "depth",
+        "a robot in a room",
+        None,
+        9,
+        64,
+        64,
+        2,
+        3,
+        inputs={"hint": "inputs/depth_hint.png"},
+        seed_mode="separate",
+    ),
 ]
 
 # Extra prompts whose token ids are recorded (tokenizer parity for JS tokenizers).
@@ -208,13 +266,23 @@ DIFFUSERS_PIPELINES = {
     "depth": "KandinskyV22PriorPipeline + KandinskyV22ControlnetPipeline (one generator)",
 }
 
+SEPARATE_PIPELINES = {
+    "txt2img": "KandinskyV22PriorPipeline + KandinskyV22Pipeline (each seeded)",
+    "img2img": "KandinskyV22PriorPipeline + KandinskyV22Img2ImgPipeline (each seeded)",
+    "inpaint": "KandinskyV22PriorPipeline + KandinskyV22InpaintPipeline (each seeded)",
+    "depth": "KandinskyV22PriorPipeline + KandinskyV22ControlnetPipeline (each seeded)",
+}
+
 
 def run_case(case: Case, tokenizer_dir: Path, out_root: Path) -> dict:
     from diffusers import (
         KandinskyV22CombinedPipeline,
         KandinskyV22ControlnetPipeline,
         KandinskyV22Img2ImgCombinedPipeline,
+        KandinskyV22Img2ImgPipeline,
         KandinskyV22InpaintCombinedPipeline,
+        KandinskyV22InpaintPipeline,
+        KandinskyV22Pipeline,
         KandinskyV22PriorPipeline,
     )
 
@@ -251,7 +319,48 @@ def run_case(case: Case, tokenizer_dir: Path, out_root: Path) -> dict:
         callback_on_step_end=decoder_callback,
     )
     with recording_rng(rec), torch.no_grad():
-        if case.pipeline == "depth":
+        if case.seed_mode == "separate":
+            # The prior pipeline, then the decoder pipeline, each with a generator seeded anew.
+            prior_pipe = quiet(KandinskyV22PriorPipeline(**prior_components))
+            image_embeds, negative_image_embeds = prior_pipe(
+                prompt=case.prompt,
+                negative_prompt=case.negative_prompt,
+                num_images_per_prompt=case.num_images_per_prompt,
+                return_dict=False,
+                callback_on_step_end=prior_callback,
+                **prior_call(case, seeded_generator(case.seed)),
+            )
+            decoder_class = {
+                "txt2img": KandinskyV22Pipeline,
+                "img2img": KandinskyV22Img2ImgPipeline,
+                "inpaint": KandinskyV22InpaintPipeline,
+                "depth": KandinskyV22ControlnetPipeline,
+            }[case.pipeline]
+            decoder_inputs: Dict[str, object] = {}
+            if "image" in case.inputs:
+                picture = Image.open(out_root / case.inputs["image"]).convert("RGB")
+                decoder_inputs["image"] = [picture] * image_embeds.shape[0]
+            if "mask" in case.inputs:
+                decoder_inputs["mask_image"] = Image.open(out_root / case.inputs["mask"]).convert("L")
+            if case.strength is not None:
+                decoder_inputs["strength"] = case.strength
+            if "hint" in case.inputs:
+                hint = hint_from_depth_png(out_root / case.inputs["hint"])
+                rec.save("input_hint", hint)
+                decoder_inputs["hint"] = hint.repeat(image_embeds.shape[0], 1, 1, 1)
+            callback = (
+                dict(callback=legacy_callback(decoder_callback), callback_steps=1)
+                if case.pipeline == "depth"
+                else dict(callback_on_step_end=decoder_callback)
+            )
+            images = quiet(decoder_class(**decoder_components))(
+                image_embeds=image_embeds,
+                negative_image_embeds=negative_image_embeds,
+                **decoder_inputs,
+                **callback,
+                **decoder_call(case, seeded_generator(case.seed)),
+            ).images
+        elif case.pipeline == "depth":
             prior_pipe = quiet(KandinskyV22PriorPipeline(**prior_components))
             image_embeds, negative_image_embeds = prior_pipe(
                 prompt=case.prompt,
@@ -312,10 +421,13 @@ def run_case(case: Case, tokenizer_dir: Path, out_root: Path) -> dict:
     params = generation_params(case, case.num_images_per_prompt)
     if case.strength is not None:
         params["strength"] = case.strength
+    params["seed_mode"] = case.seed_mode
     return {
         "name": case.name,
         "pipeline": case.pipeline,
-        "diffusers_pipeline": DIFFUSERS_PIPELINES[case.pipeline],
+        "diffusers_pipeline": (
+            DIFFUSERS_PIPELINES[case.pipeline] if case.seed_mode == "combined" else SEPARATE_PIPELINES[case.pipeline]
+        ),
         "unet_component": unet_name,
         "params": params,
         "schedulers": SCHEDULERS,
@@ -352,8 +464,9 @@ def record_all(set_dir: Path, only: Optional[List[str]] = None) -> dict:
         "description": "Reference intermediates of the diffusers Kandinsky 2.2 pipelines on the tiny random-weight set",
         "recorded_with": library_versions(),
         "generator": (
-            "one CPU torch.Generator seeded with manual_seed(seed); the prior draws first, the decoder continues "
-            "the same generator state; every draw is listed in rng_draws in order"
+            "seed_mode combined: one CPU torch.Generator seeded with manual_seed(seed); the prior draws first, the "
+            "decoder continues the same generator state. seed_mode separate: the prior pipeline and the decoder "
+            "pipeline each get a generator seeded with manual_seed(seed). Every draw is listed in rng_draws in order"
         ),
         "npy": "float32 / int64 / bool, little-endian, C order",
         "schedulers": SCHEDULERS,
