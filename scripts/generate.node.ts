@@ -409,7 +409,8 @@ async function buildSettings(values: Values, manifest: Manifest): Promise<Genera
     if (value !== undefined) settings[field as keyof GenerationSettings] = value;
   }
   try {
-    return validateSettings(settings as unknown as GenerationSettings, limits);
+    // The CLI's depth mode takes a depth map (--depth-map), never a photo to estimate one from.
+    return validateSettings(settings as unknown as GenerationSettings, limits, { fromPhoto: false });
   } catch (error) {
     if (error instanceof SettingsError) throw new CliError(`${FLAG_OF[error.field]}: ${error.message}`, true);
     throw error;

@@ -168,7 +168,9 @@ export class GeneratorService implements ModelApi {
     if (this.deviceLostError) throw this.deviceLostError;
     const current = this.requireSet();
     const limits = sizeLimitsFor(current.manifest);
-    const settings = validateSettings(request.settings, limits);
+    const settings = validateSettings(request.settings, limits, {
+      fromPhoto: request.initImage !== undefined,
+    });
     checkRequestImages(request);
     await this.requireStored(current, neededComponents(request));
     current.models ??= new ModelSet(
