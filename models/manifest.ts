@@ -31,6 +31,9 @@ export const MANIFEST_ERROR_CODES = [
   'MANIFEST_INVALID_HASH', // sha256 not 64 lower-case hex digits
   'MANIFEST_MISSING_COMPONENT', // a required component is absent
   'MANIFEST_INCONSISTENT', // fields that contradict each other (kind, roles, precision/features, shape/size)
+  'MANIFEST_NOT_JSON', // manifest.json is not JSON text (after UTF-8 decoding and a byte-order mark)
+  'MANIFEST_TOO_LARGE', // the text is over MANIFEST_LIMITS.textBytes or nested deeper than MANIFEST_LIMITS.depth
+  'MANIFEST_UNSAFE_KEY', // `__proto__`, `constructor` or `prototype` as a key anywhere
 ] as const;
 export type ManifestErrorCode = (typeof MANIFEST_ERROR_CODES)[number];
 
@@ -45,6 +48,28 @@ export class ManifestError extends Error {
     super(`${field || 'manifest'}: ${message}`);
   }
 }
+
+/**
+ * Bounds on a manifest and its numbers: generous for any real Kandinsky 2.2 set (its values are in
+ * the comments), tight enough that no number in a manifest can make the engine allocate or loop
+ * without bound before anything checks it.
+ */
+export const MANIFEST_LIMITS = {
+  /** manifest.json, bytes (UTF-8) or UTF-16 code units: a real set's is under 1 MiB. */
+  textBytes: 16 * 1024 * 1024,
+  /** Nesting of objects and arrays (a real manifest nests 7 deep). */
+  depth: 32,
+  /**
+   * Schedulers' num_train_timesteps (1000 in every Kandinsky config). The lower bound is twice the
+   * most decoder steps a person may ask for (settings LIMITS.steps.max, 200), so every allowed step
+   * count has distinct timesteps to spread over, `leading` spacing with steps_offset ≤ 1 included.
+   */
+  trainTimesteps: { min: 400, max: 10_000 },
+  /** Files of one component: a graph and its external-data shards (a real UNet has under 100). */
+  componentFiles: 1024,
+  /** Largest float32 value: the export check's errors are float32 differences. */
+  float32Max: 3.4028234663852886e38,
+} as const;
 
 const SHA256 = /^[0-9a-f]{64}$/;
 // Relative POSIX path; each segment starts with a letter, digit or underscore (so no `.`/`..`).
@@ -87,7 +112,10 @@ export const MAX_CHUNK_HASH_BYTES = 64 * 1024 * 1024;
  * Optional per-chunk sha256s of a file: the file split into `bytes`-sized chunks (the last may be
  * shorter), one digest each, so a store can verify (and refetch) chunk by chunk.
  */
-const FileChunks = z.strictObject({ bytes: z.number(), sha256: z.array(z.string()) });
+const FileChunks = z.strictObject({
+  bytes: z.number(),
+  sha256: z.array(z.string()).max(Math.ceil(MAX_FILE_BYTES / CHUNK_HASH_GRANULE_BYTES)),
+});
 
 const FileEntry = z
   .strictObject({
@@ -157,8 +185,29 @@ const FileEntry = z
   });
 
 const Feature = z.enum(FEATURES);
-const Files = z.array(FileEntry).min(1);
-const common = { optional: z.boolean(), enables: z.array(Feature) };
+const Files = z.array(FileEntry).min(1).max(MANIFEST_LIMITS.componentFiles);
+const common = { optional: z.boolean(), enables: z.array(Feature).max(FEATURES.length) };
+const RequiredFeatures = z.array(z.enum(['shader-f16'])).max(1);
+
+/** What a number was, for a message (never the whole value: it may be anything). */
+function described(input: unknown): string {
+  return typeof input === 'number' ? String(input) : typeof input;
+}
+
+/** A whole number in [min, max], with a message that says so. */
+function intIn(min: number, max: number) {
+  const error = (issue: { input?: unknown }) =>
+    `expected a whole number from ${min} to ${max}, got ${described(issue.input)}`;
+  return z.number({ error }).int({ error }).min(min, { error }).max(max, { error });
+}
+
+/** A finite number in (0, 1) or (0, max] (`open`: max itself excluded). */
+function positiveUpTo(max: number, open = false) {
+  const range = open ? `between 0 and ${max}, both excluded` : `above 0 and at most ${max}`;
+  const error = (issue: { input?: unknown }) => `expected a number ${range}, got ${described(issue.input)}`;
+  const positive = z.number({ error }).positive({ error });
+  return open ? positive.lt(max, { error }) : positive.max(max, { error });
+}
 
 /**
  * Weight precisions (models/README.md, Precisions): int8, int4 and int4c6 (int4 with 6-bit
@@ -175,14 +224,14 @@ const Cosine = z.number().min(-1).max(1);
  */
 const GraphCheck = z.strictObject({
   cosine: Cosine,
-  maxAbsError: z.number().nonnegative(),
-  maxAbsReference: z.number().nonnegative(),
+  maxAbsError: z.number().nonnegative().max(MANIFEST_LIMITS.float32Max),
+  maxAbsReference: z.number().nonnegative().max(MANIFEST_LIMITS.float32Max),
 });
 
 const OnnxComponent = z.strictObject({
   kind: z.literal('onnx'),
   precision: z.enum(PRECISIONS),
-  requiredFeatures: z.array(z.enum(['shader-f16'])),
+  requiredFeatures: RequiredFeatures,
   files: Files,
   check: GraphCheck.optional(),
   ...common,
@@ -190,14 +239,13 @@ const OnnxComponent = z.strictObject({
 const TensorComponent = z.strictObject({
   kind: z.literal('tensor'),
   dtype: z.literal('float32'),
-  shape: z.array(z.number().int().positive()),
+  // Each dimension fits a file; the product is checked against the file's bytes below.
+  shape: z.array(intIn(1, Math.floor(MAX_FILE_BYTES / 4))).max(8),
   files: Files,
   ...common,
 });
 const TokenizerComponent = z.strictObject({ kind: z.literal('tokenizer'), files: Files, ...common });
 const Component = z.discriminatedUnion('kind', [OnnxComponent, TensorComponent, TokenizerComponent]);
-
-const positiveInt = z.number().int().positive();
 
 /**
  * Another precision of the same model set, published next to it (models/CONTRACT.md, "Precision
@@ -207,9 +255,9 @@ const positiveInt = z.number().int().positive();
 const Variant = z.strictObject({
   precision: z.enum(PRECISIONS),
   manifest: z.string(),
-  requiredFeatures: z.array(z.enum(['shader-f16'])),
+  requiredFeatures: RequiredFeatures,
   /** Bytes of the text-to-image components at this precision, for the UI before the variant is read. */
-  textToImageBytes: z.number().int().nonnegative(),
+  textToImageBytes: intIn(0, 2 ** 48),
   /**
    * The worst `--check` cosine of the variant's text-to-image graphs against PyTorch float32 (their
    * components' `check`), so the app can pick the smallest variant that holds before reading it.
@@ -217,39 +265,57 @@ const Variant = z.strictObject({
   checkCosine: Cosine.optional(),
 });
 
+const TrainTimesteps = intIn(MANIFEST_LIMITS.trainTimesteps.min, MANIFEST_LIMITS.trainTimesteps.max);
+/** clip_sample_range: 1 for the decoder, 10 for the prior in Kandinsky 2.2. */
+const ClipRange = positiveUpTo(1000);
+
 const PriorScheduler = z.strictObject({
   class_name: z.literal('UnCLIPScheduler'),
-  num_train_timesteps: positiveInt,
+  num_train_timesteps: TrainTimesteps,
   beta_schedule: z.literal('squaredcos_cap_v2'),
   variance_type: z.literal('fixed_small_log'),
   prediction_type: z.enum(['sample', 'epsilon']),
   clip_sample: z.boolean(),
-  clip_sample_range: z.number().positive(),
+  clip_sample_range: ClipRange,
 });
-const DecoderScheduler = z.strictObject({
-  class_name: z.literal('DDPMScheduler'),
-  num_train_timesteps: positiveInt,
-  beta_schedule: z.enum(['linear', 'scaled_linear', 'squaredcos_cap_v2']),
-  beta_start: z.number().positive(),
-  beta_end: z.number().positive(),
-  variance_type: z.enum(['fixed_small', 'fixed_small_log', 'fixed_large', 'fixed_large_log']),
-  prediction_type: z.enum(['epsilon', 'sample', 'v_prediction']),
-  clip_sample: z.boolean(),
-  clip_sample_range: z.number().positive(),
-  thresholding: z.literal(false),
-  timestep_spacing: z.enum(['leading', 'linspace', 'trailing']),
-  steps_offset: z.number().int().nonnegative(),
-});
+const DecoderScheduler = z
+  .strictObject({
+    class_name: z.literal('DDPMScheduler'),
+    num_train_timesteps: TrainTimesteps,
+    beta_schedule: z.enum(['linear', 'scaled_linear', 'squaredcos_cap_v2']),
+    // A beta is a per-step noise variance: 1 or more leaves no signal (ᾱ ≤ 0).
+    beta_start: positiveUpTo(1, true),
+    beta_end: positiveUpTo(1, true),
+    variance_type: z.enum(['fixed_small', 'fixed_small_log', 'fixed_large', 'fixed_large_log']),
+    prediction_type: z.enum(['epsilon', 'sample', 'v_prediction']),
+    clip_sample: z.boolean(),
+    clip_sample_range: ClipRange,
+    thresholding: z.literal(false),
+    timestep_spacing: z.enum(['leading', 'linspace', 'trailing']),
+    // diffusers' configs use 0 or 1; more pushes `leading` timesteps past the last trained one.
+    steps_offset: intIn(0, 1),
+  })
+  .superRefine((scheduler, ctx) => {
+    if (scheduler.beta_start >= scheduler.beta_end) {
+      fail(
+        ctx,
+        'MANIFEST_INCONSISTENT',
+        ['beta_end'],
+        `beta_end (${scheduler.beta_end}) must be above beta_start (${scheduler.beta_start}): noise grows over the schedule`,
+      );
+    }
+  });
 
+// Kandinsky 2.2: 77 tokens, hidden size 1280, embedding 1280, 224 px, 4 channels, factor 8, 384 px.
 const Dims = z.strictObject({
-  textMaxLength: positiveInt,
-  textHiddenSize: positiveInt,
-  imageEmbedDim: positiveInt,
-  imageEncoderSize: positiveInt,
-  latentChannels: positiveInt,
-  movqScaleFactor: positiveInt,
+  textMaxLength: intIn(1, 1024),
+  textHiddenSize: intIn(1, 16_384),
+  imageEmbedDim: intIn(1, 16_384),
+  imageEncoderSize: intIn(1, 2048),
+  latentChannels: intIn(1, 64),
+  movqScaleFactor: intIn(1, 64),
   /** The depth estimator's preprocessing size in pixels; present exactly when it is. */
-  depthImageSize: positiveInt.optional(),
+  depthImageSize: intIn(1, 2048).optional(),
 });
 
 const ManifestSchema = z
@@ -265,7 +331,7 @@ const ManifestSchema = z
     dims: Dims,
     schedulers: z.strictObject({ prior: PriorScheduler, decoder: DecoderScheduler }),
     components: z.partialRecord(z.enum(COMPONENT_IDS), Component),
-    variants: z.array(Variant).optional(),
+    variants: z.array(Variant).max(PRECISIONS.length).optional(),
   })
   .superRefine((manifest, ctx) => {
     const precisions = new Set<string>();
@@ -296,7 +362,7 @@ const ManifestSchema = z
         ctx,
         'MANIFEST_UNSUPPORTED_VERSION',
         ['contractVersion'],
-        `this build implements contract "${CONTRACT_VERSION}", got "${manifest.contractVersion}"`,
+        `this build implements contract "${CONTRACT_VERSION}", got ${JSON.stringify(manifest.contractVersion.slice(0, 20))}`,
       );
     }
     if ('depth_estimator' in manifest.components !== (manifest.dims.depthImageSize !== undefined)) {
@@ -428,9 +494,85 @@ function fieldName(path: readonly PropertyKey[]): string {
   return out;
 }
 
+/** Keys that reach Object.prototype or a constructor when code copies or indexes by them. */
+const UNSAFE_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'prototype']);
+
+/**
+ * Walks parsed JSON before the schema does: refuses prototype keys anywhere (JSON.parse makes
+ * `"__proto__"` an own property, and a record copied from it gets that object as its prototype, so
+ * `components.__proto__` would smuggle in components nothing validated) and nesting deeper than
+ * MANIFEST_LIMITS.depth (later deep copies and structured clones recurse). Iterative, and it visits
+ * at most as many values as text of MANIFEST_LIMITS.textBytes can hold, whatever it is given.
+ */
+function checkJsonShape(json: unknown): void {
+  const pending: { value: unknown; path: PropertyKey[] }[] = [{ value: json, path: [] }];
+  let budget = MANIFEST_LIMITS.textBytes / 2;
+  for (let item = pending.pop(); item !== undefined; item = pending.pop()) {
+    const { value, path } = item;
+    if (typeof value !== 'object' || value === null) continue;
+    if (path.length >= MANIFEST_LIMITS.depth) {
+      throw new ManifestError(
+        'MANIFEST_TOO_LARGE',
+        fieldName(path),
+        `nested deeper than ${MANIFEST_LIMITS.depth} levels; a manifest is never this deep`,
+      );
+    }
+    const keys = Array.isArray(value) ? value.keys() : Object.keys(value);
+    for (const key of keys) {
+      if (typeof key === 'string' && UNSAFE_KEYS.has(key)) {
+        throw new ManifestError(
+          'MANIFEST_UNSAFE_KEY',
+          fieldName([...path, key]),
+          `"${key}" is not allowed as a key: it is not a manifest field and can alter objects built from it`,
+        );
+      }
+      budget -= 1;
+      if (budget < 0) {
+        throw new ManifestError(
+          'MANIFEST_TOO_LARGE',
+          fieldName(path),
+          'more values than any manifest holds; check that this is a model set manifest',
+        );
+      }
+      pending.push({ value: (value as Record<PropertyKey, unknown>)[key], path: [...path, key] });
+    }
+  }
+}
+
+/**
+ * The one reading of manifest.json for every path (the store's sources, the CLI): bytes are decoded
+ * as fetch's `Response.text()` and `File.text()` decode them (UTF-8, one leading byte-order mark
+ * dropped, bad sequences replaced), and text is taken as already decoded that way. Throws
+ * ManifestError: MANIFEST_TOO_LARGE over MANIFEST_LIMITS.textBytes, MANIFEST_NOT_JSON, or
+ * parseManifest's.
+ */
+export function manifestFromJson(input: string | Uint8Array): Manifest {
+  const size = typeof input === 'string' ? input.length : input.byteLength;
+  if (size > MANIFEST_LIMITS.textBytes) {
+    throw new ManifestError(
+      'MANIFEST_TOO_LARGE',
+      '',
+      `${size} bytes is over the ${MANIFEST_LIMITS.textBytes}-byte manifest limit; check that this is a model set manifest`,
+    );
+  }
+  const text = typeof input === 'string' ? input : new TextDecoder('utf-8').decode(input);
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (error) {
+    throw new ManifestError(
+      'MANIFEST_NOT_JSON',
+      '',
+      `not valid JSON (${error instanceof Error ? error.message : String(error)}); the file is damaged or not a manifest`,
+    );
+  }
+  return parseManifest(json);
+}
+
 /** Validates parsed JSON as a manifest. Throws ManifestError (stable `code`, `field` naming the
  * first bad field) on any problem; issues with a specific code win over generic schema errors. */
 export function parseManifest(json: unknown): Manifest {
+  checkJsonShape(json);
   const result = ManifestSchema.safeParse(json);
   if (result.success) return result.data;
   const issues = result.error.issues;
@@ -440,8 +582,13 @@ export function parseManifest(json: unknown): Manifest {
       ? (code as ManifestErrorCode)
       : undefined;
   };
-  const specific = issues.find((i) => codeOf(i) !== undefined);
-  const issue = specific ?? issues[0];
+  // A contradiction between fields is only worth reporting when no field is wrong on its own: a
+  // value out of range also breaks the checks that compare it with others.
+  const generic = issues.find((i) => codeOf(i) === undefined);
+  const specific = issues.find(
+    (i) => codeOf(i) !== undefined && (generic === undefined || codeOf(i) !== 'MANIFEST_INCONSISTENT'),
+  );
+  const issue = specific ?? generic ?? issues[0];
   if (issue === undefined) throw new ManifestError('MANIFEST_INVALID', '', 'invalid manifest');
   const code = codeOf(issue) ?? 'MANIFEST_INVALID';
   const path = issue.code === 'unrecognized_keys' ? [...issue.path, ...issue.keys.slice(0, 1)] : issue.path;

@@ -13,7 +13,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import * as ortNode from 'onnxruntime-node';
 import type { ComponentId } from '../models/contract';
-import { type Manifest, ManifestError, manifestFiles, parseManifest } from '../models/manifest';
+import { type Manifest, ManifestError, manifestFiles, manifestFromJson } from '../models/manifest';
 import type { PipelineProgress } from '../workers/engine/hooks';
 import type { MaskImage } from '../workers/engine/image';
 import { ModelSet } from '../workers/engine/model-set';
@@ -262,16 +262,17 @@ async function loadInputs(values: Values, settings: GenerationSettings, io: CliI
 
 async function loadManifest(dir: string): Promise<Manifest> {
   const file = path.join(dir, 'manifest.json');
-  let text: string;
+  let bytes: Uint8Array;
   try {
-    text = await readFile(file, 'utf8');
+    bytes = await readFile(file);
   } catch {
     throw new CliError(`No manifest.json in "${dir}": --model must be a model set folder.`, true);
   }
   try {
-    return parseManifest(JSON.parse(text));
+    // Decoded as the browser decodes it (a byte-order mark and all): the same set reads the same.
+    return manifestFromJson(bytes);
   } catch (error) {
-    if (error instanceof ManifestError || error instanceof SyntaxError) {
+    if (error instanceof ManifestError) {
       throw new CliError(`${file} is not a valid manifest: ${error.message}`);
     }
     throw error;
@@ -410,7 +411,8 @@ async function buildSettings(values: Values, manifest: Manifest): Promise<Genera
     if (value !== undefined) settings[field as keyof GenerationSettings] = value;
   }
   try {
-    return validateSettings(settings as unknown as GenerationSettings, limits);
+    // The CLI's depth mode takes a depth map (--depth-map), never a photo to estimate one from.
+    return validateSettings(settings as unknown as GenerationSettings, limits, { fromPhoto: false });
   } catch (error) {
     if (error instanceof SettingsError) throw new CliError(`${FLAG_OF[error.field]}: ${error.message}`, true);
     throw error;

@@ -77,7 +77,9 @@ export class GenerationJobs {
     if (this.deviceLostError) throw this.deviceLostError;
     const { manifest } = this.session.requireSet();
     const limits = sizeLimitsFor(manifest);
-    const settings = validateSettings(request.settings, limits);
+    const settings = validateSettings(request.settings, limits, {
+      fromPhoto: request.initImage !== undefined,
+    });
     checkRequestImages(request);
     await this.session.requireStored(componentsFor(request));
     const models = this.session.models();

@@ -604,7 +604,8 @@ describe('ten queued jobs with cancels in between', () => {
 describe('a hostile model set whose checksums match', () => {
   it('a "graph" that is not ONNX fails to load with MODEL_LOAD_FAILED naming the component, nothing runs', async () => {
     // The manifest is consistent (size and sha256 of the bytes served), so the download verifies:
-    // onnxruntime is what must refuse it, and the job must say which component.
+    // the engine's look at the graph's external data (onnx-external-data.ts) refuses it before
+    // onnxruntime gets it, and the job must say which component.
     const garbage = new TextEncoder().encode('<html>not a model</html>'.repeat(50));
     const json = JSON.parse(set.manifestText) as {
       components: Record<string, { files: { path: string; bytes: number; sha256: string }[] }>;
@@ -625,7 +626,8 @@ describe('a hostile model set whose checksums match', () => {
       const error = await errorOf(service.generate('hostile', request, () => {}));
       expect(error?.code).toBe('MODEL_LOAD_FAILED');
       expect(error?.message).toMatch(/^Could not load unet: /);
-      expect(probe.created.filter((c) => c.graph === graph.sha256)).toHaveLength(1);
+      expect(probe.created.filter((c) => c.graph === graph.sha256)).toHaveLength(0);
+      expect(error?.message).toMatch(/unet\.onnx is not a well-formed ONNX model/);
       expect(liveOrtObjects().tensors).toBe(0);
       await service.dispose();
     } finally {

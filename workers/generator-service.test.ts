@@ -75,7 +75,7 @@ describe('GeneratorService', () => {
         'job-3',
         {
           ...request,
-          settings: { ...request.settings, mode: 'img2img', priorStrength: 0.5 },
+          settings: { ...request.settings, mode: 'img2img', strength: 0.5, priorStrength: 0.5 },
           initImage: { width: 64, height: 64, data: new Uint8Array(64 * 64 * 4) },
         },
         () => {},

@@ -58,7 +58,7 @@ export function buildRequest(inputs: ScreenInputs, limits: SizeLimits): RequestC
     seed: inputs.randomSeed ?? inputs.settings.seed,
   };
   try {
-    validateSettings(settings, limits);
+    validateSettings(settings, limits, { fromPhoto: tab === 'depth' && inputs.depthSource === 'photo' });
   } catch (error) {
     if (error instanceof SettingsError) return { ok: false, field: error.field, message: error.message };
     throw error;

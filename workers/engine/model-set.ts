@@ -9,8 +9,9 @@ import {
   type GraphComponentId,
   type TensorComponentId,
 } from '../../models/contract';
-import type { Manifest, ManifestComponent } from '../../models/manifest';
+import { checkFilePath, type Manifest, type ManifestComponent } from '../../models/manifest';
 import { CapturedLoop } from './denoise/captured-loop';
+import { externalDataLocations, OnnxFormatError } from './onnx-external-data';
 import {
   type DeviceTensors,
   type InferenceSession,
@@ -292,7 +293,7 @@ export class ModelSet {
     const [graph, ...shards] = this.component(id).files;
     if (!graph) throw new ModelSetError('MODEL_LOAD_FAILED', `${id} lists no graph file.`);
     const graphFile = await this.localGraph(graph.path, shards);
-    const graphBytes = graphFile ?? (await this.files.read(graph.path));
+    const graphBytes = await this.checkedGraph(id, graph.path, shards, graphFile);
     const externalData = graphFile
       ? []
       : await Promise.all(
@@ -322,6 +323,55 @@ export class ModelSet {
       );
     }
     return trackSession(session);
+  }
+
+  /**
+   * What onnxruntime opens for a graph (its local path, else its bytes), once checkExternalData
+   * passed. The bytes are read even where onnxruntime opens the file itself, to see which files it
+   * would open (a graph with external data is small); they are dropped when this returns.
+   */
+  private async checkedGraph(
+    id: GraphComponentId,
+    graphPath: string,
+    shards: readonly { path: string }[],
+    graphFile: string | undefined,
+  ): Promise<string | Uint8Array> {
+    const bytes = await this.files.read(graphPath);
+    this.checkExternalData(id, graphPath, shards, bytes);
+    return graphFile ?? bytes;
+  }
+
+  /**
+   * Refuses a graph that names external data its component does not list: onnxruntime would open
+   * that file (by path in Node, from the mounted files in a browser) and nothing would have verified
+   * it. A location is relative to the graph's folder, as onnxruntime resolves it.
+   */
+  private checkExternalData(
+    id: GraphComponentId,
+    graphPath: string,
+    shards: readonly { path: string }[],
+    graphBytes: Uint8Array,
+  ): void {
+    let locations: string[];
+    try {
+      locations = externalDataLocations(graphBytes);
+    } catch (error) {
+      if (!(error instanceof OnnxFormatError)) throw error;
+      throw new ModelSetError(
+        'MODEL_LOAD_FAILED',
+        `Could not load ${id}: ${graphPath} is not a well-formed ONNX model (${error.message}). Download the set again.`,
+        { cause: error },
+      );
+    }
+    const folder = graphPath.includes('/') ? graphPath.slice(0, graphPath.lastIndexOf('/') + 1) : '';
+    const listed = new Set(shards.map((shard) => shard.path));
+    for (const location of locations) {
+      if (checkFilePath(location) === null && listed.has(folder + location)) continue;
+      throw new ModelSetError(
+        'MODEL_LOAD_FAILED',
+        `Could not load ${id}: ${graphPath} reads external data from ${JSON.stringify(location.slice(0, 200))}, which the manifest does not list for ${id}, so nothing has verified it. The model set is damaged or unsafe: get it again from a source you trust.`,
+      );
+    }
   }
 
   /**

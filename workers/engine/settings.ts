@@ -2,6 +2,7 @@
  * Generation settings: the one shape shared by the UI, the worker, the CLI and the PNG metadata,
  * and the validation that turns bad input into an error naming the field and the fix.
  */
+import { KandinskyError } from '../errors';
 
 export const DECODER_SCHEDULERS = ['ddpm', 'ddim', 'dpmpp-2m'] as const;
 export type DecoderSchedulerName = (typeof DECODER_SCHEDULERS)[number];
@@ -73,40 +74,82 @@ export const LIMITS = {
   promptChars: 10_000,
 } as const;
 
-export class SettingsError extends Error {
-  override readonly name = 'SettingsError';
-  readonly code = 'INVALID_INPUT';
+/** A setting that can't be used: INVALID_INPUT, with the field to highlight and the fix. */
+export class SettingsError extends KandinskyError {
+  override readonly code = 'INVALID_INPUT';
   /** The settings field that is wrong, as named in GenerationSettings. */
   readonly field: keyof GenerationSettings;
 
   constructor(field: keyof GenerationSettings, message: string) {
-    super(message);
+    super('INVALID_INPUT', message);
     this.field = field;
   }
+}
+
+/**
+ * A value for a message, whatever it is (settings arrive through postMessage and PNG text): never
+ * throws, never long.
+ */
+function shown(value: unknown): string {
+  if (typeof value === 'number') return String(value);
+  if (typeof value === 'string') return JSON.stringify(value.length > 40 ? `${value.slice(0, 40)}…` : value);
+  return value === null ? 'null' : `a ${typeof value}`;
 }
 
 function integerIn(
   field: keyof GenerationSettings,
   label: string,
-  value: number,
+  value: unknown,
   min: number,
   max: number,
 ): void {
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new SettingsError(field, `${label} must be a whole number from ${min} to ${max}; got ${value}.`);
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < min || value > max) {
+    throw new SettingsError(
+      field,
+      `${label} must be a whole number from ${min} to ${max}; got ${shown(value)}.`,
+    );
   }
 }
 
 function numberIn(
   field: keyof GenerationSettings,
   label: string,
-  value: number,
+  value: unknown,
   min: number,
   max: number,
 ): void {
-  if (!Number.isFinite(value) || value < min || value > max) {
-    throw new SettingsError(field, `${label} must be a number from ${min} to ${max}; got ${value}.`);
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max) {
+    throw new SettingsError(field, `${label} must be a number from ${min} to ${max}; got ${shown(value)}.`);
   }
+}
+
+/**
+ * diffusers' get_timesteps keeps the last int(steps × strength) steps. Returns the fix when that is
+ * none: the least strength (rounded up to 3 decimals) and the fewest steps that keep one.
+ */
+function noStepFix(
+  steps: number,
+  strength: number,
+  maxSteps: number,
+  stage: 'decoder' | 'prior',
+): string | null {
+  const the = stage === 'prior' ? 'the prior' : 'the';
+  if (Math.trunc(steps * strength) >= 1) return null;
+  let leastStrength = Math.ceil(1000 / steps) / 1000;
+  while (Math.trunc(steps * leastStrength) < 1) leastStrength += 0.001;
+  let fewestSteps = Math.ceil(1 / strength);
+  while (Math.trunc(fewestSteps * strength) < 1) fewestSteps += 1;
+  const raiseSteps = fewestSteps <= maxSteps ? ` or ${the} steps to at least ${fewestSteps}` : '';
+  return `raise ${the} strength to at least ${Number(leastStrength.toFixed(3))}${raiseSteps}`;
+}
+
+/** What validateSettings knows of the request besides its settings. */
+export interface SettingsInputs {
+  /**
+   * depth mode: whether the run starts from a photo (then `strength` applies) rather than from a
+   * depth map alone. Unknown (a PNG's saved settings): checked only where a prior strength says so.
+   */
+  readonly fromPhoto?: boolean;
 }
 
 /** Checks a width × height against a model set's limits; throws a SettingsError naming the fix. */
@@ -115,10 +158,15 @@ export function validateSize(width: number, height: number, limits: SizeLimits):
     ['width', width],
     ['height', height],
   ] as const) {
-    if (!Number.isInteger(value) || value < limits.minSide || value > limits.maxSide) {
+    if (
+      typeof value !== 'number' ||
+      !Number.isInteger(value) ||
+      value < limits.minSide ||
+      value > limits.maxSide
+    ) {
       throw new SettingsError(
         field,
-        `The ${field} must be from ${limits.minSide} to ${limits.maxSide} pixels; got ${value}.`,
+        `The ${field} must be from ${limits.minSide} to ${limits.maxSide} pixels; got ${shown(value)}.`,
       );
     }
     if (value % limits.multiple !== 0) {
@@ -139,17 +187,32 @@ export function validateSize(width: number, height: number, limits: SizeLimits):
   }
 }
 
-/** Validates every field; returns the settings unchanged when they are usable. */
-export function validateSettings(settings: GenerationSettings, limits: SizeLimits): GenerationSettings {
-  if (!(MODES as readonly string[]).includes(settings.mode)) {
-    throw new SettingsError('mode', `Unknown mode "${settings.mode}"; use one of ${MODES.join(', ')}.`);
+/**
+ * Validates every field, whatever the value's type (it may come from postMessage or a PNG), and
+ * what the fields mean together: a run that would do no denoising or prior step is refused here,
+ * before any model loads. Returns the settings unchanged when they are usable; throws SettingsError
+ * (a KandinskyError INVALID_INPUT naming the field) otherwise. The one check of settings: the UI,
+ * the worker, the CLI and PNG import all call it.
+ */
+export function validateSettings(
+  settings: GenerationSettings,
+  limits: SizeLimits,
+  inputs: SettingsInputs = {},
+): GenerationSettings {
+  if (typeof settings !== 'object' || settings === null || Array.isArray(settings)) {
+    throw new SettingsError('mode', `The generation settings must be an object; got ${shown(settings)}.`);
+  }
+  const mode: unknown = settings.mode;
+  if (typeof mode !== 'string' || !(MODES as readonly string[]).includes(mode)) {
+    throw new SettingsError('mode', `Unknown mode ${shown(mode)}; use one of ${MODES.join(', ')}.`);
   }
   for (const field of ['prompt', 'negativePrompt'] as const) {
-    if (typeof settings[field] !== 'string') throw new SettingsError(field, `The ${field} must be text.`);
-    if (settings[field].length > LIMITS.promptChars) {
+    const text: unknown = settings[field];
+    if (typeof text !== 'string') throw new SettingsError(field, `The ${field} must be text.`);
+    if (text.length > LIMITS.promptChars) {
       throw new SettingsError(
         field,
-        `The ${field} is ${settings[field].length} characters; keep it under ${LIMITS.promptChars}.`,
+        `The ${field} is ${text.length} characters; keep it under ${LIMITS.promptChars}.`,
       );
     }
   }
@@ -165,33 +228,64 @@ export function validateSettings(settings: GenerationSettings, limits: SizeLimit
     LIMITS.guidance.min,
     LIMITS.guidance.max,
   );
-  if (!(DECODER_SCHEDULERS as readonly string[]).includes(settings.scheduler)) {
+  const scheduler: unknown = settings.scheduler;
+  if (typeof scheduler !== 'string' || !(DECODER_SCHEDULERS as readonly string[]).includes(scheduler)) {
     throw new SettingsError(
       'scheduler',
-      `Unknown scheduler "${settings.scheduler}"; use one of ${DECODER_SCHEDULERS.join(', ')}.`,
+      `Unknown scheduler ${shown(scheduler)}; use one of ${DECODER_SCHEDULERS.join(', ')}.`,
     );
   }
   integerIn('numImages', 'Number of images', settings.numImages, LIMITS.numImages.min, LIMITS.numImages.max);
+  const strength: unknown = settings.strength;
   if (settings.mode === 'img2img' || settings.mode === 'depth') {
-    if (!Number.isFinite(settings.strength) || settings.strength <= 0 || settings.strength > 1) {
+    if (typeof strength !== 'number' || !Number.isFinite(strength) || strength <= 0 || strength > 1) {
       throw new SettingsError(
         'strength',
-        `Strength must be above 0 and at most 1 (0.3 keeps most of the image, 1 redraws it); got ${settings.strength}.`,
+        `Strength must be above 0 and at most 1 (0.3 keeps most of the image, 1 redraws it); got ${shown(strength)}.`,
       );
     }
   }
-  if (settings.priorStrength !== undefined) {
+  const priorStrength: unknown = settings.priorStrength;
+  if (priorStrength !== undefined) {
     if (settings.mode !== 'img2img' && settings.mode !== 'depth') {
       throw new SettingsError(
         'priorStrength',
         `Taking the look of the input picture (prior strength) needs img2img or depth mode, not ${settings.mode}.`,
       );
     }
-    const value = settings.priorStrength;
-    if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0 || value > 1) {
+    if (
+      typeof priorStrength !== 'number' ||
+      !Number.isFinite(priorStrength) ||
+      priorStrength <= 0 ||
+      priorStrength > 1
+    ) {
       throw new SettingsError(
         'priorStrength',
-        `Prior strength must be above 0 and at most 1 (low keeps the picture's look, 1 takes it all from the prompt); got ${value}.`,
+        `Prior strength must be above 0 and at most 1 (low keeps the picture's look, 1 takes it all from the prompt); got ${shown(priorStrength)}.`,
+      );
+    }
+  }
+  // The decoder starts from the picture (img2img, or depth from a photo: a prior strength is only
+  // allowed with one) and keeps the last int(steps × strength) steps; none is no run at all.
+  const fromPicture =
+    settings.mode === 'img2img' ||
+    (settings.mode === 'depth' && (inputs.fromPhoto === true || priorStrength !== undefined));
+  if (fromPicture && typeof strength === 'number') {
+    const fix = noStepFix(settings.steps, strength, LIMITS.steps.max, 'decoder');
+    if (fix) {
+      throw new SettingsError(
+        'strength',
+        `Strength ${strength} with ${settings.steps} steps runs no denoising step; ${fix}.`,
+      );
+    }
+  }
+  // The prior keeps the last int(priorSteps × priorStrength) steps the same way.
+  if (typeof priorStrength === 'number') {
+    const fix = noStepFix(settings.priorSteps, priorStrength, LIMITS.priorSteps.max, 'prior');
+    if (fix) {
+      throw new SettingsError(
+        'priorStrength',
+        `Prior strength ${priorStrength} with ${settings.priorSteps} prior steps runs no prior step; ${fix}.`,
       );
     }
   }

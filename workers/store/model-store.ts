@@ -3,7 +3,7 @@
  * chunk by chunk (model-download.ts), and hands the engine their bytes (stored-files.ts). Runs in
  * a worker or in Node; every platform service is injected.
  */
-import { type Manifest, ManifestError, parseManifest } from '../../models/manifest';
+import { type Manifest, ManifestError, manifestFromJson } from '../../models/manifest';
 import {
   type ChunkDigest,
   DEFAULT_RETRY,
@@ -103,27 +103,19 @@ export class ModelStore {
   /** Reads and validates a source's manifest.json; nothing is stored before this succeeds. */
   async loadManifest(source: ModelSource, signal?: AbortSignal): Promise<Manifest> {
     const text = await source.readManifestText(signal);
-    let json: unknown;
     try {
-      json = JSON.parse(text);
-    } catch (error) {
-      throw new StoreError(
-        'MANIFEST_INVALID',
-        `manifest.json from ${source.description} is not valid JSON.`,
-        {
-          cause: error,
-        },
-      );
-    }
-    try {
-      return parseManifest(json);
+      // The same reading as the CLI's (manifestFromJson): sources hand over text decoded as fetch does.
+      return manifestFromJson(text);
     } catch (error) {
       if (!(error instanceof ManifestError)) throw error;
-      throw new StoreError(
-        'MANIFEST_INVALID',
-        `manifest.json from ${source.description} can't be used: ${error.message} (${error.code}).`,
-        { cause: error, details: { manifestCode: error.code, field: error.field } },
-      );
+      const problem =
+        error.code === 'MANIFEST_NOT_JSON'
+          ? 'is not valid JSON.'
+          : `can't be used: ${error.message} (${error.code}).`;
+      throw new StoreError('MANIFEST_INVALID', `manifest.json from ${source.description} ${problem}`, {
+        cause: error,
+        details: { manifestCode: error.code, field: error.field },
+      });
     }
   }
 
