@@ -46,6 +46,8 @@ export const USAGE = `Usage: npm run generate -- --model <dir> --prompt "..." [o
   --guidance <x>           decoder guidance scale (default ${DEFAULT_SETTINGS.guidance})
   --prior-guidance <x>     prior guidance scale (default ${DEFAULT_SETTINGS.priorGuidance})
   --scheduler <name>       ${DECODER_SCHEDULERS.join(' | ')} (default ${DEFAULT_SETTINGS.scheduler})
+  --seed-mode <mode>       combined (default: one generator through prior and decoder, as diffusers'
+                           combined pipelines) | separate (prior and decoder pipelines each seeded)
   --images <n>             images per prompt; writes out-1.png, out-2.png, … (default 1)
   --mode <mode>            ${MODES.join(' | ')} (default txt2img)
   --image <file.png>       img2img / inpaint: the starting picture
@@ -78,6 +80,7 @@ const OPTIONS = {
   guidance: { type: 'string' },
   'prior-guidance': { type: 'string' },
   scheduler: { type: 'string' },
+  'seed-mode': { type: 'string' },
   images: { type: 'string' },
   mode: { type: 'string' },
   image: { type: 'string' },
@@ -109,6 +112,7 @@ const FLAG_OF: Record<keyof GenerationSettings, string> = {
   numImages: '--images',
   strength: '--strength',
   priorStrength: '--prior-strength',
+  seedMode: '--seed-mode',
 };
 
 /** Where the CLI writes; tests pass collectors, the entry point passes process streams. */
@@ -405,6 +409,7 @@ async function buildSettings(values: Values, manifest: Manifest): Promise<Genera
     numImages: numberOption(values, 'images'),
     strength: numberOption(values, 'strength'),
     priorStrength: numberOption(values, 'prior-strength'),
+    seedMode: values['seed-mode'],
   };
   const settings = { ...base } as Record<keyof GenerationSettings, unknown>;
   for (const [field, value] of Object.entries(overrides)) {

@@ -24,6 +24,8 @@ export interface DiffusersParams {
   readonly guidance_scale: number;
   readonly num_images_per_prompt?: number;
   readonly strength?: number;
+  /** How the seed was used: one generator through both pipelines, or each pipeline seeded. */
+  readonly seed_mode?: 'combined' | 'separate';
 }
 
 export interface ReferenceCase {
@@ -55,6 +57,7 @@ export function settingsFromParams(mode: GenerationSettings['mode'], p: Diffuser
     scheduler: 'ddpm',
     numImages: p.num_images_per_prompt ?? 1,
     strength: p.strength ?? 1,
+    ...(p.seed_mode === 'separate' ? { seedMode: 'separate' as const } : {}),
   };
 }
 

@@ -5,6 +5,8 @@ import {
   DECODER_SCHEDULERS,
   type DecoderSchedulerName,
   LIMITS,
+  SEED_MODES,
+  type SeedMode,
   SettingsError,
   type SizeLimits,
   validateSettings,
@@ -30,6 +32,11 @@ const SCHEDULER_LABELS: Readonly<Record<DecoderSchedulerName, string>> = {
   ddpm: 'DDPM (the Kandinsky 2.2 default)',
   ddim: 'DDIM',
   'dpmpp-2m': 'DPM-Solver++ 2M (good in fewer steps)',
+};
+
+const SEED_MODE_LABELS: Readonly<Record<SeedMode, string>> = {
+  combined: 'Combined: one generator through prior and decoder (diffusers’ combined pipelines)',
+  separate: 'Separate: prior and decoder each seeded (diffusers’ prior + decoder pipelines)',
 };
 
 interface Props {
@@ -405,6 +412,24 @@ export function GenerateScreen({
                 {DECODER_SCHEDULERS.map((name) => (
                   <option key={name} value={name}>
                     {SCHEDULER_LABELS[name]}
+                  </option>
+                ))}
+              </select>
+            </div>
+            <div className="field">
+              <label htmlFor={`${id}-seed-mode`}>Seed mode</label>
+              <select
+                id={`${id}-seed-mode`}
+                value={settings.seedMode ?? 'combined'}
+                onChange={(e) => {
+                  const seedMode = e.target.value as SeedMode;
+                  // 'combined' is the default: settings without the field read the same.
+                  update(seedMode === 'separate' ? { seedMode } : { seedMode: undefined });
+                }}
+              >
+                {SEED_MODES.map((mode) => (
+                  <option key={mode} value={mode}>
+                    {SEED_MODE_LABELS[mode]}
                   </option>
                 ))}
               </select>

@@ -24,7 +24,7 @@ import {
   usesImagePrior,
 } from './request';
 import { TorchGenerator } from './rng';
-import { releaseAfterStage, type StageContext, timed } from './stages/context';
+import { pipelineCall, releaseAfterStage, type StageContext, timed } from './stages/context';
 import { estimateDepth } from './stages/depth-estimator';
 import { prepareLatents, unetInputDims } from './stages/latents';
 import { mixImageEmbeds } from './stages/mix';
@@ -56,9 +56,10 @@ export async function runPipeline(
   try {
     await timed(context, 'load', () => loadModels(context, request));
     const depthMap = await estimateDepthFromPhoto(context, request);
-    const prior = await runPriorStage(context, request);
+    const prior = await runPriorStage(pipelineCall(context, settings), request);
+    const decoder = pipelineCall(context, settings);
     const latents = await timed(context, 'denoise', () =>
-      runDecoder(context, depthMap ? { ...request, depthMap } : request, prior),
+      runDecoder(decoder, depthMap ? { ...request, depthMap } : request, prior),
     );
     const decoded = await timed(context, 'decode', () => decodeLatents(context, latents));
     return {

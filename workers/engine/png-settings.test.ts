@@ -49,6 +49,20 @@ describe('PNG settings', () => {
     expect('priorStrength' in read).toBe(false);
   });
 
+  it('round-trips the seed mode, and reads settings saved without it as combined', async () => {
+    const separate: GenerationSettings = { ...settings, seedMode: 'separate' };
+    const png = await encodeImagePng(image, separate, webZlib);
+    expect(readSettingsFromPng(png, KANDINSKY_SIZE_LIMITS)).toEqual(separate);
+    const read = readSettingsFromPng(await encodeImagePng(image, settings, webZlib), KANDINSKY_SIZE_LIMITS);
+    expect(read.seedMode ?? 'combined').toBe('combined');
+    const unknown = await encodePng(
+      image,
+      { [SETTINGS_KEYWORD]: JSON.stringify({ ...settings, seedMode: 'per-step' }) },
+      webZlib,
+    );
+    expect(() => readSettingsFromPng(unknown, KANDINSKY_SIZE_LIMITS)).toThrow(/Unknown seed mode "per-step"/);
+  });
+
   it('drops unknown fields from a newer app version', async () => {
     const png = await encodePng(
       image,

@@ -56,13 +56,18 @@ export function parseSettingsJson(text: string, limits: SizeLimits): GenerationS
     settings[field] = fieldValue;
   }
   // Optional fields: absent in older PNGs.
-  if (source.priorStrength !== undefined) {
-    if (typeof source.priorStrength !== 'number') {
+  for (const [field, type] of [
+    ['priorStrength', 'number'],
+    ['seedMode', 'string'],
+  ] as const) {
+    const fieldValue = source[field];
+    if (fieldValue === undefined) continue;
+    if (typeof fieldValue !== type) {
       throw new SettingsImportError(
-        `The settings in this PNG have a “priorStrength” of the wrong type (${typeof source.priorStrength}, expected number).`,
+        `The settings in this PNG have a “${field}” of the wrong type (${typeof fieldValue}, expected ${type}).`,
       );
     }
-    settings.priorStrength = source.priorStrength;
+    settings[field] = fieldValue;
   }
   try {
     return validateSettings(settings as unknown as GenerationSettings, limits);

@@ -7,6 +7,16 @@ import { KandinskyError } from '../errors';
 export const DECODER_SCHEDULERS = ['ddpm', 'ddim', 'dpmpp-2m'] as const;
 export type DecoderSchedulerName = (typeof DECODER_SCHEDULERS)[number];
 
+/**
+ * How the seed drives the random draws, as two ways of running diffusers give them:
+ * 'combined' — one generator through prior and decoder (KandinskyV22CombinedPipeline and the
+ * other combined/Auto pipelines); 'separate' — the prior pipeline and the decoder pipeline each
+ * seeded with the seed (`KandinskyV22PriorPipeline(..., generator=manual_seed(seed))`, then
+ * `KandinskyV22Pipeline(..., generator=manual_seed(seed))`).
+ */
+export const SEED_MODES = ['combined', 'separate'] as const;
+export type SeedMode = (typeof SEED_MODES)[number];
+
 export const MODES = ['txt2img', 'img2img', 'inpaint', 'depth'] as const;
 export type Mode = (typeof MODES)[number];
 
@@ -47,6 +57,8 @@ export interface GenerationSettings {
    * the plain text prior. Optional so settings saved before it existed still load.
    */
   readonly priorStrength?: number;
+  /** Absent: 'combined' (settings saved before seed modes existed load as they were made). */
+  readonly seedMode?: SeedMode;
 }
 
 export const DEFAULT_SETTINGS: GenerationSettings = {
@@ -244,6 +256,13 @@ export function validateSettings(
         `Strength must be above 0 and at most 1 (0.3 keeps most of the image, 1 redraws it); got ${shown(strength)}.`,
       );
     }
+  }
+  const seedMode: unknown = settings.seedMode;
+  if (seedMode !== undefined && !(SEED_MODES as readonly unknown[]).includes(seedMode)) {
+    throw new SettingsError(
+      'seedMode',
+      `Unknown seed mode ${shown(seedMode)}; use ${SEED_MODES.join(' or ')} (as diffusers' combined or separate pipelines).`,
+    );
   }
   const priorStrength: unknown = settings.priorStrength;
   if (priorStrength !== undefined) {

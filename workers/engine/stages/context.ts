@@ -2,17 +2,28 @@
 import type { GraphComponentId } from '../../../models/contract';
 import type { PipelineHooks, StageTimings } from '../hooks';
 import type { ModelSet } from '../model-set';
-import type { TorchGenerator } from '../rng';
+import { TorchGenerator } from '../rng';
+import type { GenerationSettings } from '../settings';
 
 export interface StageContext {
   readonly models: ModelSet;
   readonly hooks: PipelineHooks;
   /**
    * Every random draw of the generation, in diffusers' order: one generator through prior and
-   * decoder, as diffusers' combined pipelines pass it.
+   * decoder, as diffusers' combined pipelines pass it (seed mode 'separate': `pipelineCall`).
    */
   readonly generator: TorchGenerator;
   readonly timings: StageTimings;
+}
+
+/**
+ * The context a diffusers pipeline call runs in: in seed mode 'separate' each call (the prior
+ * pipeline, each prior run of an image prior, the decoder pipeline) draws from a generator seeded
+ * anew with the seed; in 'combined' every call continues the one generator.
+ */
+export function pipelineCall(context: StageContext, settings: GenerationSettings): StageContext {
+  if (settings.seedMode !== 'separate') return context;
+  return { ...context, generator: new TorchGenerator().manualSeed(settings.seed) };
 }
 
 /** Low-memory mode frees a stage's session as soon as the stage is done. */

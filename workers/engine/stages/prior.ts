@@ -10,7 +10,7 @@ import type { RgbaImage } from '../png';
 import { concatRows, guide, repeatRows } from '../rows';
 import { createPriorScheduler, img2imgTimesteps, type SchedulerConfigJson } from '../schedulers';
 import type { GenerationSettings } from '../settings';
-import { releaseAfterStage, type StageContext, timed } from './context';
+import { pipelineCall, releaseAfterStage, type StageContext, timed } from './context';
 import { encodePicture } from './image-encoder';
 import { encodeTexts, type TextBatch, type TruncatedPrompt } from './text-encoder';
 
@@ -207,8 +207,10 @@ export async function runImagePrior(
     await releaseAfterStage(context, 'image_encoder');
     return embeds;
   });
-  const run = (index: number) => ({
-    ...context,
+  // Two calls of the prior pipeline (diffusers' ControlNet img2img example): each seeded anew in seed
+  // mode 'separate'; the first starts from the stage's own generator, which is already fresh.
+  const run = (index: number): StageContext => ({
+    ...(index === 0 ? context : pipelineCall(context, settings)),
     hooks: { ...hooks, trace: prefixedTrace(trace, `prior_${index}`) },
   });
   const positive = await runTextPrior(
