@@ -28,8 +28,8 @@ export function SizePicker({ width, height, limits, onChange }: Props) {
   useEffect(() => {
     if (!custom) return;
     const next = checkCustomSize(widthText, heightText, limits);
-    if (next.ok && (next.width !== width || next.height !== height))
-      onChange({ width: next.width, height: next.height });
+    const typed = { width: Number(widthText), height: Number(heightText) };
+    if (next.ok && (typed.width !== width || typed.height !== height)) onChange(typed);
   }, [limits]);
 
   const check = checkCustomSize(widthText, heightText, limits);
@@ -38,8 +38,10 @@ export function SizePicker({ width, height, limits, onChange }: Props) {
   const editCustom = (nextWidth: string, nextHeight: string) => {
     setWidthText(nextWidth);
     setHeightText(nextHeight);
-    const next = checkCustomSize(nextWidth, nextHeight, limits);
-    if (next.ok) onChange({ width: next.width, height: next.height });
+    // The settings keep the size as typed; the request rounds it up (build-request.ts), as diffusers does.
+    if (checkCustomSize(nextWidth, nextHeight, limits).ok) {
+      onChange({ width: Number(nextWidth), height: Number(nextHeight) });
+    }
   };
 
   return (
@@ -86,7 +88,7 @@ export function SizePicker({ width, height, limits, onChange }: Props) {
           />
           <span className="size-shape custom" aria-hidden="true" />
           <span>
-            Custom<small>steps of {limits.multiple}</small>
+            Custom<small>rounds up to {limits.multiple}s</small>
           </span>
         </label>
       </div>
@@ -112,6 +114,11 @@ export function SizePicker({ width, height, limits, onChange }: Props) {
           {!check.ok && (
             <p id={`${id}-size-error`} className="field-error" role="alert" data-testid="size-error">
               {check.message}
+            </p>
+          )}
+          {check.ok && check.note && (
+            <p className="field-note" role="status" data-testid="size-note">
+              {check.note}
             </p>
           )}
         </div>

@@ -50,15 +50,19 @@ export function buildRequest(inputs: ScreenInputs, limits: SizeLimits): RequestC
   const { tab } = inputs;
   // The picture's look applies only where the picture is a photo to start from.
   const { priorStrength, ...rest } = inputs.settings;
-  const settings: GenerationSettings = {
+  const requested: GenerationSettings = {
     ...rest,
     ...(priorStrength !== undefined && takesPictureLook(tab, inputs.depthSource) ? { priorStrength } : {}),
     // Mixing draws with the text→image decoder from the blended embedding.
     mode: tab === 'mix' ? 'txt2img' : tab,
     seed: inputs.randomSeed ?? inputs.settings.seed,
   };
+  let settings: GenerationSettings;
   try {
-    validateSettings(settings, limits, { fromPhoto: tab === 'depth' && inputs.depthSource === 'photo' });
+    // Sizes come back rounded up to the set's multiple (as diffusers'): the pictures are fitted to that.
+    settings = validateSettings(requested, limits, {
+      fromPhoto: tab === 'depth' && inputs.depthSource === 'photo',
+    });
   } catch (error) {
     if (error instanceof SettingsError) return { ok: false, field: error.field, message: error.message };
     throw error;

@@ -35,13 +35,22 @@ describe('checkCustomSize', () => {
       ok: true,
       width: 1280,
       height: 704,
+      note: null,
     });
   });
 
-  it('names the nearest valid sides when a side is not a multiple of 64', () => {
-    const check = checkCustomSize('1000', '768', KANDINSKY_SIZE_LIMITS);
-    expect(check).toMatchObject({ ok: false, field: 'width' });
-    expect(check.ok === false && check.message).toMatch(/multiple of 64.*use 960 or 1024/);
+  it('rounds a side that is not a multiple of 64 up, as diffusers does, and says so', () => {
+    expect(checkCustomSize('1000', '768', KANDINSKY_SIZE_LIMITS)).toEqual({
+      ok: true,
+      width: 1024,
+      height: 768,
+      note: 'Sides round up to multiples of 64 (as in diffusers): the picture will be 1024×768.',
+    });
+    // Rounding up can leave the range: then it is an error naming the limit.
+    const over = checkCustomSize('2040', '2047', KANDINSKY_SIZE_LIMITS);
+    expect(over).toMatchObject({ ok: true, width: 2048, height: 2048 });
+    const beyond = checkCustomSize('1024', '2049', KANDINSKY_SIZE_LIMITS);
+    expect(beyond).toMatchObject({ ok: false, field: 'height' });
   });
 
   it('reports the field that is out of range', () => {

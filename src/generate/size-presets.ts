@@ -26,12 +26,20 @@ export function presetIdFor(width: number, height: number): string {
 }
 
 export type SizeCheck =
-  | { readonly ok: true; readonly width: number; readonly height: number }
+  | {
+      readonly ok: true;
+      /** The output size: each side rounded up to the set's multiple, as diffusers does. */
+      readonly width: number;
+      readonly height: number;
+      /** Set when a side was rounded: what the picture will be, in words. */
+      readonly note: string | null;
+    }
   | { readonly ok: false; readonly field: 'width' | 'height'; readonly message: string };
 
 /**
  * Parses the custom width/height fields as typed and checks them against the model set's limits.
- * Returns validateSize's message (it names the nearest valid sizes) instead of throwing, so the
+ * Any whole number is accepted and rounded up to the set's multiple (as diffusers does), with a
+ * note saying so; an out-of-range size returns validateSize's message instead of throwing, so the
  * form can show it next to the field while the person types.
  */
 export function checkCustomSize(widthText: string, heightText: string, limits: SizeLimits): SizeCheck {
@@ -47,8 +55,15 @@ export function checkCustomSize(widthText: string, heightText: string, limits: S
   const width = Number(widthText);
   const height = Number(heightText);
   try {
-    validateSize(width, height, limits);
-    return { ok: true, width, height };
+    const output = validateSize(width, height, limits);
+    const rounded = output.width !== width || output.height !== height;
+    return {
+      ok: true,
+      ...output,
+      note: rounded
+        ? `Sides round up to multiples of ${limits.multiple} (as in diffusers): the picture will be ${output.width}×${output.height}.`
+        : null,
+    };
   } catch (error) {
     if (error instanceof SettingsError && (error.field === 'width' || error.field === 'height')) {
       return { ok: false, field: error.field, message: error.message };

@@ -31,8 +31,23 @@ describe('validateSettings', () => {
     }
   });
 
+  it('rounds a side that is not a multiple of 64 up, as diffusers does (96×64 → 128×64)', () => {
+    expect(
+      validateSettings({ ...DEFAULT_SETTINGS, width: 1000, height: 700 }, KANDINSKY_SIZE_LIMITS),
+    ).toMatchObject({
+      width: 1024,
+      height: 704,
+    });
+    const tiny = { minSide: 64, maxSide: 512, multiple: 64, maxAspect: 8 };
+    expect(validateSettings({ ...DEFAULT_SETTINGS, width: 96, height: 64 }, tiny)).toMatchObject({
+      width: 128,
+      height: 64,
+    });
+    const unchanged = { ...DEFAULT_SETTINGS, width: 512, height: 512 };
+    expect(validateSettings(unchanged, tiny)).toBe(unchanged);
+  });
+
   it.each([
-    [{ width: 1000 }, 'width', /multiple of 64 pixels; 1000 is not — use 960 or 1024/],
     [{ height: 100 }, 'height', /from 256 to 2048 pixels; got 100/],
     [{ width: 4096 }, 'width', /from 256 to 2048/],
     [{ width: 2048, height: 448 }, 'width', /wider than 4:1/],

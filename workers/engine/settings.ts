@@ -164,8 +164,29 @@ export interface SettingsInputs {
   readonly fromPhoto?: boolean;
 }
 
-/** Checks a width × height against a model set's limits; throws a SettingsError naming the fix. */
-export function validateSize(width: number, height: number, limits: SizeLimits): void {
+/**
+ * The output size for a requested one: each side rounded up to the set's multiple, as diffusers'
+ * `downscale_height_and_width` does (96×64 → 128×64), pixels.
+ */
+export function roundedSize(
+  width: number,
+  height: number,
+  limits: Pick<SizeLimits, 'multiple'>,
+): { width: number; height: number } {
+  const up = (side: number) => Math.ceil(side / limits.multiple) * limits.multiple;
+  return { width: up(width), height: up(height) };
+}
+
+/**
+ * Checks a requested width × height against a model set's limits, after rounding each side up to
+ * the set's multiple (any whole number is accepted, as in diffusers); throws a SettingsError
+ * naming the fix. Returns the output size.
+ */
+export function validateSize(
+  width: number,
+  height: number,
+  limits: SizeLimits,
+): { width: number; height: number } {
   for (const [field, value] of [
     ['width', width],
     ['height', height],
@@ -181,28 +202,30 @@ export function validateSize(width: number, height: number, limits: SizeLimits):
         `The ${field} must be from ${limits.minSide} to ${limits.maxSide} pixels; got ${shown(value)}.`,
       );
     }
-    if (value % limits.multiple !== 0) {
-      const down = Math.max(limits.minSide, Math.floor(value / limits.multiple) * limits.multiple);
-      const up = Math.min(limits.maxSide, down + limits.multiple);
+    const rounded = Math.ceil(value / limits.multiple) * limits.multiple;
+    if (rounded > limits.maxSide) {
       throw new SettingsError(
         field,
-        `The ${field} must be a multiple of ${limits.multiple} pixels; ${value} is not — use ${down} or ${up}.`,
+        `The ${field} ${value} rounds up to ${rounded} pixels (sides are multiples of ${limits.multiple}), over the ${limits.maxSide} this model set supports; use at most ${limits.maxSide}.`,
       );
     }
   }
-  const aspect = Math.max(width, height) / Math.min(width, height);
+  const output = roundedSize(width, height, limits);
+  const aspect = Math.max(output.width, output.height) / Math.min(output.width, output.height);
   if (aspect > limits.maxAspect) {
     throw new SettingsError(
-      width > height ? 'width' : 'height',
-      `${width}×${height} is wider than ${limits.maxAspect}:1; Kandinsky 2.2 supports aspect ratios up to ${limits.maxAspect}:1.`,
+      output.width > output.height ? 'width' : 'height',
+      `${output.width}×${output.height} is wider than ${limits.maxAspect}:1; Kandinsky 2.2 supports aspect ratios up to ${limits.maxAspect}:1.`,
     );
   }
+  return output;
 }
 
 /**
  * Validates every field, whatever the value's type (it may come from postMessage or a PNG), and
  * what the fields mean together: a run that would do no denoising or prior step is refused here,
- * before any model loads. Returns the settings unchanged when they are usable; throws SettingsError
+ * before any model loads. Returns the settings when they are usable, with width and height rounded
+ * up to the set's multiple where they were not one (diffusers' sizes); throws SettingsError
  * (a KandinskyError INVALID_INPUT naming the field) otherwise. The one check of settings: the UI,
  * the worker, the CLI and PNG import all call it.
  */
@@ -229,7 +252,7 @@ export function validateSettings(
     }
   }
   integerIn('seed', 'The seed', settings.seed, 0, Number.MAX_SAFE_INTEGER);
-  validateSize(settings.width, settings.height, limits);
+  const output = validateSize(settings.width, settings.height, limits);
   integerIn('steps', 'Steps', settings.steps, LIMITS.steps.min, LIMITS.steps.max);
   integerIn('priorSteps', 'Prior steps', settings.priorSteps, LIMITS.priorSteps.min, LIMITS.priorSteps.max);
   numberIn('guidance', 'Guidance', settings.guidance, LIMITS.guidance.min, LIMITS.guidance.max);
@@ -308,5 +331,8 @@ export function validateSettings(
       );
     }
   }
-  return settings;
+  // The size the picture comes out at: a side that is not a multiple rounds up, as in diffusers.
+  return output.width === settings.width && output.height === settings.height
+    ? settings
+    : { ...settings, width: output.width, height: output.height };
 }
