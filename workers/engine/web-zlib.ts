@@ -1,17 +1,20 @@
 import { InflateLimitError, type Zlib } from './png';
 
-function source(bytes: Uint8Array): ReadableStream<Uint8Array> {
-  return new Blob([bytes as Uint8Array<ArrayBuffer>]).stream();
+function through(
+  bytes: Uint8Array,
+  stream: CompressionStream | DecompressionStream,
+): ReadableStream<Uint8Array<ArrayBuffer>> {
+  return new Blob([bytes as Uint8Array<ArrayBuffer>]).stream().pipeThrough(stream);
 }
 
 async function deflate(bytes: Uint8Array): Promise<Uint8Array> {
-  const output = source(bytes).pipeThrough(new CompressionStream('deflate'));
+  const output = through(bytes, new CompressionStream('deflate'));
   return new Uint8Array(await new Response(output).arrayBuffer());
 }
 
 /** Reads the inflated stream chunk by chunk and cancels it once past the cap. */
 async function inflate(bytes: Uint8Array, maxBytes: number): Promise<Uint8Array> {
-  const reader = source(bytes).pipeThrough(new DecompressionStream('deflate')).getReader();
+  const reader = through(bytes, new DecompressionStream('deflate')).getReader();
   const pieces: Uint8Array[] = [];
   let total = 0;
   for (;;) {
