@@ -484,10 +484,12 @@ describe('npm run generate (in process)', () => {
       InferenceSession: {
         create: async (model: string | Uint8Array, options: ortNode.InferenceSession.SessionOptions) => {
           await writeFile(prior, new Uint8Array(size).fill(0x41));
-          created.push(typeof model === 'string' ? 'path' : 'bytes');
-          return typeof model === 'string'
-            ? ortNode.InferenceSession.create(model, options)
-            : ortNode.InferenceSession.create(model, options);
+          if (typeof model === 'string') {
+            created.push('path');
+            return ortNode.InferenceSession.create(model, options);
+          }
+          created.push('bytes');
+          return ortNode.InferenceSession.create(model, options);
         },
       },
     } as unknown as OrtRuntime;
