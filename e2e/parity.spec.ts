@@ -68,7 +68,9 @@ const browserCases = process.env.E2E_ALL_CASES
   : reference.cases.filter(
       (c) =>
         !(c.name.endsWith('_neg') && reference.cases.some((o) => `${o.name}_neg` === c.name)) &&
-        !(c.params.seed_mode === 'separate' && c.name !== 'txt2img_64_neg_separate'),
+        !(c.params.seed_mode === 'separate' && c.name !== 'txt2img_64_neg_separate') &&
+        // Rounding a size up is host arithmetic (Node checks it): the kernels are txt2img_h64_w128's.
+        c.name !== 'txt2img_h64_w96',
     );
 
 test('the reference cases run on onnxruntime-web WebGPU within tolerance of diffusers', async ({ page }) => {

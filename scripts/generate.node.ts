@@ -7,16 +7,18 @@
  * entry scripts/generate-main.node.ts; tests call `runGenerateCli` directly.
  */
 import { createHash, randomInt } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { readFile, stat, writeFile } from 'node:fs/promises';
+import { constants, createReadStream, readFileSync, type Stats } from 'node:fs';
+import { access, type FileHandle, open, stat, writeFile } from 'node:fs/promises';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { isMainThread, parentPort, Worker, workerData } from 'node:worker_threads';
 import * as ortNode from 'onnxruntime-node';
 import type { ComponentId } from '../models/contract';
 import { type Manifest, ManifestError, manifestFiles, manifestFromJson } from '../models/manifest';
 import type { PipelineProgress } from '../workers/engine/hooks';
 import type { MaskImage } from '../workers/engine/image';
-import { ModelSet } from '../workers/engine/model-set';
+import { type ModelFiles, ModelSet } from '../workers/engine/model-set';
 import { nodeZlib } from '../workers/engine/node-zlib.node';
 import type { OrtRuntime } from '../workers/engine/ort';
 import { runPipeline } from '../workers/engine/pipeline';
@@ -28,18 +30,22 @@ import {
   DECODER_SCHEDULERS,
   DEFAULT_SETTINGS,
   type GenerationSettings,
+  LIMITS,
   MODES,
   SettingsError,
   validateSettings,
 } from '../workers/engine/settings';
 import { sizeLimitsFor } from '../workers/engine/size-limits';
+import { ClipTokenizer, TokenizerError } from '../workers/engine/tokenizer';
 
 export const USAGE = `Usage: npm run generate -- --model <dir> --prompt "..." [options]
 
   --model <dir>            model set folder (holds manifest.json)
   --prompt <text>          what to draw
+  --prompt-file <file>     read the prompt from a UTF-8 text file (- for stdin), for long prompts
   --negative <text>        what to avoid (default none)
-  --seed <n>               0 … 2^53−1 (default: random, printed and stored in the PNG)
+  --negative-file <file>   read the negative prompt from a file (- for stdin)
+  --seed <n>               0 … 2^53−1, decimal (default: random, printed and stored in the PNG)
   --size <W>x<H>           output pixels (default 1024x1024; 64x64 for the tiny test set)
   --steps <n>              decoder steps (default ${DEFAULT_SETTINGS.steps})
   --prior-steps <n>        prior steps (default ${DEFAULT_SETTINGS.priorSteps})
@@ -60,7 +66,7 @@ export const USAGE = `Usage: npm run generate -- --model <dir> --prompt "..." [o
                            other options override them (input pictures must be given again)
   --out <file.png>         output file (default out.png)
   --low-memory             free each model before loading the next (slower, smaller peak)
-  --threads <n>            onnxruntime CPU threads (default: onnxruntime's choice)
+  --threads <n>            onnxruntime CPU threads, 1 … the CPUs there are (default: onnxruntime's choice)
   --json                   print settings, output files and timings as JSON on stdout
   --help                   this text
 
@@ -72,7 +78,9 @@ Pillow's "L" weights.`;
 const OPTIONS = {
   model: { type: 'string' },
   prompt: { type: 'string' },
+  'prompt-file': { type: 'string' },
   negative: { type: 'string' },
+  'negative-file': { type: 'string' },
   seed: { type: 'string' },
   size: { type: 'string' },
   steps: { type: 'string' },
@@ -152,30 +160,212 @@ function numberOption(values: Values, flag: keyof Values & string): number | und
   return value;
 }
 
+/** A whole decimal number (`0x10`, `1e3`, `4.0` are refused: they read as something else elsewhere). */
+function decimalOption(values: Values, flag: 'seed' | 'threads'): number | undefined {
+  const raw = values[flag];
+  if (raw === undefined) return undefined;
+  if (!/^\d{1,16}$/.test(raw)) {
+    throw new CliError(`--${flag} must be a whole decimal number such as 42; got "${raw}".`, true);
+  }
+  return Number(raw);
+}
+
 function parseSize(raw: string): { width: number; height: number } {
   const match = /^(\d+)\s*[x×]\s*(\d+)$/i.exec(raw.trim());
   if (!match) throw new CliError(`--size must look like 1024x576 (width x height); got "${raw}".`, true);
   return { width: Number(match[1]), height: Number(match[2]) };
 }
 
-async function readPngFile(file: string, what: string): Promise<Uint8Array> {
-  try {
-    return new Uint8Array(await readFile(file));
-  } catch (error) {
-    throw new CliError(
-      `Cannot read ${what} "${file}": ${(error as NodeJS.ErrnoException).code ?? String(error)}.`,
-    );
+/** The largest input picture file, bytes: a 64-megapixel RGBA PNG stored uncompressed and then some. */
+const MAX_PICTURE_BYTES = 320 * 1024 * 1024;
+/** The most pixels an input picture may decode to. */
+const MAX_PICTURE_PIXELS = 64 * 1024 * 1024;
+/** The largest manifest.json, bytes (real ones are a few KiB). */
+const MAX_MANIFEST_BYTES = 16 * 1024 * 1024;
+/** A prompt is at most LIMITS.promptChars UTF-16 units, each at most 3 bytes of UTF-8; with slack. */
+const MAX_PROMPT_FILE_BYTES = LIMITS.promptChars * 4;
+
+/** Why a file could not be read as asked. */
+type FileProblem =
+  | { readonly kind: 'unreadable'; readonly code: string }
+  | { readonly kind: 'not-regular'; readonly type: string }
+  | { readonly kind: 'size'; readonly size: number }
+  | { readonly kind: 'changed' };
+
+class FileProblemError extends Error {
+  constructor(readonly problem: FileProblem) {
+    super(problem.kind);
   }
+}
+
+function errnoCode(error: unknown): string {
+  return (error as NodeJS.ErrnoException).code ?? String(error);
+}
+
+function fileType(stats: Stats): string {
+  if (stats.isDirectory()) return 'a folder';
+  if (stats.isFIFO()) return 'a FIFO (named pipe)';
+  if (stats.isCharacterDevice()) return 'a character device';
+  if (stats.isBlockDevice()) return 'a block device';
+  if (stats.isSocket()) return 'a socket';
+  return 'not a regular file';
+}
+
+/** The size of a regular file (through symlinks); anything else is a FileProblemError. */
+async function regularFileSize(file: string): Promise<number> {
+  let stats: Stats;
+  try {
+    stats = await stat(file);
+  } catch (error) {
+    throw new FileProblemError({ kind: 'unreadable', code: errnoCode(error) });
+  }
+  if (!stats.isFile()) throw new FileProblemError({ kind: 'not-regular', type: fileType(stats) });
+  return stats.size;
+}
+
+/**
+ * Reads a regular file whole (a symlink to one is fine): a FIFO, device, socket or folder is refused
+ * before it is read (a FIFO would block, /dev/zero never ends), and the file must be `exactly` so
+ * many bytes or `atMost` so many. Never reads past that size: a file that grows or shrinks while it
+ * is read is refused. Errors are FileProblemErrors; callers word them.
+ */
+async function readRegularFile(
+  file: string,
+  limit: { readonly exactly: number } | { readonly atMost: number },
+): Promise<Uint8Array> {
+  await regularFileSize(file); // before opening: opening a device can have effects of its own
+  let handle: FileHandle;
+  try {
+    // Non-blocking: if a FIFO was swapped in after the check, opening it doesn't wait for a writer.
+    handle = await open(file, constants.O_RDONLY | (constants.O_NONBLOCK ?? 0));
+  } catch (error) {
+    throw new FileProblemError({ kind: 'unreadable', code: errnoCode(error) });
+  }
+  try {
+    const stats = await handle.stat(); // the file opened, whatever the path names now
+    if (!stats.isFile()) throw new FileProblemError({ kind: 'not-regular', type: fileType(stats) });
+    const size = stats.size;
+    if ('exactly' in limit ? size !== limit.exactly : size > limit.atMost) {
+      throw new FileProblemError({ kind: 'size', size });
+    }
+    const bytes = new Uint8Array(size);
+    let filled = 0;
+    while (filled < size) {
+      const { bytesRead } = await handle.read(bytes, filled, size - filled, filled);
+      if (bytesRead === 0) throw new FileProblemError({ kind: 'changed' });
+      filled += bytesRead;
+    }
+    if ((await handle.read(new Uint8Array(1), 0, 1, size)).bytesRead !== 0) {
+      throw new FileProblemError({ kind: 'changed' });
+    }
+    return bytes;
+  } finally {
+    await handle.close();
+  }
+}
+
+/** An input file's problem as a CliError naming the option and the file. */
+function inputFileError(problem: FileProblem, what: string, file: string, maxBytes: number): CliError {
+  switch (problem.kind) {
+    case 'unreadable':
+      return new CliError(`Cannot read ${what} "${file}": ${problem.code}.`);
+    case 'not-regular':
+      return new CliError(`${what} "${file}" is ${problem.type}, not a regular file: give a file.`);
+    case 'size':
+      return new CliError(
+        `${what} "${file}" is ${problem.size} bytes; the limit is ${maxBytes} bytes (${(maxBytes / 2 ** 20).toFixed(0)} MiB).`,
+      );
+    case 'changed':
+      return new CliError(
+        `${what} "${file}" changed while it was read: run again once nothing writes to it.`,
+      );
+  }
+}
+
+async function readInputFile(file: string, what: string, maxBytes: number): Promise<Uint8Array> {
+  try {
+    return await readRegularFile(file, { atMost: maxBytes });
+  } catch (error) {
+    if (error instanceof FileProblemError) throw inputFileError(error.problem, what, file, maxBytes);
+    throw error;
+  }
+}
+
+function readPngFile(file: string, what: string): Promise<Uint8Array> {
+  return readInputFile(file, what, MAX_PICTURE_BYTES);
 }
 
 async function readPicture(file: string, what: string): Promise<RgbaImage> {
   const bytes = await readPngFile(file, what);
   try {
-    return await decodePng(bytes, nodeZlib, 64 * 1024 * 1024);
+    return await decodePng(bytes, nodeZlib, MAX_PICTURE_PIXELS);
   } catch (error) {
     if (error instanceof PngError)
       throw new CliError(`${what} "${file}": ${error.message} (PNG files only).`);
     throw error;
+  }
+}
+
+/** Standard input, at most `maxBytes` of it (a pipe that never ends is refused, not held). */
+async function readStdin(maxBytes: number): Promise<Uint8Array> {
+  const pieces: Buffer[] = [];
+  let total = 0;
+  const stream = createReadStream('', { fd: 0, autoClose: false, highWaterMark: 64 * 1024 });
+  try {
+    for await (const piece of stream as AsyncIterable<Buffer>) {
+      total += piece.length;
+      if (total > maxBytes) throw new FileProblemError({ kind: 'size', size: total });
+      pieces.push(piece);
+    }
+  } catch (error) {
+    if (error instanceof FileProblemError) throw error;
+    throw new FileProblemError({ kind: 'unreadable', code: errnoCode(error) });
+  } finally {
+    stream.destroy();
+  }
+  return new Uint8Array(Buffer.concat(pieces));
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * The text of `--<flag>` or of the file `--<flag>-file` names (`-`: standard input): UTF-8, a
+ * leading byte-order mark and the trailing line breaks an editor adds removed.
+ */
+async function textOption(
+  values: Values,
+  flag: 'prompt' | 'negative',
+  file: string | undefined,
+): Promise<string | undefined> {
+  const text = values[flag];
+  if (file === undefined) return text;
+  if (text !== undefined) {
+    throw new CliError(
+      `--${flag} and --${flag}-file both give the ${flag === 'prompt' ? 'prompt' : 'negative prompt'}: use one.`,
+      true,
+    );
+  }
+  const what = `the --${flag}-file`;
+  let bytes: Uint8Array;
+  try {
+    bytes =
+      file === '-'
+        ? await readStdin(MAX_PROMPT_FILE_BYTES)
+        : await readRegularFile(file, { atMost: MAX_PROMPT_FILE_BYTES });
+  } catch (error) {
+    if (!(error instanceof FileProblemError)) throw error;
+    if (error.problem.kind === 'size') {
+      throw new CliError(
+        `${what} ${file === '-' ? '(standard input)' : `"${file}"`} is over ${MAX_PROMPT_FILE_BYTES} bytes; a prompt is at most ${LIMITS.promptChars} characters.`,
+        true,
+      );
+    }
+    throw inputFileError(error.problem, what, file, MAX_PROMPT_FILE_BYTES);
+  }
+  try {
+    return strictUtf8.decode(bytes).replace(/(\r?\n)+$/, '');
+  } catch {
+    throw new CliError(`${what} "${file}" is not UTF-8 text: save it as UTF-8.`, true);
   }
 }
 
@@ -268,9 +458,13 @@ async function loadManifest(dir: string): Promise<Manifest> {
   const file = path.join(dir, 'manifest.json');
   let bytes: Uint8Array;
   try {
-    bytes = await readFile(file);
-  } catch {
-    throw new CliError(`No manifest.json in "${dir}": --model must be a model set folder.`, true);
+    bytes = await readRegularFile(file, { atMost: MAX_MANIFEST_BYTES });
+  } catch (error) {
+    if (!(error instanceof FileProblemError)) throw error;
+    if (error.problem.kind === 'unreadable' && error.problem.code === 'ENOENT') {
+      throw new CliError(`No manifest.json in "${dir}": --model must be a model set folder.`, true);
+    }
+    throw inputFileError(error.problem, 'the manifest', file, MAX_MANIFEST_BYTES);
   }
   try {
     // Decoded as the browser decodes it (a byte-order mark and all): the same set reads the same.
@@ -286,67 +480,92 @@ async function loadManifest(dir: string): Promise<Manifest> {
 /**
  * A ModelFiles reader over a folder that checks every file against the manifest: sizes of all the
  * files a run needs up front (a missing or truncated download fails before minutes of work), and
- * each file's sha256 as it is read (the bytes are in memory then; hashing them costs one pass).
+ * each file's sha256 every time it is read. Only regular files are read (a FIFO or a link to
+ * /dev/zero listed as a file is refused, not waited on), and never more than the manifest's size.
+ * The bytes hashed are the bytes returned, which the engine hands to onnxruntime: there is no
+ * `localPath`, since a file opened again by path after its check may no longer be the file checked.
  */
-async function verifiedReader(dir: string, manifest: Manifest, needed: readonly ComponentId[]) {
+export async function verifiedReader(
+  dir: string,
+  manifest: Manifest,
+  needed: readonly ComponentId[],
+): Promise<Required<Pick<ModelFiles, 'read'>>> {
   const entries = new Map(
     manifestFiles(manifest).map(({ component, file }) => [file.path, { component, file }]),
   );
+  const fail = (problem: FileProblem, filePath: string, component: string, expected: number): CliError => {
+    const name = `${filePath} (component ${component})`;
+    switch (problem.kind) {
+      case 'unreadable':
+        return new CliError(
+          problem.code === 'ENOENT'
+            ? `The model set is missing ${name}.`
+            : `Cannot read ${name}: ${problem.code}.`,
+        );
+      case 'not-regular':
+        return new CliError(
+          `${name} is ${problem.type}, not a regular file: a model set holds only files. Download it again.`,
+        );
+      case 'size':
+        return new CliError(
+          `${name} is ${problem.size} bytes; the manifest says ${expected}. Download it again.`,
+        );
+      case 'changed':
+        return new CliError(
+          `${name} changed while it was read: run again once nothing writes to the model set.`,
+        );
+    }
+  };
   for (const [filePath, { component, file }] of entries) {
     if (!needed.includes(component)) continue;
-    const size = await stat(path.join(dir, filePath)).then(
-      (s) => s.size,
-      () => -1,
-    );
-    if (size < 0) throw new CliError(`The model set is missing ${filePath} (component ${component}).`);
-    if (size !== file.bytes) {
-      throw new CliError(
-        `${filePath} (component ${component}) is ${size} bytes; the manifest says ${file.bytes}. Download it again.`,
-      );
+    try {
+      const size = await regularFileSize(path.join(dir, filePath));
+      if (size !== file.bytes) throw new FileProblemError({ kind: 'size', size });
+    } catch (error) {
+      if (error instanceof FileProblemError) throw fail(error.problem, filePath, component, file.bytes);
+      throw error;
     }
   }
-  const verified = new Set<string>();
-  const entryOf = (filePath: string) => {
-    const entry = entries.get(filePath);
-    if (!entry) throw new CliError(`The engine asked for ${filePath}, which the manifest does not list.`);
-    return entry;
-  };
-  const check = (filePath: string, sha256: string, bytes: number) => {
-    const { component, file } = entryOf(filePath);
-    if (bytes !== file.bytes || sha256 !== file.sha256) {
-      throw new CliError(
-        `${filePath} (component ${component}) fails verification: sha256 ${sha256}, ${bytes} bytes; ` +
-          `the manifest says ${file.sha256}, ${file.bytes} bytes. Download it again.`,
-      );
-    }
-    verified.add(filePath);
-  };
   return {
     async read(filePath: string): Promise<Uint8Array> {
-      entryOf(filePath);
-      const bytes = new Uint8Array(await readFile(path.join(dir, filePath)));
-      if (!verified.has(filePath))
-        check(filePath, createHash('sha256').update(bytes).digest('hex'), bytes.length);
+      const entry = entries.get(filePath);
+      if (!entry) throw new CliError(`The engine asked for ${filePath}, which the manifest does not list.`);
+      const { component, file } = entry;
+      let bytes: Uint8Array;
+      try {
+        bytes = await readRegularFile(path.join(dir, filePath), { exactly: file.bytes });
+      } catch (error) {
+        if (error instanceof FileProblemError) throw fail(error.problem, filePath, component, file.bytes);
+        throw error;
+      }
+      const sha256 = createHash('sha256').update(bytes).digest('hex');
+      if (sha256 !== file.sha256) {
+        throw new CliError(
+          `${filePath} (component ${component}) fails verification: sha256 ${sha256}, ${bytes.length} bytes; ` +
+            `the manifest says ${file.sha256}, ${file.bytes} bytes. Download it again.`,
+        );
+      }
       return bytes;
     },
-    /** Hashed as a stream (the file is never held in memory), then handed to onnxruntime by path. */
-    async localPath(filePath: string): Promise<string> {
-      entryOf(filePath);
-      const file = path.join(dir, filePath);
-      if (!verified.has(filePath)) {
-        const hash = createHash('sha256');
-        let bytes = 0;
-        for await (const piece of createReadStream(file, {
-          highWaterMark: 4 << 20,
-        }) as AsyncIterable<Buffer>) {
-          hash.update(piece);
-          bytes += piece.length;
-        }
-        check(filePath, hash.digest('hex'), bytes);
-      }
-      return file;
-    },
   };
+}
+
+/** Builds the tokenizer once from its verified files: a damaged one fails here, named, before any model loads. */
+async function checkTokenizer(manifest: Manifest, files: Pick<ModelFiles, 'read'>): Promise<void> {
+  const listed = manifest.components.tokenizer?.files ?? [];
+  const find = (name: string) => listed.find((f) => f.path.split('/').pop() === name)?.path;
+  const tokenizerPath = find('tokenizer.json');
+  const configPath = find('tokenizer_config.json');
+  if (!tokenizerPath || !configPath) return; // the engine says which one is missing
+  try {
+    ClipTokenizer.fromFiles(
+      { path: tokenizerPath, bytes: await files.read(tokenizerPath) },
+      { path: configPath, bytes: await files.read(configPath) },
+    );
+  } catch (error) {
+    if (error instanceof TokenizerError) throw new CliError(error.message);
+    throw error;
+  }
 }
 
 function outputPaths(out: string, count: number): string[] {
@@ -354,6 +573,35 @@ function outputPaths(out: string, count: number): string[] {
   const ext = path.extname(out) || '.png';
   const base = out.slice(0, out.length - path.extname(out).length);
   return Array.from({ length: count }, (_, i) => `${base}-${i + 1}${ext}`);
+}
+
+/**
+ * Checks before any model loads that every output can be written: its folder exists and is
+ * writable, and the path is not a folder itself (minutes of generating must not end in EISDIR).
+ */
+async function checkOutputs(outputs: readonly string[]): Promise<void> {
+  for (const file of outputs) {
+    const existing = await stat(file).catch(() => undefined);
+    if (existing?.isDirectory()) {
+      throw new CliError(
+        `--out "${file}" is a folder: give a file name, such as ${path.join(file, 'out.png')}.`,
+        true,
+      );
+    }
+    const folder = path.dirname(path.resolve(file));
+    const folderStats = await stat(folder).catch(() => undefined);
+    if (!folderStats?.isDirectory()) {
+      throw new CliError(`--out "${file}": the folder ${folder} does not exist; create it first.`, true);
+    }
+    try {
+      await access(existing ? file : folder, constants.W_OK);
+    } catch (error) {
+      throw new CliError(
+        `--out "${file}" can't be written (${errnoCode(error)}): choose another place, or allow writing there.`,
+        true,
+      );
+    }
+  }
 }
 
 function progressLine(p: PipelineProgress): string {
@@ -373,7 +621,11 @@ function progressLine(p: PipelineProgress): string {
   }
 }
 
-async function buildSettings(values: Values, manifest: Manifest): Promise<GenerationSettings> {
+async function buildSettings(
+  values: Values,
+  manifest: Manifest,
+  texts: { readonly prompt: string | undefined; readonly negative: string | undefined },
+): Promise<GenerationSettings> {
   const limits = sizeLimitsFor(manifest);
   let base: GenerationSettings = {
     ...DEFAULT_SETTINGS,
@@ -390,15 +642,15 @@ async function buildSettings(values: Values, manifest: Manifest): Promise<Genera
         throw new CliError(`--from-png "${fromPng}": ${error.message}`);
       throw error;
     }
-  } else if (values.prompt === undefined && values.mode !== 'depth') {
+  } else if (texts.prompt === undefined && values.mode !== 'depth') {
     throw new CliError('--prompt is required (or --from-png to reuse the settings of a PNG).', true);
   }
   const size = values.size !== undefined ? parseSize(values.size) : undefined;
   const overrides: Partial<Record<keyof GenerationSettings, unknown>> = {
     mode: values.mode,
-    prompt: values.prompt,
-    negativePrompt: values.negative,
-    seed: numberOption(values, 'seed'),
+    prompt: texts.prompt,
+    negativePrompt: texts.negative,
+    seed: decimalOption(values, 'seed'),
     width: size?.width,
     height: size?.height,
     steps: numberOption(values, 'steps'),
@@ -415,13 +667,22 @@ async function buildSettings(values: Values, manifest: Manifest): Promise<Genera
   for (const [field, value] of Object.entries(overrides)) {
     if (value !== undefined) settings[field as keyof GenerationSettings] = value;
   }
+  let valid: GenerationSettings;
   try {
     // The CLI's depth mode takes a depth map (--depth-map), never a photo to estimate one from.
-    return validateSettings(settings as unknown as GenerationSettings, limits, { fromPhoto: false });
+    valid = validateSettings(settings as unknown as GenerationSettings, limits, { fromPhoto: false });
   } catch (error) {
     if (error instanceof SettingsError) throw new CliError(`${FLAG_OF[error.field]}: ${error.message}`, true);
     throw error;
   }
+  // The CLI's depth mode takes a map, not a photo: img2img is the only mode that redraws a picture.
+  if (values.strength !== undefined && valid.mode !== 'img2img') {
+    throw new CliError(
+      `--strength has no effect with --mode ${valid.mode}: it sets how much of the --image img2img redraws. Leave it out, or use --mode img2img.`,
+      true,
+    );
+  }
+  return valid;
 }
 
 /** Generates as the command line says; returns what was written. Throws CliError for user errors. */
@@ -437,13 +698,32 @@ export async function generate(argv: readonly string[], io: CliIo): Promise<CliR
     return null;
   }
   if (!values.model) throw new CliError('--model <dir> is required: the model set folder.', true);
-  const threads = numberOption(values, 'threads');
-  if (threads !== undefined && (!Number.isInteger(threads) || threads < 1)) {
-    throw new CliError(`--threads must be a whole number ≥ 1; got ${threads}.`, true);
+  const threads = decimalOption(values, 'threads');
+  const cpus = availableParallelism();
+  if (threads !== undefined && (threads < 1 || threads > cpus)) {
+    throw new CliError(
+      `--threads must be from 1 to ${cpus} (the CPUs this machine has); got ${threads}.`,
+      true,
+    );
   }
+  if (values['prompt-file'] === '-' && values['negative-file'] === '-') {
+    throw new CliError('--prompt-file and --negative-file cannot both read standard input (-).', true);
+  }
+  const texts = {
+    prompt: await textOption(values, 'prompt', values['prompt-file']),
+    negative: await textOption(values, 'negative', values['negative-file']),
+  };
   const started = performance.now();
   const manifest = await loadManifest(values.model);
-  const settings = await buildSettings(values, manifest);
+  const settings = await buildSettings(values, manifest, texts);
+  const asked = values.size !== undefined ? parseSize(values.size) : null;
+  if (asked && (asked.width !== settings.width || asked.height !== settings.height)) {
+    io.stderr(
+      `--size ${asked.width}x${asked.height} rounds up to ${settings.width}x${settings.height}: sides are multiples of ${sizeLimitsFor(manifest).multiple}, as in diffusers.\n`,
+    );
+  }
+  const outputs = outputPaths(values.out ?? 'out.png', settings.numImages);
+  await checkOutputs(outputs);
 
   // The CLI's depth mode takes a depth map; it has no mixing or prior strength.
   const needed: ComponentId[] = componentsFor({ settings });
@@ -455,6 +735,7 @@ export async function generate(argv: readonly string[], io: CliIo): Promise<CliR
     }
   }
   const files = await verifiedReader(values.model, manifest, needed);
+  await checkTokenizer(manifest, files);
   const inputs = await loadInputs(values, settings, io);
   const models = new ModelSet(ortNode as unknown as OrtRuntime, manifest, files, {
     sessionOptions: { executionProviders: ['cpu'], ...(threads ? { intraOpNumThreads: threads } : {}) },
@@ -477,7 +758,6 @@ export async function generate(argv: readonly string[], io: CliIo): Promise<CliR
         `warning: the prompt is longer than CLIP's 77 tokens; ${result.truncatedPrompt.droppedTokens} tokens were dropped after "${result.truncatedPrompt.keptText}"\n`,
       );
     }
-    const outputs = outputPaths(values.out ?? 'out.png', result.images.length);
     for (const [i, image] of result.images.entries()) {
       const file = outputs[i] as string;
       await writeFile(file, await encodeImagePng(image, settings, nodeZlib));
@@ -498,8 +778,8 @@ export async function generate(argv: readonly string[], io: CliIo): Promise<CliR
   }
 }
 
-/** The whole command: exit code 0 on success, 2 for a bad command line, 1 for any other failure. */
-export async function runGenerateCli(argv: readonly string[], io: CliIo): Promise<number> {
+/** The whole command in this thread: exit code 0 on success, 2 for a bad command line, 1 otherwise. */
+async function runHere(argv: readonly string[], io: CliIo): Promise<number> {
   try {
     await generate(argv, io);
     return 0;
@@ -514,4 +794,96 @@ export async function runGenerateCli(argv: readonly string[], io: CliIo): Promis
     );
     return 1;
   }
+}
+
+/** What the generating thread is started with. */
+interface GenerateJob {
+  readonly kind: 'kandinsky-generate';
+  readonly argv: readonly string[];
+}
+
+/** What the generating thread sends back: its output, then its exit code. */
+type GenerateReport =
+  | { readonly stream: 'stdout' | 'stderr'; readonly text: string }
+  | { readonly exitCode: number };
+
+function isGenerateJob(data: unknown): data is GenerateJob {
+  return (
+    typeof data === 'object' && data !== null && (data as { kind?: unknown }).kind === 'kandinsky-generate'
+  );
+}
+
+/**
+ * Stack for the generating thread, MiB. onnxruntime-node's first session creation starts the
+ * telemetry SDK linked into libonnxruntime, which reads /proc/self/cmdline and matches it with a
+ * std::regex, `(.*)[ ]*.*`; libstdc++'s regex matcher recurses once per character, about 280 bytes
+ * of stack each. So a command line of ~30 KB (a 10,000-character CJK prompt) overflows the main
+ * thread's 8 MiB stack: a segfault, whatever the prompt limit. The thread gets 1 KiB of stack per
+ * command-line byte (3.5× that need) on top of 64 MiB; the pages are only committed when touched.
+ */
+export function generationStackMb(): number {
+  let bytes: number;
+  try {
+    bytes = readFileSync('/proc/self/cmdline').length;
+  } catch {
+    bytes = [process.argv0, ...process.execArgv, ...process.argv.slice(1)].reduce(
+      (sum, arg) => sum + Buffer.byteLength(arg) + 1,
+      0,
+    );
+  }
+  return 64 + Math.ceil(bytes / 1024);
+}
+
+/** Runs the command in a worker thread with a stack sized for this process's command line. */
+function runInThread(argv: readonly string[], io: CliIo): Promise<number> {
+  return new Promise((resolve) => {
+    const job: GenerateJob = { kind: 'kandinsky-generate', argv };
+    const stackSizeMb = generationStackMb();
+    let worker: Worker;
+    try {
+      worker = new Worker(new URL(import.meta.url), { workerData: job, resourceLimits: { stackSizeMb } });
+    } catch (error) {
+      io.stderr(
+        `error: could not start the generating thread with a ${stackSizeMb} MiB stack (${(error as Error).message}): shorten the command line, e.g. with --prompt-file.\n`,
+      );
+      resolve(1);
+      return;
+    }
+    let exitCode: number | undefined;
+    worker.on('message', (report: GenerateReport) => {
+      if ('exitCode' in report) exitCode = report.exitCode;
+      else io[report.stream](report.text);
+    });
+    worker.on('error', (error) => {
+      io.stderr(`error: ${error.message}\n`);
+      exitCode ??= 1;
+    });
+    worker.on('exit', (code) => resolve(exitCode ?? (code === 0 ? 1 : code)));
+  });
+}
+
+/**
+ * Built into dist-cli (`.mjs`), this module can start itself as a worker: the command then runs in
+ * a thread whose stack fits any command line (see generationStackMb). From sources (the tests), it
+ * runs in this thread.
+ */
+const RUNS_AS_WORKER = import.meta.url.endsWith('.mjs');
+
+/**
+ * The whole command: exit code 0 on success, 2 for a bad command line, 1 for any other failure.
+ * In the built CLI the work runs in a worker thread (see generationStackMb); the entry point runs
+ * this module again there, and this call then serves the job it was started with.
+ */
+export async function runGenerateCli(argv: readonly string[], io: CliIo): Promise<number> {
+  if (!isMainThread && isGenerateJob(workerData)) {
+    const port = parentPort;
+    const send = (report: GenerateReport) => port?.postMessage(report);
+    const exitCode = await runHere(workerData.argv, {
+      stdout: (text) => send({ stream: 'stdout', text }),
+      stderr: (text) => send({ stream: 'stderr', text }),
+    });
+    send({ exitCode });
+    return exitCode;
+  }
+  return RUNS_AS_WORKER ? runInThread(argv, io) : runHere(argv, io);
 }

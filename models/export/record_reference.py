@@ -59,6 +59,8 @@ CASES: List[Case] = [
     Case("txt2img_64_neg", "txt2img", "a red cat, 4k photo", NEGATIVE, 0, 64, 64, 2, 3),
     Case("txt2img_h64_w128", "txt2img", "portrait of a horse in a field at sunset", None, 42, 64, 128, 3, 2),
     Case("txt2img_h64_w128_neg", "txt2img", "portrait of a horse in a field at sunset", NEGATIVE, 42, 64, 128, 3, 2),
+    # A width that is not a multiple of 64: diffusers rounds it up (downscale_height_and_width), 96 → 128.
+    Case("txt2img_h64_w96", "txt2img", "portrait of a horse in a field at sunset", None, 42, 64, 96, 3, 2),
     Case("txt2img_64_x2_neg", "txt2img", "a blue dragon over the mountains", NEGATIVE, 7, 64, 64, 2, 2, num_images_per_prompt=2),
     Case(
         "txt2img_64_noguidance",

@@ -14,12 +14,24 @@ export interface RgbaImage {
 /** zlib-format (RFC 1950) compression; both Node's deflateSync and CompressionStream('deflate') fit. */
 export interface Zlib {
   deflate(bytes: Uint8Array): Promise<Uint8Array>;
-  inflate(bytes: Uint8Array): Promise<Uint8Array>;
+  /**
+   * Inflates at most `maxBytes` bytes: an implementation stops inflating once the output passes
+   * that cap (never holding much more than it) and throws `InflateLimitError`. Corrupt data
+   * rejects with the implementation's own error.
+   */
+  inflate(bytes: Uint8Array, maxBytes: number): Promise<Uint8Array>;
 }
 
 export class PngError extends Error {
   override readonly name = 'PngError';
   readonly code = 'INVALID_INPUT';
+}
+
+/** What a Zlib implementation throws when the data inflates past the caller's cap. */
+export class InflateLimitError extends PngError {
+  constructor(readonly maxBytes: number) {
+    super(`The compressed data inflates to more than ${maxBytes} bytes.`);
+  }
 }
 
 const SIGNATURE = Uint8Array.of(137, 80, 78, 71, 13, 10, 26, 10);
@@ -216,12 +228,28 @@ export async function decodePng(
   const palette = chunks.find((c) => c.type === 'PLTE')?.body;
   const paletteAlpha = chunks.find((c) => c.type === 'tRNS')?.body;
   if (colorType === 3 && !palette) throw new PngError('The palette PNG has no PLTE chunk.');
-  const raw = await zlib.inflate(concat(chunks.filter((c) => c.type === 'IDAT').map((c) => c.body)));
   const bitsPerPixel = channels * bitDepth;
   const stride = Math.ceil((width * bitsPerPixel) / 8);
   // Filters work on whole bytes: the "left" neighbour is one pixel back, or one byte when smaller.
   const filterStep = Math.max(1, bitsPerPixel >> 3);
-  if (raw.length < height * (stride + 1)) throw new PngError('The PNG image data is truncated.');
+  // The header fixes the inflated size (a filter byte and `stride` bytes per row): inflating is
+  // capped there, so a small file can't inflate to gigabytes (a decompression bomb).
+  const expected = height * (stride + 1);
+  let raw: Uint8Array;
+  try {
+    raw = await zlib.inflate(concat(chunks.filter((c) => c.type === 'IDAT').map((c) => c.body)), expected);
+  } catch (error) {
+    if (error instanceof InflateLimitError) {
+      throw new PngError(
+        `The PNG image data inflates to more than ${expected} bytes, more than its ${width}×${height} header allows: the file is damaged or made to exhaust memory. Re-save it with an image editor.`,
+      );
+    }
+    if (error instanceof PngError) throw error;
+    throw new PngError(
+      `The PNG image data is corrupt (${error instanceof Error ? error.message : String(error)}): the file is damaged. Re-save it with an image editor.`,
+    );
+  }
+  if (raw.length < expected) throw new PngError('The PNG image data is truncated.');
 
   const rows = new Uint8Array(height * stride);
   for (let y = 0; y < height; y++) {

@@ -14,6 +14,36 @@ export interface ClipTokens {
   readonly keptText: string;
 }
 
+/** A model set's tokenizer files are damaged or not a CLIP tokenizer; the message names the file. */
+export class TokenizerError extends Error {
+  override readonly name = 'TokenizerError';
+  readonly code = 'MODEL_LOAD_FAILED';
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Parses one of a model set's tokenizer files (`path` as the manifest names it, for the message):
+ * a file that is not UTF-8 JSON throws a TokenizerError naming it, never a bare SyntaxError.
+ */
+export function parseTokenizerFile(path: string, bytes: Uint8Array): unknown {
+  let text: string;
+  try {
+    text = strictUtf8.decode(bytes);
+  } catch {
+    throw new TokenizerError(
+      `The tokenizer file ${path} is not UTF-8 text: the model set is damaged; download or export it again.`,
+    );
+  }
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    throw new TokenizerError(
+      `The tokenizer file ${path} is not valid JSON (${(error as Error).message}): the model set is damaged; download or export it again.`,
+    );
+  }
+}
+
 interface TokenizerConfig {
   readonly bos_token?: unknown;
   readonly eos_token?: unknown;
@@ -67,7 +97,11 @@ export class ClipTokenizer {
     const idOf = (role: string, token: unknown): number => {
       const text = tokenText(token);
       const id = text === undefined ? undefined : tokenizer.token_to_id(text);
-      if (id === undefined) throw new Error(`The tokenizer config names no usable ${role} token.`);
+      if (id === undefined) {
+        throw new TokenizerError(
+          `The tokenizer config names no usable ${role} token: the model set's tokenizer is damaged or not CLIP's; export it again.`,
+        );
+      }
       return id;
     };
     this.bosId = idOf('start (bos_token)', config.bos_token);
@@ -75,16 +109,46 @@ export class ClipTokenizer {
     this.padId = idOf('padding (pad_token)', config.pad_token ?? config.eos_token);
   }
 
-  /** Builds the tokenizer from a model set's `tokenizer.json` and `tokenizer_config.json`. */
-  static fromJson(tokenizerJson: unknown, tokenizerConfig: unknown): ClipTokenizer {
-    if (typeof tokenizerJson !== 'object' || tokenizerJson === null)
-      throw new Error('tokenizer.json is not an object.');
-    if (typeof tokenizerConfig !== 'object' || tokenizerConfig === null) {
-      throw new Error('tokenizer_config.json is not an object.');
+  /**
+   * Builds the tokenizer from a model set's parsed `tokenizer.json` and `tokenizer_config.json`
+   * (`paths` name them in errors).
+   */
+  static fromJson(
+    tokenizerJson: unknown,
+    tokenizerConfig: unknown,
+    paths: { readonly tokenizer: string; readonly config: string } = {
+      tokenizer: 'tokenizer.json',
+      config: 'tokenizer_config.json',
+    },
+  ): ClipTokenizer {
+    const notObject = (path: string) =>
+      new TokenizerError(
+        `The tokenizer file ${path} is not a JSON object: the model set is damaged; download or export it again.`,
+      );
+    if (typeof tokenizerJson !== 'object' || tokenizerJson === null || Array.isArray(tokenizerJson))
+      throw notObject(paths.tokenizer);
+    if (typeof tokenizerConfig !== 'object' || tokenizerConfig === null || Array.isArray(tokenizerConfig))
+      throw notObject(paths.config);
+    let tokenizer: Tokenizer;
+    try {
+      tokenizer = new Tokenizer(tokenizerJson, tokenizerConfig);
+    } catch (error) {
+      throw new TokenizerError(
+        `The tokenizer file ${paths.tokenizer} is not a tokenizer this app can load (${error instanceof Error ? error.message : String(error)}): export the model set again.`,
+      );
     }
-    return new ClipTokenizer(
-      new Tokenizer(tokenizerJson, tokenizerConfig),
-      tokenizerConfig as TokenizerConfig,
+    return new ClipTokenizer(tokenizer, tokenizerConfig as TokenizerConfig);
+  }
+
+  /** Builds the tokenizer from the bytes of `tokenizer.json` and `tokenizer_config.json`. */
+  static fromFiles(
+    tokenizerFile: { readonly path: string; readonly bytes: Uint8Array },
+    configFile: { readonly path: string; readonly bytes: Uint8Array },
+  ): ClipTokenizer {
+    return ClipTokenizer.fromJson(
+      parseTokenizerFile(tokenizerFile.path, tokenizerFile.bytes),
+      parseTokenizerFile(configFile.path, configFile.bytes),
+      { tokenizer: tokenizerFile.path, config: configFile.path },
     );
   }
 
