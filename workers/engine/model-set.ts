@@ -86,8 +86,6 @@ function usesWebGpu(options: InferenceSession.SessionOptions | undefined): boole
   );
 }
 
-const utf8 = new TextDecoder();
-
 /**
  * Whether a failure to make a graph-captured session is onnxruntime's (it refused the options or
  * the graph, or the loop's buffers could not be bound), not the model files': onnxruntime's own
@@ -154,12 +152,13 @@ export class ModelSet {
   tokenizer(): Promise<ClipTokenizer> {
     this.tokenizerPromise ??= (async () => {
       const files = this.component('tokenizer').files;
-      const read = async (name: string): Promise<unknown> => {
+      const read = async (name: string) => {
         const file = files.find((f) => f.path.split('/').pop() === name);
         if (!file) throw new ModelSetError('MODEL_LOAD_FAILED', `The tokenizer has no ${name}.`);
-        return JSON.parse(utf8.decode(await this.files.read(file.path)));
+        return { path: file.path, bytes: await this.files.read(file.path) };
       };
-      return ClipTokenizer.fromJson(await read('tokenizer.json'), await read('tokenizer_config.json'));
+      // A damaged file is a coded error naming it, not a bare SyntaxError.
+      return ClipTokenizer.fromFiles(await read('tokenizer.json'), await read('tokenizer_config.json'));
     })();
     return this.tokenizerPromise;
   }
