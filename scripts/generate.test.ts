@@ -280,6 +280,9 @@ describe('npm run generate (in process)', () => {
       'x',
       '--mode',
       'img2img',
+      // int(2 steps × 0.5) = 1 step: the settings pass, so the picture is what fails.
+      '--strength',
+      '0.5',
       '--image',
       path.join(work, 'nope.png'),
     );
@@ -287,7 +290,17 @@ describe('npm run generate (in process)', () => {
     expect(missing.code).toBe(1);
     const notPng = path.join(work, 'not.png');
     await writeFile(notPng, 'GIF89a');
-    const bad = await cli(...TINY, '--prompt', 'x', '--mode', 'img2img', '--image', notPng);
+    const bad = await cli(
+      ...TINY,
+      '--prompt',
+      'x',
+      '--mode',
+      'img2img',
+      '--strength',
+      '0.5',
+      '--image',
+      notPng,
+    );
     expect(bad.stderr).toMatch(/not a PNG image/);
     expect(bad.code).toBe(1);
   });

@@ -74,7 +74,8 @@ describe('GeneratorService', () => {
         'job-3',
         {
           ...request,
-          settings: { ...request.settings, mode: 'img2img', priorStrength: 0.5 },
+          // int(2 prior steps × 0.5) and int(2 steps × 0.5) keep one step each: the settings pass.
+          settings: { ...request.settings, mode: 'img2img', strength: 0.5, priorStrength: 0.5 },
           initImage: { width: 64, height: 64, data: new Uint8Array(64 * 64 * 4) },
         },
         () => {},
