@@ -143,7 +143,7 @@ describe('parseManifest: every number has sensible bounds', () => {
 });
 
 describe('parseManifest: prototype keys', () => {
-  it('refuses components.__proto__, which would smuggle an unvalidated component in', () => {
+  it('refuses components.__proto__ (accepted and silently dropped before), naming it', () => {
     const text = fixtureText.replace(
       '"components": {',
       '"components": { "__proto__": { "depth_estimator": 1 },',

@@ -499,8 +499,9 @@ const UNSAFE_KEYS: ReadonlySet<string> = new Set(['__proto__', 'constructor', 'p
 
 /**
  * Walks parsed JSON before the schema does: refuses prototype keys anywhere (JSON.parse makes
- * `"__proto__"` an own property, and a record copied from it gets that object as its prototype, so
- * `components.__proto__` would smuggle in components nothing validated) and nesting deeper than
+ * `"__proto__"` an own property; the schema's records drop it silently today, but any code that
+ * copies or merges the raw JSON by assignment gives its target that object as prototype, and
+ * `constructor` or `prototype` lookups reach functions) and nesting deeper than
  * MANIFEST_LIMITS.depth (later deep copies and structured clones recurse). Iterative, and it visits
  * at most as many values as text of MANIFEST_LIMITS.textBytes can hold, whatever it is given.
  */

@@ -458,6 +458,7 @@ describe('npm run generate (in process)', () => {
       'x',
       '--mode',
       'img2img',
+      // int(2 steps × 0.5) = 1 step: the settings pass, so the picture is what fails.
       '--strength',
       '0.5',
       '--image',

@@ -75,6 +75,7 @@ describe('GeneratorService', () => {
         'job-3',
         {
           ...request,
+          // int(2 prior steps × 0.5) and int(2 steps × 0.5) keep one step each: the settings pass.
           settings: { ...request.settings, mode: 'img2img', strength: 0.5, priorStrength: 0.5 },
           initImage: { width: 64, height: 64, data: new Uint8Array(64 * 64 * 4) },
         },
@@ -89,11 +90,11 @@ describe('GeneratorService', () => {
     const { service } = newService();
     await service.openModelSet({ kind: 'url', url: server.manifestUrl });
     const bad = await errorOf(
-      service.generate('bad', { ...request, settings: { ...request.settings, width: 100 } }, () => {}),
+      service.generate('bad', { ...request, settings: { ...request.settings, width: 1000 } }, () => {}),
     );
     expect(bad).toMatchObject({
       code: 'INVALID_INPUT',
-      message: expect.stringMatching(/width must be a multiple of 64/),
+      message: expect.stringMatching(/width must be from 64 to 512 pixels; got 1000/),
     });
   });
 

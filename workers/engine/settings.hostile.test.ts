@@ -42,6 +42,12 @@ describe('validateSettings: runs that would do no step', () => {
     ).not.toThrow();
   });
 
+  it('suggests only step counts within the limits, and ends for any strength (found by fuzzing)', () => {
+    const tiny = refusal(img2img({ steps: 50, strength: 1e-300 }));
+    expect(tiny.message).toMatch(/raise the strength to at least 0\.02\.$/);
+    expect(refusal(img2img({ steps: 1, strength: Number.MIN_VALUE })).message).toMatch(/at least 1\.$/);
+  });
+
   it('refuses depth from a photo (not from a depth map) whose int(steps × strength) is 0', () => {
     const depth = { ...DEFAULT_SETTINGS, mode: 'depth', steps: 2, strength: 0.3 };
     expect(refusal(depth, { fromPhoto: true }).field).toBe('strength');

@@ -147,10 +147,12 @@ function noStepFix(
 ): string | null {
   const the = stage === 'prior' ? 'the prior' : 'the';
   if (Math.trunc(steps * strength) >= 1) return null;
+  // Both searches are bounded: steps ≥ 1 needs at most a strength of 1, and the step count is only
+  // searched up to maxSteps (a tiny strength would otherwise count past float precision for good).
   let leastStrength = Math.ceil(1000 / steps) / 1000;
-  while (Math.trunc(steps * leastStrength) < 1) leastStrength += 0.001;
-  let fewestSteps = Math.ceil(1 / strength);
-  while (Math.trunc(fewestSteps * strength) < 1) fewestSteps += 1;
+  while (leastStrength < 1 && Math.trunc(steps * leastStrength) < 1) leastStrength += 0.001;
+  let fewestSteps = Math.min(Math.ceil(1 / strength), maxSteps + 1);
+  while (fewestSteps <= maxSteps && Math.trunc(fewestSteps * strength) < 1) fewestSteps += 1;
   const raiseSteps = fewestSteps <= maxSteps ? ` or ${the} steps to at least ${fewestSteps}` : '';
   return `raise ${the} strength to at least ${Number(leastStrength.toFixed(3))}${raiseSteps}`;
 }

@@ -52,6 +52,6 @@ describe('ModelStore.loadManifest', () => {
   it('still says "not valid JSON" for text that is not JSON', async () => {
     const error = await storeError(new TextEncoder().encode('{"manifestVersion":'));
     expect(error.message).toMatch(/manifest\.json from the picked folder is not valid JSON\./);
-    expect(error.details).toMatchObject({ manifestCode: 'MANIFEST_NOT_JSON' });
+    expect(error.cause).toMatchObject({ code: 'MANIFEST_NOT_JSON' });
   });
 });

@@ -108,14 +108,20 @@ export class ModelStore {
       return manifestFromJson(text);
     } catch (error) {
       if (!(error instanceof ManifestError)) throw error;
-      const problem =
-        error.code === 'MANIFEST_NOT_JSON'
-          ? 'is not valid JSON.'
-          : `can't be used: ${error.message} (${error.code}).`;
-      throw new StoreError('MANIFEST_INVALID', `manifest.json from ${source.description} ${problem}`, {
-        cause: error,
-        details: { manifestCode: error.code, field: error.field },
-      });
+      if (error.code === 'MANIFEST_NOT_JSON') {
+        throw new StoreError(
+          'MANIFEST_INVALID',
+          `manifest.json from ${source.description} is not valid JSON.`,
+          {
+            cause: error,
+          },
+        );
+      }
+      throw new StoreError(
+        'MANIFEST_INVALID',
+        `manifest.json from ${source.description} can't be used: ${error.message} (${error.code}).`,
+        { cause: error, details: { manifestCode: error.code, field: error.field } },
+      );
     }
   }
 
