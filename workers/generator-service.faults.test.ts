@@ -275,9 +275,9 @@ describe('bad input through the worker API', () => {
         'An input image is 128×64 but the output is 64×64; resize it to the output size.',
       ],
       [
-        'width not a multiple of 64',
-        { ...request, settings: { ...request.settings, width: 100 } },
-        'The width must be a multiple of 64 pixels; 100 is not — use 64 or 128.',
+        'width not a whole number',
+        { ...request, settings: { ...request.settings, width: 100.5 } },
+        'The width must be from 64 to 512 pixels; got 100.5.',
       ],
       [
         'height out of range',

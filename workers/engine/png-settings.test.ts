@@ -94,9 +94,9 @@ describe('PNG settings', () => {
       /“priorStrength” of the wrong type/,
     ],
     [
-      'a size that is not a multiple of 64',
-      { [SETTINGS_KEYWORD]: JSON.stringify({ ...settings, width: 1000 }) },
-      /out of range: The width must be a multiple of 64/,
+      'a size out of range',
+      { [SETTINGS_KEYWORD]: JSON.stringify({ ...settings, width: 4096 }) },
+      /out of range: The width must be from 256 to 2048 pixels; got 4096/,
     ],
   ])('refuses %s with a message saying why', async (_, text, message) => {
     const png = await withText(text);

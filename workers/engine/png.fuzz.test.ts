@@ -16,7 +16,7 @@ import { webZlib } from './web-zlib';
 const MAX_PIXELS = 4096;
 
 const SAMPLES = ['bilevel', 'grey', 'grey16', 'grey_alpha', 'palette', 'rgb', 'rgba'].map(
-  (name) => new Uint8Array(readFileSync(new URL(`./testdata/${name}.png`, import.meta.url))),
+  (name) => new Uint8Array(readFileSync(new URL(`../../test-support/testdata/${name}.png`, import.meta.url))),
 );
 
 type Edit =
