@@ -9,6 +9,7 @@ import { formatBytes } from '../format';
 import {
   type ChunkDigest,
   downloadFile,
+  type FileDownloadContext,
   type FileStage,
   type RetryPolicy,
   type Sha256Factory,
@@ -95,35 +96,10 @@ export interface ModelDownloadsContext {
 }
 
 export class ModelDownloads {
-  private readonly db: StoreDatabase;
-  private readonly storage: StorageManagerLike | undefined;
-  private readonly locks: LockManagerLike;
-  private readonly now: () => number;
-  private readonly sleep: Sleep;
-  private readonly chunkBytes: number;
-  private readonly concurrency: number;
-  private readonly retry: RetryPolicy;
-  private readonly createHash: Sha256Factory;
-  private readonly chunkDigest: ChunkDigest | undefined;
-  private readonly progressIntervalMs: number;
-  private readonly requestPersistence: () => Promise<PersistenceState>;
   /** The downloads running now, so deleting everything can stop them first. */
   readonly running = new Set<AbortController>();
 
-  constructor(context: ModelDownloadsContext) {
-    this.db = context.db;
-    this.storage = context.storage;
-    this.locks = context.locks;
-    this.now = context.now;
-    this.sleep = context.sleep;
-    this.chunkBytes = context.chunkBytes;
-    this.concurrency = context.concurrency;
-    this.retry = context.retry;
-    this.createHash = context.createHash;
-    this.chunkDigest = context.chunkDigest;
-    this.progressIntervalMs = context.progressIntervalMs;
-    this.requestPersistence = context.requestPersistence;
-  }
+  constructor(private readonly context: ModelDownloadsContext) {}
 
   /**
    * Downloads (or imports) the selected components, resuming whatever is stored. Resolves when
@@ -145,7 +121,7 @@ export class ModelDownloads {
         if (!files.has(file.sha256)) files.set(file.sha256, { ...file, componentId: id });
     }
     const shas = [...files.keys()];
-    const records = await this.db.getFiles(shas);
+    const records = await this.context.db.getFiles(shas);
     const done = new Map<string, number>();
     let reusedBytes = 0;
     shas.forEach((sha, i) => {
@@ -155,14 +131,14 @@ export class ModelDownloads {
     });
     const totalBytes = [...files.values()].reduce((sum, file) => sum + file.bytes, 0);
     await this.checkQuota(totalBytes - reusedBytes);
-    const persistence = await this.requestPersistence();
+    const persistence = await this.context.requestPersistence();
 
     const controller = new AbortController();
     const onAbort = () => controller.abort(options.signal?.reason);
     options.signal?.addEventListener('abort', onAbort, { once: true });
     this.running.add(controller);
 
-    const startedAt = this.now();
+    const startedAt = this.context.now();
     let receivedBytes = 0;
     const lastEmit = new Map<string, number>();
     const emit = (componentId: string, file: StoredFile | null, stage: FileStage, error?: StoreError) => {
@@ -171,7 +147,7 @@ export class ModelDownloads {
       const componentFiles = component?.files ?? [];
       const componentBytesDone = componentFiles.reduce((sum, f) => sum + (done.get(f.sha256) ?? 0), 0);
       const totalBytesDone = [...done.values()].reduce((sum, bytes) => sum + bytes, 0);
-      const seconds = (this.now() - startedAt) / 1000;
+      const seconds = (this.context.now() - startedAt) / 1000;
       const bytesPerSecond = seconds > 0 && receivedBytes > 0 ? receivedBytes / seconds : null;
       options.onProgress({
         stage,
@@ -189,22 +165,23 @@ export class ModelDownloads {
       });
     };
 
-    const context = {
-      db: this.db,
+    const fileContext: FileDownloadContext = {
+      db: this.context.db,
       source,
-      chunkBytes: this.chunkBytes,
-      retry: this.retry,
-      sleep: this.sleep,
-      createHash: this.createHash,
-      chunkDigest: this.chunkDigest,
+      chunkBytes: this.context.chunkBytes,
+      retry: this.context.retry,
+      sleep: this.context.sleep,
+      createHash: this.context.createHash,
+      chunkDigest: this.context.chunkDigest,
       signal: controller.signal,
       report: (file: StoredFile, stage: FileStage, bytesDone: number, received: number) => {
         done.set(file.sha256, bytesDone);
         receivedBytes += received;
         if (stage === 'downloading') {
-          const now = this.now();
+          const now = this.context.now();
           const last = lastEmit.get(file.sha256);
-          if (last !== undefined && now - last < this.progressIntervalMs && bytesDone < file.bytes) return;
+          if (last !== undefined && now - last < this.context.progressIntervalMs && bytesDone < file.bytes)
+            return;
           lastEmit.set(file.sha256, now);
         }
         emit(files.get(file.sha256)?.componentId ?? '', file, stage);
@@ -218,11 +195,11 @@ export class ModelDownloads {
         if (completed.has(component.id) || !component.files.every((f) => verified.has(f.sha256))) continue;
         completed.add(component.id);
         // Written last: only now is every chunk of every file of the component stored and verified.
-        await this.db.putComponent({
+        await this.context.db.putComponent({
           modelId: manifest.modelId,
           componentId: component.id,
           files: component.files.map(({ path, sha256, bytes }) => ({ path, sha256, bytes })),
-          completedAt: this.now(),
+          completedAt: this.context.now(),
         });
         emit(component.id, null, 'stored');
       }
@@ -235,10 +212,10 @@ export class ModelDownloads {
       for (let file = queue.shift(); file !== undefined && firstError === undefined; file = queue.shift()) {
         const current = file;
         try {
-          await this.locks.request(
+          await this.context.locks.request(
             fileLockName(current.sha256),
             { mode: 'exclusive', signal: controller.signal },
-            () => downloadFile(context, current),
+            () => downloadFile(fileContext, current),
           );
           verified.add(current.sha256);
           await completeReadyComponents();
@@ -254,7 +231,7 @@ export class ModelDownloads {
       }
     };
     try {
-      await Promise.all(Array.from({ length: Math.min(this.concurrency, queue.length) }, worker));
+      await Promise.all(Array.from({ length: Math.min(this.context.concurrency, queue.length) }, worker));
       if (firstError === undefined) await completeReadyComponents();
     } finally {
       options.signal?.removeEventListener('abort', onAbort);
@@ -262,7 +239,7 @@ export class ModelDownloads {
     }
     if (firstError !== undefined) {
       // What is really stored now (progress counted bytes still in flight, which were lost).
-      const stillNeeded = await this.db.getFiles(shas).then(
+      const stillNeeded = await this.context.db.getFiles(shas).then(
         (now) =>
           totalBytes -
           shas.reduce((sum, sha, i) => sum + storedBytesOf(files.get(sha) as StoredFile, now[i]), 0),
@@ -274,10 +251,10 @@ export class ModelDownloads {
   }
 
   private async checkQuota(neededBytes: number): Promise<void> {
-    if (neededBytes <= 0 || !this.storage?.estimate) return;
+    if (neededBytes <= 0 || !this.context.storage?.estimate) return;
     let estimate: { usage?: number; quota?: number };
     try {
-      estimate = await this.storage.estimate();
+      estimate = await this.context.storage.estimate();
     } catch {
       return; // no estimate: the write itself will tell
     }

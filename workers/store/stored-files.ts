@@ -113,19 +113,7 @@ export interface StoredFilesContext {
 }
 
 export class StoredFiles {
-  private readonly db: StoreDatabase;
-  private readonly locks: LockManagerLike;
-  private readonly storage: StorageManagerLike | undefined;
-  private readonly createHash: Sha256Factory;
-  private readonly chunkDigest: ChunkDigest | undefined;
-
-  constructor(context: StoredFilesContext) {
-    this.db = context.db;
-    this.locks = context.locks;
-    this.storage = context.storage;
-    this.createHash = context.createHash;
-    this.chunkDigest = context.chunkDigest;
-  }
+  constructor(private readonly context: StoredFilesContext) {}
 
   /** Per component of the manifest: complete, partial or absent, and bytes stored; plus quota. */
   async getCacheStatus(manifest: Manifest): Promise<CacheStatus> {
@@ -133,8 +121,8 @@ export class StoredFiles {
     for (const { id, component } of componentEntries(manifest)) {
       const files = filesOf(component);
       const [record, fileRecords] = await Promise.all([
-        this.db.getComponent(manifest.modelId, id),
-        this.db.getFiles(files.map((f) => f.sha256)),
+        this.context.db.getComponent(manifest.modelId, id),
+        this.context.db.getFiles(files.map((f) => f.sha256)),
       ]);
       const storedBytes = files.reduce((sum, file, i) => sum + storedBytesOf(file, fileRecords[i]), 0);
       const complete = recordMatches(record, component) && fileRecords.every((r) => r?.verified === true);
@@ -147,8 +135,10 @@ export class StoredFiles {
         storedBytes,
       });
     }
-    const estimate = await this.storage?.estimate?.().catch(() => undefined);
-    const persisted = this.storage?.persisted ? await this.storage.persisted().catch(() => null) : null;
+    const estimate = await this.context.storage?.estimate?.().catch(() => undefined);
+    const persisted = this.context.storage?.persisted
+      ? await this.context.storage.persisted().catch(() => null)
+      : null;
     return {
       modelId: manifest.modelId,
       components,
@@ -246,21 +236,21 @@ export class StoredFiles {
   /** Removes a component; files another stored component also uses stay. */
   async deleteComponent(manifest: Manifest, componentId: string): Promise<void> {
     const component = findComponent(manifest, componentId);
-    await this.db.deleteComponent(manifest.modelId, componentId);
+    await this.context.db.deleteComponent(manifest.modelId, componentId);
     const stillUsed = new Set(
-      (await this.db.listComponents()).flatMap((record) => record.files.map((file) => file.sha256)),
+      (await this.context.db.listComponents()).flatMap((record) => record.files.map((file) => file.sha256)),
     );
     for (const file of filesOf(component)) {
       if (stillUsed.has(file.sha256)) continue;
-      await this.locks.request(fileLockName(file.sha256), { mode: 'exclusive' }, () =>
+      await this.context.locks.request(fileLockName(file.sha256), { mode: 'exclusive' }, () =>
         this.forgetFile(file.sha256),
       );
     }
   }
 
   private async forgetFile(sha256: string): Promise<void> {
-    const record = await this.db.getFile(sha256);
-    if (record) await this.db.deleteFile(sha256, chunkCount(record.bytes, record.chunkBytes));
+    const record = await this.context.db.getFile(sha256);
+    if (record) await this.context.db.deleteFile(sha256, chunkCount(record.bytes, record.chunkBytes));
   }
 
   /** Complete: the completion record names exactly the manifest's files, and each is verified. */
@@ -270,8 +260,8 @@ export class StoredFiles {
     component: ManifestComponent,
   ): Promise<boolean> {
     const [record, fileRecords] = await Promise.all([
-      this.db.getComponent(modelId, componentId),
-      this.db.getFiles(component.files.map((f) => f.sha256)),
+      this.context.db.getComponent(modelId, componentId),
+      this.context.db.getFiles(component.files.map((f) => f.sha256)),
     ]);
     return recordMatches(record, component) && fileRecords.every((r) => r?.verified === true);
   }
@@ -290,7 +280,7 @@ export class StoredFiles {
   }
 
   private async readFile(file: StoredFile, options: OpenOptions): Promise<Uint8Array> {
-    const record = await this.db.getFile(file.sha256);
+    const record = await this.context.db.getFile(file.sha256);
     if (!record?.verified) {
       throw new StoreError('NOT_CACHED', `"${file.path}" is not stored: download it before use.`, {
         details: { path: file.path },
@@ -298,9 +288,9 @@ export class StoredFiles {
     }
     const bytes = new Uint8Array(file.bytes);
     const chunkHashes = options.verify
-      ? chunkHashesFor(file, record.chunkBytes, this.chunkDigest)
+      ? chunkHashesFor(file, record.chunkBytes, this.context.chunkDigest)
       : undefined;
-    const hasher = options.verify && !chunkHashes ? this.createHash() : undefined;
+    const hasher = options.verify && !chunkHashes ? this.context.createHash() : undefined;
     const chunks = chunkCount(file.bytes, record.chunkBytes);
     // Per-chunk digests run while the next chunks are read; at most a few are pending at once.
     const pending: Promise<number | undefined>[] = [];
@@ -310,7 +300,7 @@ export class StoredFiles {
     };
     for (let index = 0; index < chunks; index++) {
       throwIfAborted(options.signal);
-      const chunk = await this.db.getChunk(file.sha256, index);
+      const chunk = await this.context.db.getChunk(file.sha256, index);
       const offset = index * record.chunkBytes;
       if (!chunk || chunk.byteLength !== Math.min(record.chunkBytes, file.bytes - offset)) {
         await Promise.allSettled(pending);
@@ -318,9 +308,11 @@ export class StoredFiles {
       } else {
         bytes.set(chunk, offset);
         hasher?.update(chunk);
-        if (chunkHashes && this.chunkDigest) {
+        if (chunkHashes && this.context.chunkDigest) {
           const expected = chunkHashes[index];
-          pending.push(this.chunkDigest(chunk).then((d) => (toHex(d) === expected ? undefined : index)));
+          pending.push(
+            this.context.chunkDigest(chunk).then((d) => (toHex(d) === expected ? undefined : index)),
+          );
           if (pending.length >= 8) {
             const bad = await firstBad();
             if (bad !== undefined) await this.discardDamaged(file, `chunk ${bad} does not match its sha256`);
@@ -339,10 +331,10 @@ export class StoredFiles {
 
   /** Stored bytes went bad (disk error, eviction, tampering): remove the file so a download repairs it. */
   private async discardDamaged(file: StoredFile, reason: string): Promise<never> {
-    const users = (await this.db.listComponents()).filter((record) =>
+    const users = (await this.context.db.listComponents()).filter((record) =>
       record.files.some((f) => f.sha256 === file.sha256),
     );
-    for (const record of users) await this.db.deleteComponent(record.modelId, record.componentId);
+    for (const record of users) await this.context.db.deleteComponent(record.modelId, record.componentId);
     await this.forgetFile(file.sha256);
     throw new StoreError(
       'INTEGRITY_MISMATCH',
