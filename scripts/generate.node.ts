@@ -36,6 +36,7 @@ import {
   validateSettings,
 } from '../workers/engine/settings';
 import { sizeLimitsFor } from '../workers/engine/size-limits';
+import type { MixItem } from '../workers/engine/stages/mix';
 import { ClipTokenizer, TokenizerError } from '../workers/engine/tokenizer';
 
 export const USAGE = `Usage: npm run generate -- --model <dir> --prompt "..." [options]
@@ -43,6 +44,8 @@ export const USAGE = `Usage: npm run generate -- --model <dir> --prompt "..." [o
   --model <dir>            model set folder (holds manifest.json)
   --prompt <text>          what to draw
   --prompt-file <file>     read the prompt from a UTF-8 text file (- for stdin), for long prompts
+  --mix "WEIGHT:TEXT"      in place of --prompt: blend prompts and pictures ("WEIGHT:@FILE.png"),
+                           repeatable, as diffusers' KandinskyV22PriorPipeline.interpolate
   --negative <text>        what to avoid (default none)
   --negative-file <file>   read the negative prompt from a file (- for stdin)
   --seed <n>               0 … 2^53−1, decimal (default: random, printed and stored in the PNG)
@@ -88,6 +91,7 @@ const OPTIONS = {
   guidance: { type: 'string' },
   'prior-guidance': { type: 'string' },
   scheduler: { type: 'string' },
+  mix: { type: 'string', multiple: true },
   'seed-mode': { type: 'string' },
   images: { type: 'string' },
   mode: { type: 'string' },
@@ -394,6 +398,66 @@ interface Inputs {
   initImage?: RgbaImage;
   mask?: MaskImage;
   depthMap?: RgbaImage;
+  mix?: MixItem[];
+}
+
+/** One --mix ingredient as given: a weighted prompt, or a weighted picture file not yet read. */
+type MixSpec =
+  | { readonly kind: 'prompt'; readonly weight: number; readonly prompt: string }
+  | { readonly kind: 'image'; readonly weight: number; readonly file: string };
+
+/** --mix "WEIGHT:TEXT" or "WEIGHT:@FILE.png", each checked before anything is read. */
+function parseMix(values: Values, hasPrompt: boolean): MixSpec[] {
+  const given = values.mix ?? [];
+  if (given.length === 0) return [];
+  if (hasPrompt) throw new CliError('--mix replaces --prompt: give one or the other.', true);
+  return given.map((raw, index) => {
+    const colon = raw.indexOf(':');
+    const weightText = colon < 0 ? '' : raw.slice(0, colon).trim();
+    const rest = colon < 0 ? '' : raw.slice(colon + 1);
+    const weight = Number(weightText);
+    if (!/^-?(\d+\.?\d*|\.\d+)$/.test(weightText) || !Number.isFinite(weight)) {
+      throw new CliError(
+        `--mix ${index + 1} ("${raw.slice(0, 40)}"): give it as WEIGHT:TEXT or WEIGHT:@FILE.png, the weight a decimal number such as 0.5.`,
+        true,
+      );
+    }
+    if (rest.startsWith('@')) {
+      const file = rest.slice(1);
+      if (file === '') throw new CliError(`--mix ${index + 1}: name the picture after the @.`, true);
+      return { kind: 'image', weight, file };
+    }
+    if (rest.trim() === '')
+      throw new CliError(`--mix ${index + 1}: the prompt after the weight is empty.`, true);
+    if (rest.length > LIMITS.promptChars) {
+      throw new CliError(`--mix ${index + 1}: the prompt is over ${LIMITS.promptChars} characters.`, true);
+    }
+    return { kind: 'prompt', weight, prompt: rest };
+  });
+}
+
+function mixDescription(mix: readonly MixSpec[]): string {
+  const text = mix
+    .map((item) => `${item.weight}:${item.kind === 'prompt' ? item.prompt : `@${path.basename(item.file)}`}`)
+    .join(' | ');
+  return text.length > LIMITS.promptChars ? text.slice(0, LIMITS.promptChars) : text;
+}
+
+/** The mix's pictures, read (regular files, bounded, PNG) in item order. */
+async function loadMix(mix: readonly MixSpec[]): Promise<MixItem[]> {
+  const items: MixItem[] = [];
+  for (const [index, item] of mix.entries()) {
+    items.push(
+      item.kind === 'prompt'
+        ? item
+        : {
+            kind: 'image',
+            weight: item.weight,
+            image: await readPicture(item.file, `the --mix ${index + 1} picture`),
+          },
+    );
+  }
+  return items;
 }
 
 async function loadInputs(values: Values, settings: GenerationSettings, io: CliIo): Promise<Inputs> {
@@ -625,6 +689,7 @@ async function buildSettings(
   values: Values,
   manifest: Manifest,
   texts: { readonly prompt: string | undefined; readonly negative: string | undefined },
+  mix: readonly MixSpec[],
 ): Promise<GenerationSettings> {
   const limits = sizeLimitsFor(manifest);
   let base: GenerationSettings = {
@@ -642,13 +707,17 @@ async function buildSettings(
         throw new CliError(`--from-png "${fromPng}": ${error.message}`);
       throw error;
     }
-  } else if (texts.prompt === undefined && values.mode !== 'depth') {
-    throw new CliError('--prompt is required (or --from-png to reuse the settings of a PNG).', true);
+  } else if (texts.prompt === undefined && values.mode !== 'depth' && mix.length === 0) {
+    throw new CliError(
+      '--prompt is required (or --mix, or --from-png to reuse the settings of a PNG).',
+      true,
+    );
   }
   const size = values.size !== undefined ? parseSize(values.size) : undefined;
   const overrides: Partial<Record<keyof GenerationSettings, unknown>> = {
     mode: values.mode,
-    prompt: texts.prompt,
+    // A mix's prompts stand in the PNG's prompt, for the record (the prior runs each on its own).
+    prompt: mix.length > 0 ? mixDescription(mix) : texts.prompt,
     negativePrompt: texts.negative,
     seed: decimalOption(values, 'seed'),
     width: size?.width,
@@ -713,9 +782,10 @@ export async function generate(argv: readonly string[], io: CliIo): Promise<CliR
     prompt: await textOption(values, 'prompt', values['prompt-file']),
     negative: await textOption(values, 'negative', values['negative-file']),
   };
+  const mix = parseMix(values, texts.prompt !== undefined);
   const started = performance.now();
   const manifest = await loadManifest(values.model);
-  const settings = await buildSettings(values, manifest, texts);
+  const settings = await buildSettings(values, manifest, texts, mix);
   const asked = values.size !== undefined ? parseSize(values.size) : null;
   if (asked && (asked.width !== settings.width || asked.height !== settings.height)) {
     io.stderr(
@@ -725,8 +795,8 @@ export async function generate(argv: readonly string[], io: CliIo): Promise<CliR
   const outputs = outputPaths(values.out ?? 'out.png', settings.numImages);
   await checkOutputs(outputs);
 
-  // The CLI's depth mode takes a depth map; it has no mixing or prior strength.
-  const needed: ComponentId[] = componentsFor({ settings });
+  // The CLI's depth mode takes a depth map, never a photo.
+  const needed: ComponentId[] = componentsFor({ settings, mix });
   for (const id of needed) {
     if (!manifest.components[id]) {
       throw new CliError(
@@ -737,6 +807,7 @@ export async function generate(argv: readonly string[], io: CliIo): Promise<CliR
   const files = await verifiedReader(values.model, manifest, needed);
   await checkTokenizer(manifest, files);
   const inputs = await loadInputs(values, settings, io);
+  if (mix.length > 0) inputs.mix = await loadMix(mix);
   const models = new ModelSet(ortNode as unknown as OrtRuntime, manifest, files, {
     sessionOptions: { executionProviders: ['cpu'], ...(threads ? { intraOpNumThreads: threads } : {}) },
   });

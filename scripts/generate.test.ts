@@ -220,9 +220,9 @@ describe('npm run generate (in process)', () => {
   });
 
   /** The recorded diffusers picture of a reference case, as 8-bit values. */
-  const referencePixels = async (name: string): Promise<Uint8Array> => {
+  const referencePixels = async (name: string, folder = 'reference'): Promise<Uint8Array> => {
     const npy = parseNpy(
-      new Uint8Array(await readFile(path.join(TINY_DIR, `reference/${name}/output_image.npy`))),
+      new Uint8Array(await readFile(path.join(TINY_DIR, `${folder}/${name}/output_image.npy`))),
     );
     return Uint8Array.from(npy.data as Float32Array, (v) => Math.round(v * 255));
   };
@@ -272,6 +272,43 @@ describe('npm run generate (in process)', () => {
     ).toBeLessThanOrEqual(1);
     expect((await cli(...args, '--seed-mode', 'per-step', '--out', combined)).stderr).toMatch(
       /--seed-mode: Unknown seed mode "per-step"/,
+    );
+  });
+
+  it('--mix reproduces KandinskyV22PriorPipeline.interpolate, with prompts and pictures', async () => {
+    const steps = ['--size', '64x64', '--prior-steps', '2', '--steps', '3', '--threads', '1'];
+    const prompts = path.join(work, 'mix-prompts.png');
+    const result = await cli(
+      ...['--model', TINY_DIR, ...steps, '--seed', '0', '--out', prompts],
+      ...['--mix', '0.3:a red cat, 4k photo', '--mix', '0.7:a blue dragon over the mountains'],
+    );
+    expect(result.code).toBe(0);
+    const written = await readPng(prompts);
+    expect(written.settings.prompt).toBe('0.3:a red cat, 4k photo | 0.7:a blue dragon over the mountains');
+    expect(
+      levelsOff(written.image, await referencePixels('mix_two_prompts', 'reference-mix')),
+    ).toBeLessThanOrEqual(1);
+
+    const withPicture = path.join(work, 'mix-picture.png');
+    const picture = path.join(TINY_DIR, 'reference-mix/inputs/mix_image.png');
+    const mixed = await cli(
+      ...['--model', TINY_DIR, ...steps, '--seed', '5', '--out', withPicture],
+      ...['--mix', '0.6:a red cat, 4k photo', '--mix', `0.4:@${picture}`],
+    );
+    expect(mixed.code).toBe(0);
+    expect(
+      levelsOff(
+        (await readPng(withPicture)).image,
+        await referencePixels('mix_prompt_image', 'reference-mix'),
+      ),
+    ).toBeLessThanOrEqual(1);
+
+    const usage = (...argv: string[]) => cli('--model', TINY_DIR, ...steps, ...argv);
+    expect((await usage('--prompt', 'x', '--mix', '1:y')).stderr).toMatch(/--mix replaces --prompt/);
+    expect((await usage('--mix', 'heavy:y')).stderr).toMatch(/--mix 1 \("heavy:y"\): give it as WEIGHT:TEXT/);
+    expect((await usage('--mix', '0.5:')).stderr).toMatch(/--mix 1: the prompt after the weight is empty/);
+    expect((await usage('--mix', '1:@/dev/zero', '--out', withPicture)).stderr).toMatch(
+      /is a character device/,
     );
   });
 
