@@ -318,6 +318,15 @@ const Dims = z.strictObject({
   depthImageSize: intIn(1, 2048).optional(),
 });
 
+/**
+ * The output sizes the set was exported for, pixels per side (the export tool's --size-range;
+ * 256–2048 for the real checkpoints, 64–512 for the tiny fixture). Absent in sets exported before
+ * it: the engine then goes by `source`.
+ */
+const SizeRange = z
+  .strictObject({ minSide: intIn(64, 16_384), maxSide: intIn(64, 16_384) })
+  .refine((range) => range.minSide <= range.maxSide, { message: 'minSide is larger than maxSide' });
+
 const ManifestSchema = z
   .strictObject({
     manifestVersion: z.number(),
@@ -329,6 +338,7 @@ const ManifestSchema = z
     source: z.enum(['pretrained', 'random-weights', 'tiny-random']),
     license: z.string().min(1).max(100),
     dims: Dims,
+    sizeRange: SizeRange.optional(),
     schedulers: z.strictObject({ prior: PriorScheduler, decoder: DecoderScheduler }),
     components: z.partialRecord(z.enum(COMPONENT_IDS), Component),
     variants: z.array(Variant).max(PRECISIONS.length).optional(),

@@ -10,7 +10,7 @@ Modes:
                                 kandinsky-2-2-prior and -decoder; optional --decoder-inpaint,
                                 --controlnet-depth, --depth-estimator: a transformers folder of
                                 LiheYoung/depth-anything-small-hf)
-Options: --precision fp32|fp16|int8|int4|int4c6, --shard-mb, --check, --components.
+Options: --precision fp32|fp16|int8|int4|int4c6, --shard-mb, --check, --components, --size-range MIN-MAX.
 """
 
 from __future__ import annotations
@@ -242,7 +242,7 @@ def export_set(args) -> None:
             print("recording depth reference outputs (transformers depth-estimation + diffusers)", flush=True)
             record_depth_reference.record_all(out_dir)
 
-    manifest = build_manifest(size, components, dims)
+    manifest = build_manifest(size, components, dims, args.size_range)
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     chunk_hashes.add_chunk_hashes(out_dir / "manifest.json")
     if checks:
@@ -304,7 +304,23 @@ def tensor_component(out_dir: Path, name: str, value: np.ndarray) -> dict:
     return {"kind": "tensor", "dtype": "float32", "shape": list(value.shape), "files": [file_entry(out_dir, path, "tensor")]}
 
 
-def build_manifest(size: str, components: Dict[str, dict], dims: dict) -> dict:
+# The output sizes a set is exported for, pixels per side (--size-range): the real UNet works from
+# 256 to 2048; the tiny fixture exists to be fast (its UNet has 2 down-sampling levels).
+DEFAULT_SIZE_RANGE = {"tiny": (64, 512), "tiny-precision": (64, 512), "full": (256, 2048), "pretrained": (256, 2048)}
+
+
+def parse_size_range(text: str) -> tuple:
+    """`MIN-MAX` pixels per side, each a multiple of 64 from 64 to 16384, MIN <= MAX."""
+    parts = text.split("-")
+    if len(parts) != 2 or not all(p.isdigit() for p in parts):
+        raise argparse.ArgumentTypeError(f"--size-range must look like 256-2048 (pixels per side); got {text!r}")
+    low, high = int(parts[0]), int(parts[1])
+    if not (64 <= low <= high <= 16384) or low % 64 or high % 64:
+        raise argparse.ArgumentTypeError(f"--size-range {text}: sides are multiples of 64 from 64 to 16384, MIN <= MAX")
+    return (low, high)
+
+
+def build_manifest(size: str, components: Dict[str, dict], dims: dict, size_range: Optional[tuple] = None) -> dict:
     ordered = {}
     for name, (optional, enables) in COMPONENT_ROLES.items():
         if name in components:
@@ -318,6 +334,7 @@ def build_manifest(size: str, components: Dict[str, dict], dims: dict) -> dict:
         "source": info["source"],
         "license": "Apache-2.0",
         "dims": dims,
+        "sizeRange": dict(zip(("minSide", "maxSide"), size_range or DEFAULT_SIZE_RANGE[size])),
         "schedulers": {"prior": arch.PRIOR_SCHEDULER, "decoder": arch.DECODER_SCHEDULER},
         "components": ordered,
     }
@@ -346,6 +363,11 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--check", action="store_true", help="compare every graph with its torch module")
     parser.add_argument("--skip-reference", action="store_true", help="tiny set: keep the existing reference/")
     parser.add_argument("--no-clean", dest="clean", action="store_false", help="keep other files in --out")
+    parser.add_argument(
+        "--size-range",
+        type=parse_size_range,
+        help="output sizes the set supports, MIN-MAX pixels per side (default 256-2048; 64-512 for the tiny sets)",
+    )
     args = parser.parse_args(argv)
 
     warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
