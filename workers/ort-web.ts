@@ -15,6 +15,9 @@ export function ortWeb(): typeof ort {
     ort.env.wasm.wasmPaths = new URL(/* @vite-ignore */ '../ort/', import.meta.url).href;
     // Our worker already keeps inference off the main thread; ORT's proxy worker can't use WebGPU.
     ort.env.wasm.proxy = false;
+    // onnxruntime logs its warnings (e.g. nodes placed on the CPU) as console errors: keep the
+    // console for real errors.
+    ort.env.logLevel = 'error';
     configured = true;
   }
   return ort;

@@ -54,6 +54,7 @@ interface Props {
 }
 
 const LOW_MEMORY_KEY = 'kandinsky-web:low-memory';
+const PREVIEWS_KEY = 'kandinsky-web:live-preview';
 
 /** The settings error validateSettings reports for the current form, if any. */
 function settingsProblem(settings: GenerationSettings, limits: SizeLimits): SettingsError | null {
@@ -79,6 +80,8 @@ export function GenerateScreen({
   const id = useId();
   const { tab, settings, update } = form;
   const [lowMemory, setLowMemory] = useState(() => localStorage.getItem(LOW_MEMORY_KEY) === 'true');
+  // On unless turned off: each step's preview costs one readback of the latents from the GPU.
+  const [previews, setPreviews] = useState(() => localStorage.getItem(PREVIEWS_KEY) !== 'false');
   const sizeWarning = memory
     ? memoryWarning(
         {
@@ -117,8 +120,8 @@ export function GenerateScreen({
     }
     setSubmitProblem(null);
     if (seed !== null) update({ seed });
-    void generation.start({ ...check.request, lowMemory });
-  }, [running, form, tab, settings, limits, update, generation, lowMemory]);
+    void generation.start({ ...check.request, lowMemory, previews });
+  }, [running, form, tab, settings, limits, update, generation, lowMemory, previews]);
 
   // Ctrl/Cmd+Enter generates from anywhere on the page, including inside the prompt.
   const submitRef = useRef(submit);
@@ -401,6 +404,17 @@ export function GenerateScreen({
                 }}
               />
               Low-memory mode: load one stage at a time (slower, for GPUs with little memory)
+            </label>
+            <label className="inline">
+              <input
+                type="checkbox"
+                checked={previews}
+                onChange={(e) => {
+                  setPreviews(e.target.checked);
+                  localStorage.setItem(PREVIEWS_KEY, String(e.target.checked));
+                }}
+              />
+              Live preview while painting (off: no read-back from the GPU between steps, a little faster)
             </label>
             <div className="field">
               <label htmlFor={`${id}-scheduler`}>Scheduler</label>

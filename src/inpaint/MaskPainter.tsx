@@ -49,14 +49,23 @@ function paintStroke(context: CanvasRenderingContext2D, stroke: MaskStroke, widt
   context.stroke();
 }
 
+/** A brush that scales with the picture: 1/20 of its short side (a 64 px picture gets a 6 px brush). */
+export function defaultBrushRadius(width: number, height: number): number {
+  return Math.max(1, Math.round(Math.min(width, height) / 20));
+}
+
 /** Paint what to repaint over the picture, with a round brush and an eraser. */
 export function MaskPainter({ source, width, height, mask, onMask }: Props) {
   const id = useId();
   const base = useRef<HTMLCanvasElement>(null);
   const overlay = useRef<HTMLCanvasElement>(null);
   const [tool, setTool] = useState<MaskStroke['tool']>('paint');
-  /** Brush radius, pixels of the output image. */
-  const [radiusPx, setRadiusPx] = useState(48);
+  /** Brush radius, pixels of the output image: a twentieth of the short side to start with. */
+  const [radiusPx, setRadiusPx] = useState(() => defaultBrushRadius(width, height));
+  const maxRadius = Math.max(4, Math.round(Math.min(width, height) / 2));
+  useEffect(() => {
+    setRadiusPx(defaultBrushRadius(width, height));
+  }, [width, height]);
   const drawing = useRef<MaskStroke | null>(null);
 
   useEffect(() => {
@@ -152,9 +161,9 @@ export function MaskPainter({ source, width, height, mask, onMask }: Props) {
           Brush size: {radiusPx * 2} px
           <input
             type="range"
-            min={4}
-            max={256}
-            step={2}
+            min={1}
+            max={maxRadius}
+            step={1}
             value={radiusPx}
             onChange={(e) => setRadiusPx(Number(e.target.value))}
           />
