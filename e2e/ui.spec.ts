@@ -73,7 +73,9 @@ async function open(page: Page) {
   // These tests are about the form at Kandinsky 2.2's real sizes (256–2048 px): present the demo
   // set as a real one, so its 64–512 px limits don't apply.
   await page.route('**/models/tiny/manifest.json', (route) =>
-    route.fulfill({ json: { ...tinyManifest, source: 'pretrained' } }),
+    route.fulfill({
+      json: { ...tinyManifest, source: 'pretrained', sizeRange: { minSide: 256, maxSide: 2048 } },
+    }),
   );
   const errors: string[] = [];
   page.on('pageerror', (error) => errors.push(error.message));
