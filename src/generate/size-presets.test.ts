@@ -104,7 +104,9 @@ describe('clampSize', () => {
     const tiny = { minSide: 64, maxSide: 512, multiple: 64, maxAspect: 8 };
     expect(clampSize(1024, 1024, tiny)).toEqual({ width: 512, height: 512 });
     expect(clampSize(1536, 640, tiny)).toEqual({ width: 512, height: 512 });
-    expect(clampSize(1000, 100, KANDINSKY_SIZE_LIMITS)).toEqual({ width: 1024, height: 256 });
+    // In range, a side that is not a multiple of 64 stays as typed (the request rounds it up).
+    expect(clampSize(1000, 100, KANDINSKY_SIZE_LIMITS)).toEqual({ width: 1000, height: 256 });
+    expect(clampSize(1000, 700, KANDINSKY_SIZE_LIMITS)).toEqual({ width: 1000, height: 700 });
     expect(clampSize(2048, 256, KANDINSKY_SIZE_LIMITS)).toEqual({ width: 1024, height: 256 });
     expect(clampSize(1344, 768, KANDINSKY_SIZE_LIMITS)).toEqual({ width: 1344, height: 768 });
   });

@@ -2,7 +2,7 @@
  * Output sizes offered on the generate screen. Kandinsky 2.2 was trained at ~1 megapixel in many
  * aspect ratios, so the presets show that off rather than the 512×512 habit of older models.
  */
-import { SettingsError, type SizeLimits, validateSize } from '../../workers/engine/settings';
+import { roundedSize, SettingsError, type SizeLimits, validateSize } from '../../workers/engine/settings';
 
 export interface SizePreset {
   readonly id: string;
@@ -91,19 +91,20 @@ export function sizeForAspect(
 }
 
 /**
- * The nearest size a model set accepts: each side clamped into its range and rounded to its
- * multiple, the aspect ratio kept within its limit (e.g. 1024×1024 becomes 512×512 for the demo set).
+ * The nearest size a model set accepts: each side clamped into its range (a side that is not a
+ * multiple stays as typed: the request rounds it up, as diffusers does), the aspect ratio kept
+ * within its limit (e.g. 1024×1024 becomes 512×512 for the demo set).
  */
 export function clampSize(
   width: number,
   height: number,
   limits: SizeLimits,
 ): { width: number; height: number } {
-  const side = (value: number) =>
-    Math.min(limits.maxSide, Math.max(limits.minSide, Math.round(value / limits.multiple) * limits.multiple));
+  const side = (value: number) => Math.min(limits.maxSide, Math.max(limits.minSide, Math.round(value)));
   let w = side(width);
   let h = side(height);
-  if (Math.max(w, h) / Math.min(w, h) > limits.maxAspect) {
+  const output = roundedSize(w, h, limits);
+  if (Math.max(output.width, output.height) / Math.min(output.width, output.height) > limits.maxAspect) {
     if (w > h) w = side(Math.floor((h * limits.maxAspect) / limits.multiple) * limits.multiple);
     else h = side(Math.floor((w * limits.maxAspect) / limits.multiple) * limits.multiple);
   }
