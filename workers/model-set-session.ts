@@ -251,9 +251,11 @@ export class ModelSetSession implements ModelApi {
     const { manifest, source, precision } = this.requireSet();
     const status = await this.options.store.getCacheStatus(manifest);
     const byId = new Map(status.components.map((c) => [c.componentId, c]));
-    const features = FEATURES.filter((feature) => featureComponents(feature).every((id) => byId.has(id))).map(
-      (feature) => {
-        const ids = [...new Set([...REQUIRED_COMPONENTS, ...featureComponents(feature)])];
+    // A feature is offered when the set has every component it needs.
+    const features = FEATURES.map((feature) => ({ feature, needs: featureComponents(feature) }))
+      .filter(({ needs }) => needs.every((id) => byId.has(id)))
+      .map(({ feature, needs }) => {
+        const ids = [...new Set([...REQUIRED_COMPONENTS, ...needs])];
         return {
           feature,
           ready: ids.every((id) => byId.get(id)?.state === 'complete'),
@@ -262,8 +264,7 @@ export class ModelSetSession implements ModelApi {
             return c && c.state !== 'complete' ? n + c.bytes - c.storedBytes : n;
           }, 0),
         };
-      },
-    );
+      });
     return {
       modelId: manifest.modelId,
       name: manifest.name,

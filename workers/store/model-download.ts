@@ -7,21 +7,23 @@ import type { Feature } from '../../models/contract';
 import type { Manifest } from '../../models/manifest';
 import { formatBytes } from '../format';
 import {
-  type ChunkDigest,
   downloadFile,
   type FileDownloadContext,
   type FileStage,
   type RetryPolicy,
-  type Sha256Factory,
   type Sleep,
   type StoredFile,
 } from './file-download';
-import { fileLockName, type LockManagerLike } from './file-locks';
+import { fileLockName } from './file-locks';
 import type { ModelSource } from './model-source';
-import type { StorageManagerLike } from './model-store';
-import type { StoreDatabase } from './store-database';
 import { abortedError, isStoreError, StoreError, throwIfAborted } from './store-error';
-import { componentEntries, filesOf, findComponent, storedBytesOf } from './stored-files';
+import {
+  componentEntries,
+  filesOf,
+  findComponent,
+  type StoredFilesContext,
+  storedBytesOf,
+} from './stored-files';
 
 /** Which components to download: every required one, plus optional ones named or enabling a feature. */
 export interface ComponentSelection {
@@ -80,17 +82,12 @@ export function selectComponents(manifest: Manifest, selection: ComponentSelecti
 }
 
 /** What the downloading side needs of the store. */
-export interface ModelDownloadsContext {
-  readonly db: StoreDatabase;
-  readonly storage: StorageManagerLike | undefined;
-  readonly locks: LockManagerLike;
+export interface ModelDownloadsContext extends StoredFilesContext {
   readonly now: () => number;
   readonly sleep: Sleep;
   readonly chunkBytes: number;
   readonly concurrency: number;
   readonly retry: RetryPolicy;
-  readonly createHash: Sha256Factory;
-  readonly chunkDigest: ChunkDigest | undefined;
   readonly progressIntervalMs: number;
   readonly requestPersistence: () => Promise<PersistenceState>;
 }

@@ -83,18 +83,16 @@ export class ModelStore {
     const locks = options.locks ?? new InProcessLocks();
     const createHash = options.createHash ?? nobleSha256;
     const chunkDigest = options.chunkDigest === null ? undefined : (options.chunkDigest ?? nativeChunkDigest);
-    this.files = new StoredFiles({ db: this.db, locks, storage: this.storage, createHash, chunkDigest });
+    // What reading and downloading share: the database, locks, storage manager and hashing.
+    const stored = { db: this.db, locks, storage: this.storage, createHash, chunkDigest };
+    this.files = new StoredFiles(stored);
     this.downloads = new ModelDownloads({
-      db: this.db,
-      storage: this.storage,
-      locks,
+      ...stored,
       now: options.now ?? (() => Date.now()),
       sleep: options.sleep ?? realSleep,
       chunkBytes,
       concurrency: Math.max(1, options.concurrency ?? 3),
       retry: options.retry ?? DEFAULT_RETRY,
-      createHash,
-      chunkDigest,
       progressIntervalMs: options.progressIntervalMs ?? 200,
       requestPersistence: () => this.requestPersistence(),
     });
