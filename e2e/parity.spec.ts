@@ -97,6 +97,15 @@ test('the reference cases run on onnxruntime-web WebGPU within tolerance of diff
       (name) => (globalThis as unknown as Harness).parity.runCase(name),
       testCase.name,
     );
+    console.log(
+      `${testCase.name} stage ms (untraced | traced): ${run.timings
+        .map((t) =>
+          Object.entries(t)
+            .map(([stage, ms]) => `${stage} ${Math.round(ms)}`)
+            .join(' '),
+        )
+        .join(' | ')}`,
+    );
     expectWithin(
       testCase.name,
       run,

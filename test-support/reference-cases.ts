@@ -167,7 +167,12 @@ export async function runAndCompare(
   request: PipelineRequest,
   recorded: (name: string) => Promise<RecordedTensor | null>,
   hooks: Omit<PipelineHooks, 'trace'> = {},
-): Promise<{ checks: TensorCheck[]; traced: string[]; result: PipelineResult }> {
+): Promise<{
+  checks: TensorCheck[];
+  traced: string[];
+  result: PipelineResult;
+  untracedResult: PipelineResult;
+}> {
   // The shipped path first: no trace attached, as the worker and the CLI run it.
   const { onProgress: _progressOfTracedRun, ...untracedHooks } = hooks;
   const untraced = await runPipeline(models, request, untracedHooks);
@@ -189,7 +194,7 @@ export async function runAndCompare(
       shapeOk,
     });
   }
-  return { checks, traced: [...traced.keys()], result };
+  return { checks, traced: [...traced.keys()], result, untracedResult: untraced };
 }
 
 /**
@@ -200,6 +205,6 @@ export async function checkReferenceCase(
   models: ModelSet,
   testCase: ReferenceCase,
   data: ReferenceData,
-): Promise<{ checks: TensorCheck[]; traced: string[]; result: PipelineResult }> {
+): ReturnType<typeof runAndCompare> {
   return runAndCompare(models, await requestOf(testCase, data), (name) => data.tensor(testCase, name));
 }

@@ -29,6 +29,7 @@ import {
   type TensorCheck,
 } from '../../test-support/reference-cases';
 import { downloadResident } from '../../workers/engine/denoise/device-step';
+import type { StageTimings } from '../../workers/engine/hooks';
 import { ModelSet } from '../../workers/engine/model-set';
 import { gpuReadbacks, type LiveCounts, liveOrtObjects, type Tensor } from '../../workers/engine/ort';
 import { runPipeline } from '../../workers/engine/pipeline';
@@ -513,19 +514,26 @@ const api = {
     return (await json<ReferenceIndex>('reference/cases.json')).cases.map((c) => c.name);
   },
 
-  async runCase(name: string): Promise<{ checks: TensorCheck[]; traced: string[]; ms: number }> {
+  async runCase(
+    name: string,
+  ): Promise<{ checks: TensorCheck[]; traced: string[]; ms: number; timings: StageTimings[] }> {
     const index = await json<ReferenceIndex>('reference/cases.json');
     const testCase = index.cases.find((c) => c.name === name);
     if (!testCase) throw new Error(`No reference case ${name}`);
     const start = performance.now();
-    const { checks, traced } = await checkReferenceCase(await modelSet(), testCase, {
+    const { checks, traced, result, untracedResult } = await checkReferenceCase(await modelSet(), testCase, {
       image: (path) => picture(`reference/${path}`),
       tensor: async (c, tensorName) => {
         const entry = c.tensors[tensorName];
         return entry ? recorded(`reference/${c.name}/${entry.file}`) : null;
       },
     });
-    return { checks, traced, ms: performance.now() - start };
+    return {
+      checks,
+      traced,
+      ms: performance.now() - start,
+      timings: [untracedResult.timings, result.timings],
+    };
   },
 
   /** An image-mixing case of reference-mix/ (diffusers' interpolate, then the decoder). */
