@@ -4,6 +4,7 @@
  * the typed GeneratorApi (workers/api.ts) over comlink; errors carry a stable `code`.
  */
 import * as Comlink from 'comlink';
+import { modelSourceConfig } from '../models/model-origins';
 import smokeModelUrl from '../models/smoke/matmul_sigmoid.onnx?url';
 import type { GeneratorApi, SmokeTestResult } from './api';
 import { liveOrtObjects } from './engine/ort';
@@ -20,6 +21,11 @@ installErrorCodeTransfer();
 const service = new GeneratorService({
   ort: ortWeb(),
   store: createWorkerModelStore(),
+  // The origins this build's CSP allows the page; nothing applies that CSP here, so the store does.
+  originPolicy: {
+    origins: modelSourceConfig(import.meta.env).origins,
+    pageOrigin: self.location.origin,
+  },
   sessionOptions: { executionProviders: ['webgpu'], graphOptimizationLevel: 'all' },
   // Each denoising loop's UNet is graph-captured: recorded once, then replayed per step.
   deviceTensors: webGpuDeviceTensors(),
