@@ -248,8 +248,8 @@ export class UrlSource implements ModelSource {
       if (failure === 'no-cors') {
         throw new StoreError(
           'SOURCE_NO_CORS',
-          `${url.origin} answered, but without the Access-Control-Allow-Origin header, so the browser ` +
-            `keeps ${url.href} from this site. ${CORS_ADVICE}`,
+          `${url.origin} answered, but it (or a host ${url.href} redirects to) sent no Access-Control-Allow-Origin ` +
+            `header, so the browser keeps the file from this site. ${CORS_ADVICE}`,
           { cause: error, details: { path } },
         );
       }
