@@ -11,6 +11,8 @@ import path from 'node:path';
 import { FIXTURE_DIR } from './store.node';
 
 export interface HostedRequest {
+  /** The front's sub-path the request came under ('' on the content origin). */
+  readonly subPath: string;
   /** The set's file path, as the manifest names it. */
   readonly path: string;
   /** The Range start asked for; null without a Range header. */
@@ -24,8 +26,11 @@ export interface ContentBehaviour {
   cors: 'full' | 'no-expose' | 'none';
   /** Closes the connection after this many body bytes of a file (then serves normally); by path. */
   dropAfter: Map<string, number>;
-  /** Holds a file's response until the promise settles, then drops the connection; by path. */
-  stall: Map<string, Promise<void>>;
+  /**
+   * Sends a file's first `afterBytes` body bytes, then holds the response until `release` settles
+   * and drops the connection (a download still running when the page reloads); by path, once.
+   */
+  stall: Map<string, { readonly afterBytes: number; readonly release: Promise<void> }>;
 }
 
 export interface HostedSet {
@@ -112,7 +117,7 @@ export async function startHostedSet(
     }
     const prefix = subPaths.find((p) => url.pathname.startsWith(p));
     const file = prefix === undefined ? '' : decodeURIComponent(url.pathname.slice(prefix.length));
-    frontRequests.push({ path: file, rangeStart: rangeStartOf(req) });
+    frontRequests.push({ subPath: prefix ?? '', path: file, rangeStart: rangeStartOf(req) });
     const bytes = prefix === undefined ? null : readSetFile(dir, file);
     if (bytes === null) {
       res.writeHead(404, cors).end();
@@ -141,7 +146,7 @@ export async function startHostedSet(
     }
     const file = url.pathname.startsWith('/blobs/') ? decodeURIComponent(url.pathname.slice(7)) : '';
     const rangeStart = rangeStartOf(req);
-    contentRequests.push({ path: file, rangeStart });
+    contentRequests.push({ subPath: '', path: file, rangeStart });
     const bytes = readSetFile(dir, file);
     if (bytes === null || !url.searchParams.has('sig')) {
       res.writeHead(404, cors).end();
@@ -161,11 +166,13 @@ export async function startHostedSet(
     }
     const count = (n: number) => contentBytes.set(file, (contentBytes.get(file) ?? 0) + n);
     const stall = content.stall.get(file);
-    if (stall) {
+    if (stall && req.method !== 'HEAD') {
       content.stall.delete(file);
       res.writeHead(content.range && rangeStart !== null ? 206 : 200, headers);
-      res.flushHeaders();
-      void stall.finally(() => res.socket?.destroy());
+      const part = body.subarray(0, stall.afterBytes);
+      count(part.byteLength);
+      res.write(part);
+      void stall.release.finally(() => res.socket?.destroy());
       return;
     }
     res.writeHead(content.range && rangeStart !== null ? 206 : 200, headers);

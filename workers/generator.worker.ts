@@ -18,9 +18,19 @@ import { TEST_HOOKS_WORKER_NAME, type TestHooksApi } from './test-hooks';
 
 installErrorCodeTransfer();
 
+/**
+ * VITE_STORE_CHUNK_BYTES: the size of one stored record, bytes (default the store's 4 MiB). A
+ * tuning knob; the hosted-set e2e build uses 64 KiB so the tiny set's files span several chunks
+ * and a download cut mid-file resumes from inside it.
+ */
+function storeChunkOption(value: unknown): { chunkBytes?: number } {
+  const bytes = typeof value === 'string' ? Number(value) : Number.NaN;
+  return Number.isSafeInteger(bytes) && bytes >= 4096 ? { chunkBytes: bytes } : {};
+}
+
 const service = new GeneratorService({
   ort: ortWeb(),
-  store: createWorkerModelStore(),
+  store: createWorkerModelStore(storeChunkOption(import.meta.env.VITE_STORE_CHUNK_BYTES)),
   // The origins this build's CSP allows the page; nothing applies that CSP here, so the store does.
   originPolicy: {
     origins: modelSourceConfig(import.meta.env).origins,

@@ -220,7 +220,18 @@ describe('a host without CORS, as a browser sees it', () => {
     const closedError = await rejection(closed.readManifestText());
     expect([closedError.code, closedError.message]).toEqual([
       'SOURCE_UNREACHABLE',
-      expect.stringMatching(/check the connection/),
+      expect.stringMatching(/check the connection and the model URL\.$/),
     ]);
+    // A cross-origin isolated page can't probe (COEP blocks the no-cors answer): it says both.
+    const isolated = new UrlSource('http://127.0.0.1:9/set/manifest.json', {
+      fetch: fetchFn,
+      probe: noCorsProbe(fetchFn, () => true, () => true),
+    });
+    const isolatedError = await rejection(isolated.readManifestText());
+    expect([isolatedError.code, isolatedError.message]).toEqual([
+      'SOURCE_UNREACHABLE',
+      expect.stringMatching(/may not send the Access-Control-Allow-Origin header/),
+    ]);
+    expect(isolatedError.retryable).toBe(true);
   });
 });

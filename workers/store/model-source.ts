@@ -53,21 +53,27 @@ export interface OriginPolicy {
  * Why a fetch failed without an answer, where the platform hides it: a browser reports a response
  * without CORS headers exactly as it reports no network (a TypeError), so a failed request is asked
  * again in `no-cors` mode (HEAD, nothing read): if the host answers that, the failure was CORS.
+ * 'unknown': the probe can't tell, because the page is cross-origin isolated (COEP require-corp
+ * blocks a no-cors answer without Cross-Origin-Resource-Policy just as it would block no answer).
  */
 export type FailureProbe = (
   url: string,
   signal?: AbortSignal,
-) => Promise<'offline' | 'no-answer' | 'no-cors'>;
+) => Promise<'offline' | 'no-answer' | 'no-cors' | 'unknown'>;
 
-/** The browser's probe (workers and pages); `onLine` false means offline without asking. */
-export function noCorsProbe(fetchFn: FetchFunction, onLine: () => boolean | undefined): FailureProbe {
+/** The browser's probe (workers and pages): `onLine` false means offline without asking. */
+export function noCorsProbe(
+  fetchFn: FetchFunction,
+  onLine: () => boolean | undefined,
+  isolated: () => boolean = () => false,
+): FailureProbe {
   return async (url, signal) => {
     if (onLine() === false) return 'offline';
     try {
       await fetchFn(url, { method: 'HEAD', mode: 'no-cors', cache: 'no-store', credentials: 'omit', signal });
       return 'no-cors';
     } catch {
-      return 'no-answer';
+      return isolated() ? 'unknown' : 'no-answer';
     }
   };
 }
@@ -78,9 +84,14 @@ function defaultProbe(fetchFn: FetchFunction): FailureProbe | null {
     document?: unknown;
     WorkerGlobalScope?: unknown;
     navigator?: { onLine?: boolean };
+    crossOriginIsolated?: boolean;
   };
   if (scope.document === undefined && scope.WorkerGlobalScope === undefined) return null;
-  return noCorsProbe(fetchFn, () => scope.navigator?.onLine);
+  return noCorsProbe(
+    fetchFn,
+    () => scope.navigator?.onLine,
+    () => scope.crossOriginIsolated === true,
+  );
 }
 
 /** The headers a host must send for the app to read its files from another origin. */
@@ -257,7 +268,11 @@ export class UrlSource implements ModelSource {
         'SOURCE_UNREACHABLE',
         failure === 'offline'
           ? `Could not reach ${url.href}: this device is offline. Downloads resume once it is back online.`
-          : `Could not reach ${url.href}: check the connection and the model URL.`,
+          : failure === 'unknown'
+            ? `Could not reach ${url.href}: check the connection and the model URL. If they are fine, the host ` +
+              '(or one its URLs redirect to) may not send the Access-Control-Allow-Origin header: in a ' +
+              `cross-origin isolated page the browser reports both alike. ${CORS_ADVICE}`
+            : `Could not reach ${url.href}: check the connection and the model URL.`,
         { cause: error, details: { path }, retryable: true },
       );
     }
