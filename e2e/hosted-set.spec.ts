@@ -164,7 +164,9 @@ test('opens a set hosted across three origins by URL and by repo id, resumes acr
   release();
 
   // The service worker now isolates the page (COEP): the set's CORS downloads still work.
-  expect(await page.evaluate(() => (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated)).toBe(true);
+  expect(
+    await page.evaluate(() => (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated),
+  ).toBe(true);
   // The reload reopens the saved source; the download resumes from the stored chunks.
   await expect(manager.locator('tr[data-component="unet"]')).not.toHaveAttribute('data-state', 'complete');
   await expect(download).toHaveText(/Download/);
@@ -175,16 +177,21 @@ test('opens a set hosted across three origins by URL and by repo id, resumes acr
   const resumeAt = Math.floor(STALL_AT / CHUNK) * CHUNK;
   expect(resumed.filter((r) => r.path === STALLED).map((r) => r.rangeStart)).toEqual([resumeAt]);
   expect(hosted.frontRequests.filter((r) => r.path === STALLED).at(-1)?.rangeStart).toBe(resumeAt);
-  const refetched = [...hosted.contentBytes].reduce((n, [file, bytes]) => n + bytes - (servedBefore.get(file) ?? 0), 0);
+  const refetched = [...hosted.contentBytes].reduce(
+    (n, [file, bytes]) => n + bytes - (servedBefore.get(file) ?? 0),
+    0,
+  );
   expect(refetched).toBeLessThan(requiredBytes / 2);
-  console.log(`resumed ${STALLED} from byte ${resumeAt}; ${refetched} of ${requiredBytes} bytes fetched after the reload`);
+  console.log(
+    `resumed ${STALLED} from byte ${resumeAt}; ${refetched} of ${requiredBytes} bytes fetched after the reload`,
+  );
 
   // By repo id: the same set through the Hub endpoint; its verified files are already stored.
   const hubRequests = hosted.frontRequests.length;
   await openSource('me/tiny@v1');
-  await expect.poll(() => hosted.frontRequests.slice(hubRequests)).toEqual([
-    { subPath: HUB_PATH, path: 'manifest.json', rangeStart: null },
-  ]);
+  await expect
+    .poll(() => hosted.frontRequests.slice(hubRequests))
+    .toEqual([{ subPath: HUB_PATH, path: 'manifest.json', rangeStart: null }]);
   await expect(manager.getByRole('button', { name: 'Open', exact: true })).toBeEnabled();
   await expect(error).toBeHidden();
   await expect(download).toHaveText('Downloaded');

@@ -225,7 +225,11 @@ describe('a host without CORS, as a browser sees it', () => {
     // A cross-origin isolated page can't probe (COEP blocks the no-cors answer): it says both.
     const isolated = new UrlSource('http://127.0.0.1:9/set/manifest.json', {
       fetch: fetchFn,
-      probe: noCorsProbe(fetchFn, () => true, () => true),
+      probe: noCorsProbe(
+        fetchFn,
+        () => true,
+        () => true,
+      ),
     });
     const isolatedError = await rejection(isolated.readManifestText());
     expect([isolatedError.code, isolatedError.message]).toEqual([
