@@ -29,6 +29,9 @@ const CONTENT_PORT = 4682;
 const APP = `http://localhost:${APP_PORT}/`;
 const FRONT = `http://localhost:${FRONT_PORT}`;
 const CONTENT = `http://localhost:${CONTENT_PORT}`;
+/** An origin the build does not list, answering anything: it must never be asked. */
+const UNLISTED_PORT = 4683;
+const UNLISTED = `http://localhost:${UNLISTED_PORT}`;
 const SET_PATH = '/static/kandinsky/tiny/';
 const HUB_PATH = '/hub/me/tiny/resolve/v1/';
 /** The store's chunk in this build: the tiny set's ~1 MB files span several, so a resume starts inside one. */
@@ -60,6 +63,8 @@ const TYPES: Record<string, string> = {
 };
 
 let app: Server;
+let unlisted: Server;
+let unlistedRequests = 0;
 let hosted: HostedSet;
 
 test.beforeAll(async () => {
@@ -93,6 +98,11 @@ test.beforeAll(async () => {
     createReadStream(file).pipe(response);
   });
   await new Promise<void>((resolve) => app.listen(APP_PORT, '127.0.0.1', resolve));
+  unlisted = createServer((_request, response) => {
+    unlistedRequests++;
+    response.writeHead(200, { 'Access-Control-Allow-Origin': '*' }).end('{}');
+  });
+  await new Promise<void>((resolve) => unlisted.listen(UNLISTED_PORT, '127.0.0.1', resolve));
   hosted = await startHostedSet({
     subPaths: [SET_PATH, HUB_PATH],
     ports: { front: FRONT_PORT, content: CONTENT_PORT },
@@ -103,6 +113,7 @@ test.beforeAll(async () => {
 test.afterAll(async () => {
   await hosted?.close();
   await new Promise((resolve) => app?.close(resolve));
+  await new Promise((resolve) => unlisted?.close(resolve));
 });
 
 test('opens a set hosted across three origins by URL and by repo id, resumes across the redirect, generates diffusers’ picture', async ({
@@ -113,6 +124,20 @@ test('opens a set hosted across three origins by URL and by repo id, resumes acr
   // The CSP allows the page's origin and the two listed ones, and nothing else.
   const csp = await page.locator('meta[http-equiv="Content-Security-Policy"]').getAttribute('content');
   expect(csp).toContain(`connect-src 'self' ${FRONT} ${CONTENT};`);
+  // And enforces it: the page reaches a listed origin, and an unlisted one is blocked before any request.
+  const reach = (url: string) =>
+    page.evaluate(
+      (u) =>
+        fetch(u, { method: 'HEAD' }).then(
+          (r) => r.status,
+          (e: Error) => e.name,
+        ),
+      url,
+    );
+  expect(await reach(`${FRONT}${SET_PATH}manifest.json`)).toBe(200);
+  expect(await reach(`${UNLISTED}/sets/k22/manifest.json`)).toBe('TypeError');
+  expect(hosted.frontRequests.map((r) => r.path)).toEqual(['manifest.json']);
+  expect(unlistedRequests).toBe(0);
 
   const manager = page.locator('[data-slot="model-manager"]');
   const sourceBox = manager.getByLabel(/Model set \(manifest URL or Hugging Face repo id\)/);
@@ -123,9 +148,10 @@ test('opens a set hosted across three origins by URL and by repo id, resumes acr
   const error = manager.getByTestId('model-error');
 
   // An origin the build does not list is refused before any request, naming the build variable.
-  await openSource('http://localhost:4689/sets/k22/');
+  await openSource(`${UNLISTED}/sets/k22/`);
   await expect(error).toHaveAttribute('data-code', 'SOURCE_FORBIDDEN');
   await expect(error).toContainText('VITE_MODEL_ORIGINS');
+  expect(unlistedRequests).toBe(0);
 
   // By URL: the set's folder on the second origin.
   await openSource(`${FRONT}${SET_PATH}`);
@@ -207,10 +233,12 @@ test('opens a set hosted across three origins by URL and by repo id, resumes acr
   });
   await page.getByRole('spinbutton', { name: 'Guidance', exact: true }).fill('1');
   await page.getByRole('spinbutton', { name: 'Prior guidance', exact: true }).fill('1');
+  const generating = Date.now();
   await page.getByTestId('generate').click();
   await expect(page.getByTestId('result-seed')).toHaveText(new RegExp(`Seed ${testCase.params.seed}\\b`), {
     timeout: 180_000,
   });
+  console.log(`generation: ${((Date.now() - generating) / 1000).toFixed(1)} s`);
   const [png] = await Promise.all([
     page.waitForEvent('download'),
     page.getByTestId('results').getByRole('button', { name: 'Download PNG' }).click(),
