@@ -81,7 +81,7 @@ describe('downloadToCache', () => {
 });
 
 describe('generate --model <repo id>', () => {
-  it('downloads the set from the Hub endpoint into the cache, generates what the folder generates, then runs from the cache offline', async () => {
+  it('downloads the set from the Hub endpoint into the cache, the fixture’s bytes exactly, generates, then gives the same picture from the cache offline', async () => {
     hosted = await startHostedSet({ subPaths: [HUB_PATH] });
     const cache = path.join(work, 'cli-cache');
     const args = [
@@ -113,13 +113,16 @@ describe('generate --model <repo id>', () => {
       expect(hub.stderr).toMatch(/downloaded unet\.onnx\.data-00 \(\d+ bytes, verified\)/);
       expect(hosted.contentRequests.some((r) => r.path === SHARD)).toBe(true);
 
-      const folder = await cli('--model', TINY_DIR, ...args, '--out', path.join(work, 'folder.png'));
-      expect(folder.code, folder.stderr).toBe(0);
-      const [fromHub, fromFolder] = await Promise.all([
-        readFile(path.join(work, 'hub.png')),
-        readFile(path.join(work, 'folder.png')),
-      ]);
-      expect(fromHub.equals(fromFolder)).toBe(true);
+      // The cache holds the fixture's bytes under the manifest's names: the folder's set, exactly.
+      const dir = cacheFolderFor(cache, `${hosted.frontOrigin}${HUB_PATH}manifest.json`);
+      const fixture = manifestFromJson(await readFile(path.join(TINY_DIR, 'manifest.json')));
+      for (const id of ['tokenizer', 'text_encoder', 'prior', 'unet', 'movq_decoder'] as const) {
+        for (const file of fixture.components[id]?.files ?? []) {
+          const cached = await readFile(path.join(dir, file.path));
+          expect(cached.equals(await readFile(path.join(TINY_DIR, file.path))), file.path).toBe(true);
+        }
+      }
+      const fromHub = await readFile(path.join(work, 'hub.png'));
 
       // The host gone: the cached manifest and files serve the same command.
       await hosted.close();
@@ -134,7 +137,7 @@ describe('generate --model <repo id>', () => {
       );
       expect(offline.code, offline.stderr).toBe(0);
       expect(offline.stderr).toContain('every file needed was already in the cache');
-      expect((await readFile(path.join(work, 'again.png'))).equals(fromFolder)).toBe(true);
+      expect((await readFile(path.join(work, 'again.png'))).equals(fromHub)).toBe(true);
     } finally {
       if (saved === undefined) delete process.env.HF_ENDPOINT;
       else process.env.HF_ENDPOINT = saved;
