@@ -199,9 +199,15 @@ test('opens a set hosted across three origins by URL and by repo id, resumes acr
   await download.click();
   await expect(download).toHaveText('Downloaded', { timeout: 120_000 });
   const resumed = hosted.contentRequests.slice(requestsBefore);
-  // The cut file was asked for again at the original URL, redirected again, from inside it.
-  const resumeAt = Math.floor(STALL_AT / CHUNK) * CHUNK;
-  expect(resumed.filter((r) => r.path === STALLED).map((r) => r.rangeStart)).toEqual([resumeAt]);
+  // The cut file was asked for again at the original URL, redirected again, and resumed from inside
+  // it: from the last chunk stored before the reload (262144, all four whole chunks, unless the
+  // reload beat the store to the last of them).
+  const again = resumed.filter((r) => r.path === STALLED).map((r) => r.rangeStart);
+  expect(again).toHaveLength(1);
+  const resumeAt = again[0] ?? 0;
+  expect(resumeAt).toBeGreaterThan(0);
+  expect(resumeAt % CHUNK).toBe(0);
+  expect(resumeAt).toBeLessThanOrEqual(STALL_AT);
   expect(hosted.frontRequests.filter((r) => r.path === STALLED).at(-1)?.rangeStart).toBe(resumeAt);
   const refetched = [...hosted.contentBytes].reduce(
     (n, [file, bytes]) => n + bytes - (servedBefore.get(file) ?? 0),
