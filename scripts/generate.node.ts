@@ -8,7 +8,7 @@
  */
 import { createHash, randomInt } from 'node:crypto';
 import { constants, createReadStream, readFileSync, type Stats } from 'node:fs';
-import { access, type FileHandle, open, stat, writeFile } from 'node:fs/promises';
+import { access, type FileHandle, open, readFile, stat, writeFile } from 'node:fs/promises';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -16,6 +16,7 @@ import { isMainThread, parentPort, Worker, workerData } from 'node:worker_thread
 import * as ortNode from 'onnxruntime-node';
 import type { ComponentId } from '../models/contract';
 import { type Manifest, ManifestError, manifestFiles, manifestFromJson } from '../models/manifest';
+import { DEFAULT_HUB_ENDPOINT, hubManifestUrl, parseHubRepoId } from '../models/model-origins';
 import type { PipelineProgress } from '../workers/engine/hooks';
 import type { MaskImage } from '../workers/engine/image';
 import { type ModelFiles, ModelSet } from '../workers/engine/model-set';
@@ -38,10 +39,18 @@ import {
 import { sizeLimitsFor } from '../workers/engine/size-limits';
 import type { MixItem } from '../workers/engine/stages/mix';
 import { ClipTokenizer, TokenizerError } from '../workers/engine/tokenizer';
+import { UrlSource } from '../workers/store/model-source';
+import { isStoreError } from '../workers/store/store-error';
+import { cacheFolderFor, defaultCacheRoot, downloadToCache } from './model-cache';
 
-export const USAGE = `Usage: npm run generate -- --model <dir> --prompt "..." [options]
+export const USAGE = `Usage: npm run generate -- --model <dir|url|owner/name> --prompt "..." [options]
 
-  --model <dir>            model set folder (holds manifest.json)
+  --model <set>            the model set: a folder (holds manifest.json), the URL of a hosted set's
+                           manifest.json (or its folder, ending in /), or a Hugging Face repo id
+                           owner/name[@revision] (from $HF_ENDPOINT, default ${DEFAULT_HUB_ENDPOINT});
+                           a hosted set is downloaded, verified and resumable, into the cache
+  --cache <dir>            where hosted sets are kept (default $XDG_CACHE_HOME/kandinsky-web or
+                           ~/.cache/kandinsky-web), one folder per source
   --prompt <text>          what to draw
   --prompt-file <file>     read the prompt from a UTF-8 text file (- for stdin), for long prompts
   --mix "WEIGHT:TEXT"      in place of --prompt: blend prompts and pictures ("WEIGHT:@FILE.png"),
@@ -80,6 +89,7 @@ Pillow's "L" weights.`;
 
 const OPTIONS = {
   model: { type: 'string' },
+  cache: { type: 'string' },
   prompt: { type: 'string' },
   'prompt-file': { type: 'string' },
   negative: { type: 'string' },
@@ -754,6 +764,88 @@ async function buildSettings(
   return valid;
 }
 
+/** A model set to generate from: its folder (a cache folder for a hosted set) and manifest. */
+interface OpenedModel {
+  readonly dir: string;
+  readonly manifest: Manifest;
+  /** A hosted set: brings the components into `dir`, verified (none for a folder). */
+  readonly download: ((components: readonly string[]) => Promise<void>) | null;
+}
+
+/**
+ * `--model` as a folder, a hosted set's URL or a Hub repo id. A hosted set's manifest is read from
+ * its host (nothing is downloaded before every argument is checked); its files come later through
+ * the model store's download (scripts/model-cache.ts) into the cache folder.
+ */
+async function openModel(model: string, cacheOption: string | undefined, io: CliIo): Promise<OpenedModel> {
+  const local = await stat(model).catch(() => undefined);
+  const repo = /^https?:\/\//i.test(model) ? null : parseHubRepoId(model);
+  if (local?.isDirectory() || (!/^https?:\/\//i.test(model) && repo === null)) {
+    if (cacheOption !== undefined)
+      throw new CliError('--cache applies to a hosted set (a URL or repo id), not a folder.', true);
+    return { dir: model, manifest: await loadManifest(model), download: null };
+  }
+  let manifestUrl: string;
+  if (repo !== null) {
+    manifestUrl = hubManifestUrl(repo, process.env.HF_ENDPOINT?.trim() || DEFAULT_HUB_ENDPOINT);
+  } else {
+    const url = new URL(model);
+    if (url.pathname.endsWith('/')) url.pathname += 'manifest.json';
+    manifestUrl = url.href;
+  }
+  const dir = cacheFolderFor(cacheOption ?? defaultCacheRoot(process.env), manifestUrl);
+  const source = new UrlSource(manifestUrl);
+  const fromStore = <T>(task: () => Promise<T>): Promise<T> =>
+    task().catch((error: unknown) => {
+      if (isStoreError(error)) throw new CliError(`${error.message} (${error.code})`);
+      throw error;
+    });
+  let manifestText: string;
+  try {
+    manifestText = await source.readManifestText();
+  } catch (error) {
+    // Offline, or the host is down: the manifest saved with the cached files stands in.
+    const saved = isStoreError(error, 'SOURCE_UNREACHABLE')
+      ? await readFile(path.join(dir, 'manifest.json'), 'utf8').catch(() => null)
+      : null;
+    if (saved === null) throw isStoreError(error) ? new CliError(`${error.message} (${error.code})`) : error;
+    io.stderr(`${error instanceof Error ? error.message : String(error)} Using the copy in ${dir}.\n`);
+    manifestText = saved;
+  }
+  let manifest: Manifest;
+  try {
+    manifest = manifestFromJson(manifestText);
+  } catch (error) {
+    if (error instanceof ManifestError)
+      throw new CliError(`${manifestUrl} is not a valid manifest: ${error.message}`);
+    throw error;
+  }
+  return {
+    dir,
+    manifest,
+    download: async (components) => {
+      io.stderr(`${repo !== null ? `${model} → ` : ''}${manifestUrl}: model files in ${dir}\n`);
+      let fetched = 0;
+      await fromStore(() =>
+        downloadToCache({
+          source,
+          manifest,
+          manifestText,
+          components,
+          dir,
+          onFile: (file, bytes, wasFetched) => {
+            if (wasFetched) {
+              fetched++;
+              io.stderr(`downloaded ${file} (${bytes} bytes, verified)\n`);
+            }
+          },
+        }),
+      );
+      if (fetched === 0) io.stderr('every file needed was already in the cache\n');
+    },
+  };
+}
+
 /** Generates as the command line says; returns what was written. Throws CliError for user errors. */
 export async function generate(argv: readonly string[], io: CliIo): Promise<CliRunResult | null> {
   let values: Values;
@@ -766,7 +858,9 @@ export async function generate(argv: readonly string[], io: CliIo): Promise<CliR
     io.stdout(`${USAGE}\n`);
     return null;
   }
-  if (!values.model) throw new CliError('--model <dir> is required: the model set folder.', true);
+  if (!values.model) {
+    throw new CliError('--model is required: the model set folder, its manifest URL or a Hub repo id.', true);
+  }
   const threads = decimalOption(values, 'threads');
   const cpus = availableParallelism();
   if (threads !== undefined && (threads < 1 || threads > cpus)) {
@@ -784,7 +878,8 @@ export async function generate(argv: readonly string[], io: CliIo): Promise<CliR
   };
   const mix = parseMix(values, texts.prompt !== undefined);
   const started = performance.now();
-  const manifest = await loadManifest(values.model);
+  const model = await openModel(values.model, values.cache, io);
+  const manifest = model.manifest;
   const settings = await buildSettings(values, manifest, texts, mix);
   const asked = values.size !== undefined ? parseSize(values.size) : null;
   if (asked && (asked.width !== settings.width || asked.height !== settings.height)) {
@@ -804,7 +899,8 @@ export async function generate(argv: readonly string[], io: CliIo): Promise<CliR
       );
     }
   }
-  const files = await verifiedReader(values.model, manifest, needed);
+  if (model.download) await model.download(needed);
+  const files = await verifiedReader(model.dir, manifest, needed);
   await checkTokenizer(manifest, files);
   const inputs = await loadInputs(values, settings, io);
   if (mix.length > 0) inputs.mix = await loadMix(mix);

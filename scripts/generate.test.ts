@@ -367,7 +367,7 @@ describe('npm run generate (in process)', () => {
   });
 
   it.each([
-    [['--prompt', 'x'], /--model <dir> is required/],
+    [['--prompt', 'x'], /--model is required: the model set folder, its manifest URL or a Hub repo id/],
     [['--model', TINY_DIR, '--prompt', 'x', '--bogus'], /Unknown option '--bogus'/],
     [['--model', TINY_DIR], /--prompt is required/],
     [

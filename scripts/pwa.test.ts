@@ -24,4 +24,20 @@ describe('contentSecurityPolicy', () => {
     expect(modelOriginsFromEnv({ VITE_MODEL_URL: './models/tiny/' })).toEqual([]);
     expect(modelOriginsFromEnv({})).toEqual([]);
   });
+
+  it('allows the listed origins and, with Hub repo ids, the Hub and its content hosts, in connect-src only', () => {
+    const policy = contentSecurityPolicy(
+      modelOriginsFromEnv({ VITE_HUB_IDS: 'true', VITE_MODEL_ORIGINS: 'https://models.example.org' }),
+    );
+    expect(policy).toContain(
+      "connect-src 'self' https://models.example.org https://huggingface.co https://*.huggingface.co https://*.hf.co;",
+    );
+    expect(policy.replace(/connect-src [^;]*;/, '')).not.toMatch(/example\.org|huggingface|hf\.co/);
+  });
+
+  it('stops the build on a listed value that is not an origin', () => {
+    expect(() => modelOriginsFromEnv({ VITE_MODEL_ORIGINS: "https://ok.example 'unsafe-eval'" })).toThrow(
+      /VITE_MODEL_ORIGINS: "'unsafe-eval'" is not an origin/,
+    );
+  });
 });

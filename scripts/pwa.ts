@@ -4,6 +4,7 @@
  */
 import type { Plugin } from 'vite';
 import { VitePWA } from 'vite-plugin-pwa';
+import { modelSourceConfig } from '../models/model-origins.ts';
 import { ORT_RUNTIME_DIR } from './ort-runtime.ts';
 
 /**
@@ -11,8 +12,10 @@ import { ORT_RUNTIME_DIR } from './ort-runtime.ts';
  * Only the page's own origin, plus:
  * - 'wasm-unsafe-eval': compiling WebAssembly (onnxruntime-web) is "eval" to CSP;
  * - blob: images: results and gallery pictures are shown from object URLs;
- * - the model source origin(s), for downloads made from the page.
- * Workers get no policy from this meta tag; they run same-origin scripts only.
+ * - the origins model sets may come from (`modelOriginsFromEnv`), and nothing else.
+ * Workers get no policy from this meta tag (a dedicated worker takes its policy from its own
+ * script's response); the store in the worker enforces the same list itself, on the manifest URL
+ * and on every response's final URL after redirects (workers/store/model-source.ts).
  * Not applied in `vite dev`, whose hot reload needs inline scripts and a websocket.
  */
 export function contentSecurityPolicy(modelOrigins: readonly string[] = []): string {
@@ -31,11 +34,13 @@ export function contentSecurityPolicy(modelOrigins: readonly string[] = []): str
   ].join('; ');
 }
 
-/** The origin of VITE_MODEL_URL (the model set source chosen at build time), if one is set. */
+/**
+ * The origins model sets may be downloaded from, as the build's environment lists them
+ * (models/model-origins.ts: VITE_MODEL_URL's origin, VITE_MODEL_ORIGINS, and with VITE_HUB_IDS the
+ * Hub endpoint and its content hosts). A value that can't be used stops the build.
+ */
 export function modelOriginsFromEnv(env: Readonly<Record<string, string | undefined>>): string[] {
-  const url = env.VITE_MODEL_URL;
-  if (!url || !/^https?:\/\//.test(url)) return [];
-  return [new URL(url).origin];
+  return [...modelSourceConfig(env).origins];
 }
 
 /** Adds the CSP meta tag to index.html at build time. */

@@ -4,6 +4,7 @@
  * the typed GeneratorApi (workers/api.ts) over comlink; errors carry a stable `code`.
  */
 import * as Comlink from 'comlink';
+import { modelSourceConfig } from '../models/model-origins';
 import smokeModelUrl from '../models/smoke/matmul_sigmoid.onnx?url';
 import type { GeneratorApi, SmokeTestResult } from './api';
 import { liveOrtObjects } from './engine/ort';
@@ -17,9 +18,24 @@ import { TEST_HOOKS_WORKER_NAME, type TestHooksApi } from './test-hooks';
 
 installErrorCodeTransfer();
 
+/**
+ * VITE_STORE_CHUNK_BYTES: the size of one stored record, bytes (default the store's 4 MiB). A
+ * tuning knob; the hosted-set e2e build uses 64 KiB so the tiny set's files span several chunks
+ * and a download cut mid-file resumes from inside it.
+ */
+function storeChunkOption(value: unknown): { chunkBytes?: number } {
+  const bytes = typeof value === 'string' ? Number(value) : Number.NaN;
+  return Number.isSafeInteger(bytes) && bytes >= 4096 ? { chunkBytes: bytes } : {};
+}
+
 const service = new GeneratorService({
   ort: ortWeb(),
-  store: createWorkerModelStore(),
+  store: createWorkerModelStore(storeChunkOption(import.meta.env.VITE_STORE_CHUNK_BYTES)),
+  // The origins this build's CSP allows the page; nothing applies that CSP here, so the store does.
+  originPolicy: {
+    origins: modelSourceConfig(import.meta.env).origins,
+    pageOrigin: self.location.origin,
+  },
   sessionOptions: { executionProviders: ['webgpu'], graphOptimizationLevel: 'all' },
   // Each denoising loop's UNet is graph-captured: recorded once, then replayed per step.
   deviceTensors: webGpuDeviceTensors(),

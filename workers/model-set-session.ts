@@ -22,7 +22,7 @@ import {
   precisionOptions,
   supports,
 } from './precision';
-import { FileSource, type ModelSource, type ModelStore, UrlSource } from './store';
+import { FileSource, type ModelSource, type ModelStore, type OriginPolicy, UrlSource } from './store';
 
 export interface ModelSetSessionOptions {
   readonly ort: OrtRuntime;
@@ -34,6 +34,8 @@ export interface ModelSetSessionOptions {
   /** Where the last opened manifest is kept, so a reload works offline; idb-keyval store. */
   readonly settingsStore?: UseStore;
   readonly fetch?: typeof fetch;
+  /** The origins the build allows sets from (the worker passes its build's); none: any. */
+  readonly originPolicy?: OriginPolicy;
   /**
    * The adapter's features, which decide the precision a set opens in (workers/precision.ts).
    * Without it the session behaves as on an adapter without shader-f16.
@@ -183,7 +185,10 @@ export class ModelSetSession implements ModelApi {
   private sourceOf(spec: ModelSourceSpec, variantPath: string | null): ModelSource {
     if (spec.kind === 'url') {
       const url = variantPath === null ? spec.url : new URL(variantPath, spec.url).href;
-      return new UrlSource(url, this.options.fetch ? { fetch: this.options.fetch } : {});
+      return new UrlSource(url, {
+        ...(this.options.fetch ? { fetch: this.options.fetch } : {}),
+        ...(this.options.originPolicy ? { policy: this.options.originPolicy } : {}),
+      });
     }
     return new FileSource(new Map(spec.files.map(({ path, file }) => [path, file])));
   }

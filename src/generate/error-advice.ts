@@ -65,8 +65,14 @@ const ADVICE: Readonly<Record<ErrorCode | UiErrorCode, ErrorAdvice>> = {
     advice: 'The model source does not have every file its manifest lists. Choose another source.',
   },
   SOURCE_FORBIDDEN: {
-    title: 'The model source refused the download',
-    advice: 'The server does not allow this site to download from it (CORS or access rules).',
+    title: 'This app may not download from that source',
+    advice:
+      'The source (or where it redirects) is outside the origins this build allows (VITE_MODEL_ORIGINS), or a file points outside the set’s folder. Choose another source, or import the set as a folder.',
+  },
+  SOURCE_NO_CORS: {
+    title: 'The model host does not allow this site to read its files',
+    advice:
+      'The host must send Access-Control-Allow-Origin (and expose Content-Range). Ask its owner, use another host, or import the set as a folder.',
   },
   SOURCE_UNREACHABLE: {
     title: 'The model source could not be reached',

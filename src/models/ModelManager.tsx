@@ -4,7 +4,14 @@ import type { GeneratorApi, ModelDownloadProgress, ModelSetInfo, PrecisionChoice
 import { toWireError, type WireError } from '../../workers/errors';
 import { formatBytes } from '../../workers/format';
 import { formatCosine, PRECISION_CHOICES } from '../../workers/precision';
-import { FEATURE_LABELS, pickedFolderFiles, savedModelUrl, saveModelUrl } from './model-source';
+import {
+  buildSourceConfig,
+  FEATURE_LABELS,
+  pickedFolderFiles,
+  savedModelSource,
+  saveModelSource,
+  sourceManifestUrl,
+} from './model-source';
 
 interface Props {
   readonly api: Comlink.Remote<GeneratorApi> | null;
@@ -38,7 +45,7 @@ const PRECISION_LABELS: Record<PrecisionChoice, string> = {
 
 export function ModelManager({ api, onChange, storeChanged = 0 }: Props) {
   const ids = { url: useId(), folder: useId(), heading: useId() };
-  const [url, setUrl] = useState(() => savedModelUrl(localStorage, document.baseURI));
+  const [url, setUrl] = useState(() => savedModelSource(localStorage, document.baseURI));
   const [precision, setPrecision] = useState<PrecisionChoice>(savedPrecision);
   const [info, setInfo] = useState<ModelSetInfo | null>(null);
   const [wanted, setWanted] = useState<ReadonlySet<string>>(new Set(['text-to-image']));
@@ -77,8 +84,13 @@ export function ModelManager({ api, onChange, storeChanged = 0 }: Props) {
     (source: string, choice: PrecisionChoice = precision) =>
       run('opening', async () => {
         if (!api) return;
-        show(await api.openModelSet({ kind: 'url', url: source }, choice));
-        saveModelUrl(localStorage, source);
+        const resolved = sourceManifestUrl(source, buildSourceConfig(), document.baseURI);
+        if ('error' in resolved) {
+          setError(resolved.error);
+          return;
+        }
+        show(await api.openModelSet({ kind: 'url', url: resolved.manifestUrl }, choice));
+        saveModelSource(localStorage, source.trim());
       }),
     [api, run, show, precision],
   );
@@ -160,9 +172,17 @@ export function ModelManager({ api, onChange, storeChanged = 0 }: Props) {
           void open(url);
         }}
       >
-        <label htmlFor={ids.url}>Model set (manifest URL)</label>
+        <label htmlFor={ids.url}>Model set (manifest URL or Hugging Face repo id)</label>
         <div className="row">
-          <input id={ids.url} type="url" value={url} onChange={(e) => setUrl(e.target.value)} required />
+          <input
+            id={ids.url}
+            type="text"
+            placeholder="https://host/set/manifest.json or owner/name@revision"
+            spellCheck={false}
+            value={url}
+            onChange={(e) => setUrl(e.target.value)}
+            required
+          />
           <button type="submit" disabled={!api || busy !== null}>
             Open
           </button>

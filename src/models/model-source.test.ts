@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { changesStoredModels, pickedFolderFiles } from './model-source';
+import { modelSourceConfig } from '../../models/model-origins';
+import { changesStoredModels, pickedFolderFiles, sourceManifestUrl } from './model-source';
 
 function picked(path: string): File {
   const file = new File(['x'], path.split('/').pop() ?? path);
@@ -35,5 +36,38 @@ describe('changesStoredModels', () => {
     expect(changesStoredModels('WEBGPU_DEVICE_LOST')).toBe(false);
     expect(changesStoredModels('INVALID_INPUT')).toBe(false);
     expect(changesStoredModels('CANCELLED')).toBe(false);
+  });
+});
+
+describe('sourceManifestUrl', () => {
+  const base = 'https://app.example.org/kandinsky/';
+  const config = modelSourceConfig({
+    VITE_HUB_IDS: 'true',
+    VITE_MODEL_ORIGINS: 'https://models.example.org',
+  });
+
+  it('opens the demo set, an allowed host’s folder and a repo id', () => {
+    expect(sourceManifestUrl('./models/tiny/manifest.json', modelSourceConfig({}), base)).toEqual({
+      manifestUrl: 'https://app.example.org/kandinsky/models/tiny/manifest.json',
+    });
+    expect(sourceManifestUrl('https://models.example.org/k22/fp16/', config, base)).toEqual({
+      manifestUrl: 'https://models.example.org/k22/fp16/manifest.json',
+    });
+    expect(sourceManifestUrl('me/kandinsky-2-2-web@v1', config, base)).toEqual({
+      manifestUrl: 'https://huggingface.co/me/kandinsky-2-2-web/resolve/v1/manifest.json',
+    });
+  });
+
+  it('refuses with a coded error a host the CSP would block, and what is no source at all', () => {
+    const refused = sourceManifestUrl('https://other.example.net/set/manifest.json', config, base);
+    expect(refused).toEqual({
+      error: { code: 'SOURCE_FORBIDDEN', message: expect.stringMatching(/VITE_MODEL_ORIGINS/) },
+    });
+    expect(sourceManifestUrl('http://[bad', config, base)).toEqual({
+      error: {
+        code: 'INVALID_INPUT',
+        message: expect.stringMatching(/neither a URL nor a Hugging Face repo id/),
+      },
+    });
   });
 });

@@ -1,24 +1,53 @@
 /** Where the app looks for a model set, and how the user's choice is remembered. */
-import type { ErrorCode } from '../../workers/errors';
+import {
+  type ModelSourceConfig,
+  modelSourceConfig,
+  parseHubRepoId,
+  resolveModelSource,
+} from '../../models/model-origins';
+import type { ErrorCode, WireError } from '../../workers/errors';
 
 const SOURCE_KEY = 'kandinsky-web:model-url';
 
+/** What this build may open (VITE_MODEL_URL, VITE_MODEL_ORIGINS, VITE_HUB_IDS, VITE_HF_ENDPOINT). */
+export function buildSourceConfig(): ModelSourceConfig {
+  return modelSourceConfig(import.meta.env);
+}
+
 /**
- * The default model set: `VITE_MODEL_URL` at build time (the real Kandinsky 2.2 set on a host of
- * the deployer's choice), else the tiny demo set the app itself serves.
+ * The default model set as the source box shows it: `VITE_MODEL_URL` at build time (a manifest
+ * URL or a Hub repo id), else the tiny demo set the app itself serves.
  */
-export function defaultModelUrl(baseUri: string): string {
-  const configured = import.meta.env.VITE_MODEL_URL as string | undefined;
+export function defaultModelSource(baseUri: string): string {
+  const configured = (import.meta.env.VITE_MODEL_URL as string | undefined)?.trim();
+  if (configured && parseHubRepoId(configured) !== null) return configured;
   return new URL(configured && configured.length > 0 ? configured : './models/tiny/manifest.json', baseUri)
     .href;
 }
 
-export function savedModelUrl(storage: Pick<Storage, 'getItem'>, baseUri: string): string {
-  return storage.getItem(SOURCE_KEY) ?? defaultModelUrl(baseUri);
+/** The source the user opened last (a URL or a repo id, as typed), else the default. */
+export function savedModelSource(storage: Pick<Storage, 'getItem'>, baseUri: string): string {
+  return storage.getItem(SOURCE_KEY) ?? defaultModelSource(baseUri);
 }
 
-export function saveModelUrl(storage: Pick<Storage, 'setItem'>, url: string): void {
-  storage.setItem(SOURCE_KEY, url);
+export function saveModelSource(storage: Pick<Storage, 'setItem'>, source: string): void {
+  storage.setItem(SOURCE_KEY, source);
+}
+
+/**
+ * What the source box holds, as the manifest URL to open: a URL (relative to the page, a folder
+ * URL gets manifest.json) or a Hub repo id, refused with a message when this build's CSP would not
+ * allow its origin. The page's own origin is always allowed.
+ */
+export function sourceManifestUrl(
+  input: string,
+  config: ModelSourceConfig,
+  baseUri: string,
+): { readonly manifestUrl: string } | { readonly error: WireError } {
+  const resolved = resolveModelSource(input, config, baseUri, new URL(baseUri).origin);
+  if (resolved.kind !== 'invalid') return { manifestUrl: resolved.manifestUrl };
+  const code = resolved.reason === 'forbidden' ? 'SOURCE_FORBIDDEN' : 'INVALID_INPUT';
+  return { error: { code, message: resolved.message } };
 }
 
 /**

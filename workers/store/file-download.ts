@@ -3,6 +3,16 @@ import { formatBytes } from '../format';
 import { unlessAborted } from './file-locks';
 import type { ModelSource } from './model-source';
 import { chunkCount, type FileRecord, type StoreDatabase } from './store-database';
+
+/**
+ * Where one file's chunks and progress record are kept while it downloads: the store's IndexedDB
+ * (StoreDatabase), or the CLI's cache folder (scripts/model-cache.ts).
+ */
+export type FileDatabase = Pick<
+  StoreDatabase,
+  'getFile' | 'putFile' | 'getChunk' | 'putChunk' | 'deleteFile'
+>;
+
 import { abortedError, StoreError, throwIfAborted } from './store-error';
 
 /** Incremental sha256: fed bytes in order, digested once. */
@@ -92,7 +102,7 @@ export function chunkHashesFor(
 export type FileStage = 'queued' | 'downloading' | 'verifying' | 'stored' | 'failed';
 
 export interface FileDownloadContext {
-  readonly db: StoreDatabase;
+  readonly db: FileDatabase;
   readonly source: ModelSource;
   /** Chunk size for files not yet started, bytes. */
   readonly chunkBytes: number;

@@ -16,9 +16,12 @@ export {
   selectComponents,
 } from './model-download';
 export {
+  type FailureProbe,
   type FetchFunction,
   FileSource,
   type ModelSource,
+  noCorsProbe,
+  type OriginPolicy,
   type PickedFile,
   type SourceRange,
   UrlSource,

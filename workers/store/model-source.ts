@@ -1,4 +1,5 @@
 import { checkFilePath } from '../../models/manifest';
+import { originAllowed, originRefusedMessage } from '../../models/model-origins';
 import { StoreError, throwIfAborted } from './store-error';
 
 /** Bytes of one file from some offset on, as a source delivers them. */
@@ -37,6 +38,68 @@ function assertRelativePath(path: string): void {
 
 export type FetchFunction = (input: string, init?: RequestInit) => Promise<Response>;
 
+/**
+ * The build's list of origins sets may be downloaded from (models/model-origins.ts), which the
+ * page's CSP enforces on the page but nothing enforces in a worker: the store checks it itself.
+ */
+export interface OriginPolicy {
+  /** CSP host sources, as `ModelSourceConfig.origins`. */
+  readonly origins: readonly string[];
+  /** The app's own origin, always allowed. */
+  readonly pageOrigin: string | null;
+}
+
+/**
+ * Why a fetch failed without an answer, where the platform hides it: a browser reports a response
+ * without CORS headers exactly as it reports no network (a TypeError), so a failed request is asked
+ * again in `no-cors` mode (HEAD, nothing read): if the host answers that, the failure was CORS.
+ * 'unknown': the probe can't tell, because the page is cross-origin isolated (COEP require-corp
+ * blocks a no-cors answer without Cross-Origin-Resource-Policy just as it would block no answer).
+ */
+export type FailureProbe = (
+  url: string,
+  signal?: AbortSignal,
+) => Promise<'offline' | 'no-answer' | 'no-cors' | 'unknown'>;
+
+/** The browser's probe (workers and pages): `onLine` false means offline without asking. */
+export function noCorsProbe(
+  fetchFn: FetchFunction,
+  onLine: () => boolean | undefined,
+  isolated: () => boolean = () => false,
+): FailureProbe {
+  return async (url, signal) => {
+    if (onLine() === false) return 'offline';
+    try {
+      await fetchFn(url, { method: 'HEAD', mode: 'no-cors', cache: 'no-store', credentials: 'omit', signal });
+      return 'no-cors';
+    } catch {
+      return isolated() ? 'unknown' : 'no-answer';
+    }
+  };
+}
+
+/** In a browser (page or worker) a failed fetch may be CORS; in Node it never is. */
+function defaultProbe(fetchFn: FetchFunction): FailureProbe | null {
+  const scope = globalThis as {
+    document?: unknown;
+    WorkerGlobalScope?: unknown;
+    navigator?: { onLine?: boolean };
+    crossOriginIsolated?: boolean;
+  };
+  if (scope.document === undefined && scope.WorkerGlobalScope === undefined) return null;
+  return noCorsProbe(
+    fetchFn,
+    () => scope.navigator?.onLine,
+    () => scope.crossOriginIsolated === true,
+  );
+}
+
+/** The headers a host must send for the app to read its files from another origin. */
+const CORS_ADVICE =
+  'The host of the files (and any host their URLs redirect to) must answer with ' +
+  '"Access-Control-Allow-Origin: *" (or this site\'s origin), allow the Range request header and ' +
+  'expose Content-Range ("Access-Control-Expose-Headers: Content-Range, Content-Length, ETag").';
+
 /** HTTP statuses worth retrying: the server or a proxy is overloaded or restarting. */
 function isRetryableStatus(status: number): boolean {
   return status >= 500 || status === 408 || status === 429;
@@ -51,8 +114,18 @@ export class UrlSource implements ModelSource {
   private readonly manifestUrl: URL;
   private readonly folder: URL;
   private readonly fetchFn: FetchFunction;
+  private readonly policy: OriginPolicy | null;
+  private readonly probe: FailureProbe | null;
 
-  constructor(manifestUrl: string | URL, options: { fetch?: FetchFunction } = {}) {
+  /**
+   * `policy`: the origins the build allows (none given: any); checked on the manifest URL and on
+   * the final URL of every response, after redirects. `probe`: tells a CORS failure from no
+   * network (default: the no-cors probe in a browser, none in Node).
+   */
+  constructor(
+    manifestUrl: string | URL,
+    options: { fetch?: FetchFunction; policy?: OriginPolicy; probe?: FailureProbe | null } = {},
+  ) {
     let url: URL;
     try {
       url = new URL(manifestUrl);
@@ -74,6 +147,16 @@ export class UrlSource implements ModelSource {
     this.folder.search = '';
     this.description = url.href;
     this.fetchFn = options.fetch ?? ((input, init) => fetch(input, init));
+    this.policy = options.policy ?? null;
+    this.probe = options.probe === undefined ? defaultProbe(this.fetchFn) : options.probe;
+    this.checkOrigin(url, 'The model source');
+  }
+
+  private checkOrigin(url: URL, what: string, path?: string): void {
+    if (this.policy === null || originAllowed(url, this.policy.origins, this.policy.pageOrigin)) return;
+    throw new StoreError('SOURCE_FORBIDDEN', originRefusedMessage(url, what), {
+      ...(path === undefined ? {} : { details: { path } }),
+    });
   }
 
   /** The URL of a manifest path; refuses anything that would leave the model set's folder. */
@@ -117,6 +200,16 @@ export class UrlSource implements ModelSource {
     }
     let start = 0;
     if (response.status === 206) {
+      const contentRange = response.headers.get('Content-Range');
+      if (contentRange === null && response.type === 'cors') {
+        // A cross-origin 206 whose host did not expose Content-Range: where the bytes start is hidden.
+        await response.body.cancel().catch(() => undefined);
+        throw new StoreError(
+          'SOURCE_NO_CORS',
+          `${hostOf(response, url)} sent part of "${path}" without exposing its Content-Range header to this site, so where the bytes belong can't be checked. ${CORS_ADVICE}`,
+          { details: { path, status: 206 } },
+        );
+      }
       // "bytes 100-199/200": the body starts at 100. A range we didn't ask for is treated as unusable.
       const match = /^bytes (\d+)-\d+\/(\d+|\*)$/.exec(response.headers.get('Content-Range') ?? '');
       start = match ? Number(match[1]) : Number.NaN;
@@ -159,11 +252,38 @@ export class UrlSource implements ModelSource {
       });
     } catch (error) {
       throwIfAborted(signal);
+      const failure = this.probe
+        ? await this.probe(url.href, signal).catch(() => 'no-answer' as const)
+        : null;
+      throwIfAborted(signal);
+      if (failure === 'no-cors') {
+        throw new StoreError(
+          'SOURCE_NO_CORS',
+          `${url.origin} answered, but it (or a host ${url.href} redirects to) sent no Access-Control-Allow-Origin ` +
+            `header, so the browser keeps the file from this site. ${CORS_ADVICE}`,
+          { cause: error, details: { path } },
+        );
+      }
       throw new StoreError(
         'SOURCE_UNREACHABLE',
-        `Could not reach ${url.href}: check the connection and the model URL.`,
+        failure === 'offline'
+          ? `Could not reach ${url.href}: this device is offline. Downloads resume once it is back online.`
+          : failure === 'unknown'
+            ? `Could not reach ${url.href}: check the connection and the model URL. If they are fine, the host ` +
+              '(or one its URLs redirect to) may not send the Access-Control-Allow-Origin header: in a ' +
+              `cross-origin isolated page the browser reports both alike. ${CORS_ADVICE}`
+            : `Could not reach ${url.href}: check the connection and the model URL.`,
         { cause: error, details: { path }, retryable: true },
       );
+    }
+    // Redirects are followed by fetch itself; where they led must be allowed too.
+    if (response.url) {
+      try {
+        this.checkOrigin(new URL(response.url), `${url.href} redirected to`, path);
+      } catch (error) {
+        await response.body?.cancel().catch(() => undefined);
+        throw error;
+      }
     }
     if (response.ok) return response;
     await response.body?.cancel().catch(() => undefined);
@@ -185,6 +305,11 @@ export class UrlSource implements ModelSource {
       },
     );
   }
+}
+
+/** Who sent a response: its final URL's origin (after redirects), else the requested one. */
+function hostOf(response: Response, requested: URL): string {
+  return response.url ? new URL(response.url).origin : requested.origin;
 }
 
 /** A file the user picked: a Blob plus, for folder picks, its path inside the folder. */

@@ -9,6 +9,11 @@ export const STORE_ERROR_CODES = [
   'SOURCE_FILE_MISSING',
   /** A file path or URL points outside the model set's origin and folder. */
   'SOURCE_FORBIDDEN',
+  /**
+   * The host answered without the CORS headers a cross-origin download needs
+   * (Access-Control-Allow-Origin, or Content-Range not exposed); the message names them.
+   */
+  'SOURCE_NO_CORS',
   /** The network failed (offline, DNS, connection dropped) and retries ran out. */
   'SOURCE_UNREACHABLE',
   /** The server answered with an HTTP error status and retries (for 5xx) ran out. */
