@@ -53,7 +53,8 @@ function runEveryClass(manifest: Manifest): void {
   }
   const prior = createPriorScheduler(manifest.schedulers.prior as SchedulerConfigJson);
   prior.setTimesteps(2);
-  prior.step(zeros, 999, zeros, { shape: [1, 16], prevTimestep: 0, generator: new TorchGenerator(0) });
+  const [first = 0, last] = prior.timesteps;
+  prior.step(zeros, first, zeros, { shape: [1, 16], prevTimestep: last, generator: new TorchGenerator(0) });
 }
 
 describe('scheduler configs from the checkpoints', () => {
