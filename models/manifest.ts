@@ -290,9 +290,11 @@ function schedulerChoice<const T extends readonly [JsonLiteral, ...JsonLiteral[]
   diffusersOnly: readonly JsonLiteral[] = [],
 ) {
   const error = (issue: { input?: unknown }) =>
-    diffusersOnly.some((v) => Object.is(v, issue.input))
-      ? `${shownValue(issue.input)} is a diffusers setting this engine does not run (it runs ${listed(runs)}); export the set with a scheduler config that uses one of those`
-      : `${shownValue(issue.input)} is not a value diffusers knows here; expected ${listed([...runs, ...diffusersOnly])} (this engine runs ${listed(runs)})`;
+    issue.input === undefined
+      ? `missing; expected ${listed(runs)}`
+      : diffusersOnly.some((v) => Object.is(v, issue.input))
+        ? `${shownValue(issue.input)} is a diffusers setting this engine does not run (it runs ${listed(runs)}); export the set with a scheduler config that uses one of those`
+        : `${shownValue(issue.input)} is not a value diffusers knows here; expected ${listed([...runs, ...diffusersOnly])} (this engine runs ${listed(runs)})`;
   return z.literal(runs, { error });
 }
 

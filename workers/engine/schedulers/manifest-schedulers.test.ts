@@ -118,6 +118,15 @@ describe('scheduler configs from the checkpoints', () => {
 
   const refusals: [string, (m: Json) => void, string, RegExp][] = [
     [
+      'a config without its class (diffusers’ `_class_name` is not the manifest’s `class_name`)',
+      (m: Json) => {
+        m.schedulers.decoder._class_name = m.schedulers.decoder.class_name;
+        delete m.schedulers.decoder.class_name;
+      },
+      'schedulers.decoder.class_name',
+      /missing; expected "DDPMScheduler", "DDIMScheduler", "DPMSolverMultistepScheduler"/,
+    ],
+    [
       'an unknown class',
       (m: Json) => (m.schedulers.decoder.class_name = 'EulerDiscreteScheduler'),
       'schedulers.decoder.class_name',
