@@ -1,6 +1,7 @@
-// The fixture sets against the contract (the graph checks: the tiny set): the manifest validates, every listed byte matches its
-// size and sha256, every graph loads from the manifest's files alone (as the browser loads them),
-// has the contract's inputs and outputs, and reproduces the recorded diffusers intermediates.
+// The fixture sets against the contract: each manifest validates and every listed byte matches its
+// size and sha256; for the tiny set every graph also loads from the manifest's files alone (as the
+// browser loads them), has the contract's inputs and outputs, and reproduces the recorded diffusers
+// intermediates (the checkpoint set's graphs are proven by its parity cases).
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
