@@ -324,7 +324,7 @@ function withoutPrivateKeys(value: unknown): unknown {
   return Object.fromEntries(Object.entries(value).filter(([key]) => !key.startsWith('_')));
 }
 
-/** The scheduler classes a decoder config may name, and the one a prior config must name. */
+/** The scheduler classes a decoder config may name (the engine's denoising loops run these three). */
 export const DECODER_SCHEDULER_CLASS_NAMES = [
   'DDPMScheduler',
   'DDIMScheduler',
