@@ -1,6 +1,7 @@
-// The tiny fixture set against the contract: the manifest validates, every listed byte matches its
-// size and sha256, every graph loads from the manifest's files alone (as the browser loads them),
-// has the contract's inputs and outputs, and reproduces the recorded diffusers intermediates.
+// The fixture sets against the contract: each manifest validates and every listed byte matches its
+// size and sha256; for the tiny set every graph also loads from the manifest's files alone (as the
+// browser loads them), has the contract's inputs and outputs, and reproduces the recorded diffusers
+// intermediates (the checkpoint set's graphs are proven by its parity cases).
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -101,20 +102,33 @@ function referenceCase(name: string): ReferenceCase {
   return found;
 }
 
-describe('tiny fixture manifest', () => {
-  it('lists every component of contract 1 with the kind the contract gives it', () => {
+/** The fixture sets: the tiny one, and the checkpoint set exported through the real-checkpoint path. */
+const SETS = [
+  { name: 'tiny', dir: SET_DIR, manifest, graphs: 20 },
+  (() => {
+    const dir = join(dirname(SET_DIR), 'tiny-diffusers');
+    const parsed = parseManifest(JSON.parse(readFileSync(join(dir, 'manifest.json'), 'utf8')));
+    return { name: 'tiny-diffusers', dir, manifest: parsed, graphs: 8 };
+  })(),
+];
+
+describe.each(SETS)('$name fixture manifest', (set) => {
+  it('lists the components of contract 1 with the kind the contract gives them', () => {
+    // The checkpoint set was exported without a depth estimator (an optional component).
+    const optional = set.name === 'tiny' ? [] : ['depth_estimator'];
     for (const id of [...GRAPH_COMPONENTS, ...TENSOR_COMPONENTS, 'tokenizer'] as const) {
-      expect(manifest.components[id]?.kind, id).toBe(componentKind(id));
+      if (optional.includes(id)) continue;
+      expect(set.manifest.components[id]?.kind, id).toBe(componentKind(id));
     }
-    expect(manifest.contractVersion).toBe('1');
-    expect(manifest.dims.movqScaleFactor).toBe(8);
+    expect(set.manifest.contractVersion).toBe('1');
+    expect(set.manifest.dims.movqScaleFactor).toBe(8);
   });
 
   it('matches every listed file byte for byte (size and sha256)', () => {
-    const files = manifestFiles(manifest);
-    expect(files.length).toBeGreaterThan(20);
+    const files = manifestFiles(set.manifest);
+    expect(files.length).toBeGreaterThan(set.graphs);
     for (const { file } of files) {
-      const bytes = readFileSync(join(SET_DIR, file.path));
+      const bytes = readFileSync(join(set.dir, file.path));
       expect(bytes.length, file.path).toBe(file.bytes);
       expect(createHash('sha256').update(bytes).digest('hex'), file.path).toBe(file.sha256);
     }
@@ -122,9 +136,11 @@ describe('tiny fixture manifest', () => {
 
   it('ships the constant tensors with the contract shapes', () => {
     for (const id of TENSOR_COMPONENTS) {
-      const component = manifest.components[id];
+      const component = set.manifest.components[id];
       if (component?.kind !== 'tensor') throw new Error(id);
-      expect(component.shape).toEqual(TENSOR_CONTRACTS[id].shape.map((d) => resolveDim(d, dims)));
+      expect(component.shape).toEqual(
+        TENSOR_CONTRACTS[id].shape.map((d) => resolveDim(d, set.manifest.dims)),
+      );
     }
   });
 });

@@ -30,10 +30,13 @@ function checkAccepted(result: Manifest | ManifestError): void {
   }
   const { prior, decoder } = result.schedulers;
   for (const steps of [prior.num_train_timesteps, decoder.num_train_timesteps]) {
-    expect(steps).toBeLessThanOrEqual(MANIFEST_LIMITS.trainTimesteps.max);
+    expect(steps ?? 1000).toBeLessThanOrEqual(MANIFEST_LIMITS.trainTimesteps.max);
   }
-  expect(decoder.beta_start).toBeLessThan(decoder.beta_end);
-  expect(decoder.beta_end).toBeLessThan(1);
+  if (!decoder.trained_betas) {
+    // diffusers' defaults where a config leaves them out.
+    expect(decoder.beta_start ?? 0.0001).toBeLessThan(decoder.beta_end ?? 0.02);
+    expect(decoder.beta_end ?? 0.02).toBeLessThan(1);
+  }
   // No prototype was swapped in: every component is an own, validated entry.
   expect(Object.getPrototypeOf(result.components)).toBe(Object.prototype);
 }
@@ -172,4 +175,106 @@ describe('manifest fuzzing', () => {
       { numRuns: 500 },
     );
   });
+
+  it('scheduler configs: any field of the decoder and prior classes set to any value', () => {
+    // The checkpoint set's manifest carries a DDIM decoder config as diffusers saves it.
+    const checkpointManifest = JSON.parse(
+      readFileSync(join(dirname(FIXTURE), '..', 'tiny-diffusers', 'manifest.json'), 'utf8'),
+    ) as { schedulers: Record<'prior' | 'decoder', Record<string, unknown>> };
+    const field = fc.constantFrom(...SCHEDULER_FIELDS);
+    const value = fc.oneof(replacement, fc.constantFrom(...SCHEDULER_VALUES));
+    fc.assert(
+      fc.property(
+        fc.constantFrom('prior' as const, 'decoder' as const),
+        fc.array(fc.tuple(field, value), { minLength: 1, maxLength: 4 }),
+        (which, edits) => {
+          const json = structuredClone(checkpointManifest);
+          for (const [key, v] of edits) json.schedulers[which][key] = v;
+          const result = outcome(() => parseManifest(json));
+          checkAccepted(result);
+          // A refusal names a scheduler field (or the manifest's first bad field).
+          if (result instanceof ManifestError && result.field.startsWith('schedulers.')) {
+            expect(result.message).toMatch(/schedulers\.(prior|decoder)/);
+          }
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
 });
+
+/** Every config field diffusers 0.31's UnCLIP, DDPM, DDIM and DPM-Solver++ schedulers read, and some they do not. */
+const SCHEDULER_FIELDS = [
+  'class_name',
+  'num_train_timesteps',
+  'beta_start',
+  'beta_end',
+  'beta_schedule',
+  'trained_betas',
+  'variance_type',
+  'clip_sample',
+  'clip_sample_range',
+  'prediction_type',
+  'thresholding',
+  'dynamic_thresholding_ratio',
+  'sample_max_value',
+  'timestep_spacing',
+  'steps_offset',
+  'rescale_betas_zero_snr',
+  'set_alpha_to_one',
+  'solver_order',
+  'algorithm_type',
+  'solver_type',
+  'lower_order_final',
+  'euler_at_final',
+  'use_karras_sigmas',
+  'use_exponential_sigmas',
+  'use_beta_sigmas',
+  'use_lu_lambdas',
+  'final_sigmas_type',
+  'lambda_min_clipped',
+  'skip_prk_steps',
+  '_diffusers_version',
+  '_class_name',
+  'interpolation_type',
+] as const;
+
+/** Values those fields take in diffusers, supported here or not. */
+const SCHEDULER_VALUES = [
+  'UnCLIPScheduler',
+  'DDPMScheduler',
+  'DDIMScheduler',
+  'DPMSolverMultistepScheduler',
+  'EulerDiscreteScheduler',
+  'linear',
+  'scaled_linear',
+  'squaredcos_cap_v2',
+  'sigmoid',
+  'fixed_small',
+  'fixed_small_log',
+  'fixed_large',
+  'fixed_large_log',
+  'learned_range',
+  'epsilon',
+  'sample',
+  'v_prediction',
+  'leading',
+  'trailing',
+  'linspace',
+  'dpmsolver++',
+  'sde-dpmsolver++',
+  'midpoint',
+  'heun',
+  'zero',
+  'sigma_min',
+  0,
+  1,
+  2,
+  3,
+  0.00085,
+  0.012,
+  0.995,
+  1000,
+  [0.1, 0.2],
+  Array.from({ length: 1000 }, (_, i) => 0.0001 + i * 1e-5),
+];

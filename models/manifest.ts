@@ -269,42 +269,190 @@ const TrainTimesteps = intIn(MANIFEST_LIMITS.trainTimesteps.min, MANIFEST_LIMITS
 /** clip_sample_range: 1 for the decoder, 10 for the prior in Kandinsky 2.2. */
 const ClipRange = positiveUpTo(1000);
 
-const PriorScheduler = z.strictObject({
-  class_name: z.literal('UnCLIPScheduler'),
-  num_train_timesteps: TrainTimesteps,
-  beta_schedule: z.literal('squaredcos_cap_v2'),
-  variance_type: z.literal('fixed_small_log'),
-  prediction_type: z.enum(['sample', 'epsilon']),
-  clip_sample: z.boolean(),
-  clip_sample_range: ClipRange,
-});
-const DecoderScheduler = z
-  .strictObject({
-    class_name: z.literal('DDPMScheduler'),
-    num_train_timesteps: TrainTimesteps,
-    beta_schedule: z.enum(['linear', 'scaled_linear', 'squaredcos_cap_v2']),
-    // A beta is a per-step noise variance: 1 or more leaves no signal (ᾱ ≤ 0).
-    beta_start: positiveUpTo(1, true),
-    beta_end: positiveUpTo(1, true),
-    variance_type: z.enum(['fixed_small', 'fixed_small_log', 'fixed_large', 'fixed_large_log']),
-    prediction_type: z.enum(['epsilon', 'sample', 'v_prediction']),
-    clip_sample: z.boolean(),
-    clip_sample_range: ClipRange,
-    thresholding: z.literal(false),
-    timestep_spacing: z.enum(['leading', 'linspace', 'trailing']),
-    // diffusers' configs use 0 or 1; more pushes `leading` timesteps past the last trained one.
-    steps_offset: intIn(0, 1),
-  })
-  .superRefine((scheduler, ctx) => {
-    if (scheduler.beta_start >= scheduler.beta_end) {
-      fail(
-        ctx,
-        'MANIFEST_INCONSISTENT',
-        ['beta_end'],
-        `beta_end (${scheduler.beta_end}) must be above beta_start (${scheduler.beta_start}): noise grows over the schedule`,
-      );
-    }
-  });
+/** A value for a message: JSON text, cut short. */
+function shownValue(input: unknown): string {
+  if (input === undefined) return 'nothing';
+  const text = JSON.stringify(input) ?? typeof input;
+  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
+}
+
+const listed = (values: readonly unknown[]) => values.map((v) => JSON.stringify(v)).join(', ');
+
+type JsonLiteral = string | number | boolean | null;
+
+/**
+ * A scheduler config field: `runs` are the values the engine's schedulers implement (as diffusers
+ * computes them); `diffusersOnly` the other values diffusers 0.31 accepts, which this engine refuses
+ * by name rather than running them some other way. Anything else is not a diffusers value at all.
+ */
+function schedulerChoice<const T extends readonly [JsonLiteral, ...JsonLiteral[]]>(
+  runs: T,
+  diffusersOnly: readonly JsonLiteral[] = [],
+) {
+  const error = (issue: { input?: unknown }) =>
+    issue.input === undefined
+      ? `missing; expected ${listed(runs)}`
+      : diffusersOnly.some((v) => Object.is(v, issue.input))
+        ? `${shownValue(issue.input)} is a diffusers setting this engine does not run (it runs ${listed(runs)}); export the set with a scheduler config that uses one of those`
+        : `${shownValue(issue.input)} is not a value diffusers knows here; expected ${listed([...runs, ...diffusersOnly])} (this engine runs ${listed(runs)})`;
+  return z.literal(runs, { error });
+}
+
+/** A finite number with |x| ≤ float32's largest, the scheduler's float32 math being what reads it. */
+const Float32Finite = z
+  .number({ error: (issue) => `expected a finite number, got ${described(issue.input)}` })
+  .min(-MANIFEST_LIMITS.float32Max)
+  .max(MANIFEST_LIMITS.float32Max);
+
+/** The message for a config key that no class the config may build reads. */
+function unknownSchedulerField(classes: string) {
+  return (issue: { code?: string; keys?: readonly string[] }) =>
+    issue.code === 'unrecognized_keys'
+      ? `${issue.keys?.map((k) => JSON.stringify(k)).join(', ')} is not a field diffusers 0.31's ${classes} read; remove it (keys starting with "_" are ignored)`
+      : undefined;
+}
+
+/** diffusers' defaults where a config leaves a field out (every one of these classes shares them). */
+const DIFFUSERS_DEFAULTS = { num_train_timesteps: 1000, beta_start: 0.0001, beta_end: 0.02 } as const;
+
+/**
+ * diffusers' ConfigMixin keeps `_`-prefixed keys (`_class_name`, `_diffusers_version`) beside the
+ * fields; they carry no setting, so they are dropped before the fields are checked.
+ */
+function withoutPrivateKeys(value: unknown): unknown {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return value;
+  return Object.fromEntries(Object.entries(value).filter(([key]) => !key.startsWith('_')));
+}
+
+/** The scheduler classes a decoder config may name (the engine's denoising loops run these three). */
+export const DECODER_SCHEDULER_CLASS_NAMES = [
+  'DDPMScheduler',
+  'DDIMScheduler',
+  'DPMSolverMultistepScheduler',
+] as const;
+const DecoderClass = schedulerChoice(DECODER_SCHEDULER_CLASS_NAMES, ['UnCLIPScheduler']);
+
+/**
+ * The prior's UnCLIPScheduler: every field of its diffusers 0.31 `__init__`. Absent fields take
+ * diffusers' defaults (the engine applies them as `from_config` does).
+ */
+const PriorScheduler = z.preprocess(
+  withoutPrivateKeys,
+  z
+    .strictObject(
+      {
+        class_name: schedulerChoice(['UnCLIPScheduler']),
+        num_train_timesteps: TrainTimesteps.optional(),
+        beta_schedule: schedulerChoice(['squaredcos_cap_v2']).optional(),
+        variance_type: schedulerChoice(['fixed_small_log'], ['learned_range']).optional(),
+        prediction_type: schedulerChoice(['sample', 'epsilon']).optional(),
+        clip_sample: z.boolean().optional(),
+        clip_sample_range: ClipRange.nullable().optional(),
+      },
+      { error: unknownSchedulerField('UnCLIPScheduler') },
+    )
+    .superRefine((scheduler, ctx) => {
+      if (scheduler.clip_sample !== false && scheduler.clip_sample_range === null) {
+        fail(
+          ctx,
+          'MANIFEST_INCONSISTENT',
+          ['clip_sample_range'],
+          'clip_sample_range is null while clip_sample is on: diffusers cannot clip to no range; give a number or set clip_sample to false',
+        );
+      }
+    }),
+);
+
+/**
+ * The decoder's scheduler: every field DDPMScheduler, DDIMScheduler and DPMSolverMultistepScheduler
+ * honour in diffusers 0.31. A person may run any of the three from this config (diffusers'
+ * `from_config`: a field the chosen class has carries over, the rest take its defaults), so each
+ * field holds a value all three run, whichever class the set names. Absent fields take the class's
+ * diffusers defaults.
+ */
+const DecoderScheduler = z.preprocess(
+  withoutPrivateKeys,
+  z
+    .strictObject(
+      {
+        class_name: DecoderClass,
+        // The training noise schedule (all three classes).
+        num_train_timesteps: TrainTimesteps.optional(),
+        // A beta is a per-step noise variance: 1 or more leaves no signal (ᾱ ≤ 0).
+        beta_start: positiveUpTo(1, true).optional(),
+        beta_end: positiveUpTo(1, true).optional(),
+        beta_schedule: schedulerChoice(
+          ['linear', 'scaled_linear', 'squaredcos_cap_v2'],
+          ['sigmoid'],
+        ).optional(),
+        trained_betas: z
+          .array(positiveUpTo(1, true))
+          .max(MANIFEST_LIMITS.trainTimesteps.max)
+          .nullable()
+          .optional(),
+        rescale_betas_zero_snr: schedulerChoice([false], [true]).optional(),
+        // What the UNet predicts and how x0 is estimated from it.
+        prediction_type: schedulerChoice(['epsilon'], ['sample', 'v_prediction']).optional(),
+        clip_sample: z.boolean().optional(),
+        clip_sample_range: ClipRange.optional(),
+        thresholding: schedulerChoice([false], [true]).optional(),
+        // Only read with thresholding, which is refused: any bounded value is inert.
+        dynamic_thresholding_ratio: positiveUpTo(1).optional(),
+        sample_max_value: positiveUpTo(MANIFEST_LIMITS.float32Max).optional(),
+        // The inference timesteps.
+        timestep_spacing: schedulerChoice(['leading', 'linspace', 'trailing']).optional(),
+        // diffusers' configs use 0 or 1; more pushes `leading` timesteps past the last trained one.
+        steps_offset: intIn(0, 1).optional(),
+        // DDPM's step noise (DPM-Solver reads it only to drop learned variance channels).
+        variance_type: schedulerChoice(
+          ['fixed_small', 'fixed_small_log', 'fixed_large', null],
+          ['fixed_large_log', 'learned', 'learned_range'],
+        ).optional(),
+        // DDIM: ᾱ past the last step, 1 or ᾱ_0 (Kandinsky's decoder config: false).
+        set_alpha_to_one: z.boolean().optional(),
+        // DPM-Solver++.
+        solver_order: schedulerChoice([1, 2], [3]).optional(),
+        algorithm_type: schedulerChoice(
+          ['dpmsolver++'],
+          ['dpmsolver', 'sde-dpmsolver', 'sde-dpmsolver++'],
+        ).optional(),
+        solver_type: schedulerChoice(['midpoint', 'heun']).optional(),
+        lower_order_final: z.boolean().optional(),
+        euler_at_final: z.boolean().optional(),
+        use_karras_sigmas: schedulerChoice([false, null], [true]).optional(),
+        use_exponential_sigmas: schedulerChoice([false, null], [true]).optional(),
+        use_beta_sigmas: schedulerChoice([false, null], [true]).optional(),
+        use_lu_lambdas: schedulerChoice([false, null], [true]).optional(),
+        final_sigmas_type: schedulerChoice(['zero', 'sigma_min']).optional(),
+        /** null stands for diffusers' default, -∞ (no clipping), which JSON cannot write. */
+        lambda_min_clipped: Float32Finite.nullable().optional(),
+        // PNDM's, in configs saved from Stable Diffusion-style pipelines; none of these classes reads it.
+        skip_prk_steps: z.boolean().optional(),
+      },
+      { error: unknownSchedulerField('DDPMScheduler, DDIMScheduler and DPMSolverMultistepScheduler') },
+    )
+    .superRefine((scheduler, ctx) => {
+      const betaStart = scheduler.beta_start ?? DIFFUSERS_DEFAULTS.beta_start;
+      const betaEnd = scheduler.beta_end ?? DIFFUSERS_DEFAULTS.beta_end;
+      if (!scheduler.trained_betas && betaStart >= betaEnd) {
+        fail(
+          ctx,
+          'MANIFEST_INCONSISTENT',
+          ['beta_end'],
+          `beta_end (${betaEnd}) must be above beta_start (${betaStart}): noise grows over the schedule`,
+        );
+      }
+      const steps = scheduler.num_train_timesteps ?? DIFFUSERS_DEFAULTS.num_train_timesteps;
+      if (scheduler.trained_betas && scheduler.trained_betas.length !== steps) {
+        fail(
+          ctx,
+          'MANIFEST_INCONSISTENT',
+          ['trained_betas'],
+          `trained_betas has ${scheduler.trained_betas.length} values for ${steps} training timesteps; give one per timestep`,
+        );
+      }
+    }),
+);
 
 // Kandinsky 2.2: 77 tokens, hidden size 1280, embedding 1280, 224 px, 4 channels, factor 8, 384 px.
 const Dims = z.strictObject({
@@ -489,8 +637,9 @@ export type TensorComponent = z.infer<typeof TensorComponent>;
 export type TokenizerComponent = z.infer<typeof TokenizerComponent>;
 export type ManifestComponent = z.infer<typeof Component>;
 export type Precision = OnnxComponent['precision'];
-export type PriorSchedulerConfig = z.infer<typeof PriorScheduler>;
-export type DecoderSchedulerConfig = z.infer<typeof DecoderScheduler>;
+export type PriorSchedulerConfig = z.output<typeof PriorScheduler>;
+export type DecoderSchedulerConfig = z.output<typeof DecoderScheduler>;
+export type DecoderSchedulerClassName = (typeof DECODER_SCHEDULER_CLASS_NAMES)[number];
 export type ManifestDims = z.infer<typeof Dims>;
 export type Manifest = z.infer<typeof ManifestSchema>;
 export type ManifestVariant = z.infer<typeof Variant>;

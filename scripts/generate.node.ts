@@ -27,6 +27,7 @@ import { decodePng, PngError, type RgbaImage } from '../workers/engine/png';
 import { encodeImagePng, readSettingsFromPng, SettingsImportError } from '../workers/engine/png-settings';
 import { componentsFor } from '../workers/engine/request';
 import { resamplePixels, resizeRgb } from '../workers/engine/resample';
+import { ownDecoderScheduler, type SchedulerConfigJson } from '../workers/engine/schedulers';
 import {
   DECODER_SCHEDULERS,
   DEFAULT_SETTINGS,
@@ -63,7 +64,8 @@ export const USAGE = `Usage: npm run generate -- --model <dir|url|owner/name> --
   --prior-steps <n>        prior steps (default ${DEFAULT_SETTINGS.priorSteps})
   --guidance <x>           decoder guidance scale (default ${DEFAULT_SETTINGS.guidance})
   --prior-guidance <x>     prior guidance scale (default ${DEFAULT_SETTINGS.priorGuidance})
-  --scheduler <name>       ${DECODER_SCHEDULERS.join(' | ')} (default ${DEFAULT_SETTINGS.scheduler})
+  --scheduler <name>       ${DECODER_SCHEDULERS.join(' | ')} (default: the set's own, its checkpoint's
+                           scheduler config; another is built from that config as diffusers' from_config)
   --seed-mode <mode>       combined (default: one generator through prior and decoder, as diffusers'
                            combined pipelines) | separate (prior and decoder pipelines each seeded)
   --images <n>             images per prompt; writes out-1.png, out-2.png, … (default 1)
@@ -625,6 +627,12 @@ export async function verifiedReader(
 }
 
 /** Builds the tokenizer once from its verified files: a damaged one fails here, named, before any model loads. */
+/** The decoder scheduler a generation runs, as the summary line says it. */
+function schedulerDescription(settings: GenerationSettings, manifest: Manifest): string {
+  const decoder = manifest.schedulers.decoder as SchedulerConfigJson;
+  return settings.scheduler ?? `${ownDecoderScheduler(decoder)} (the set's own)`;
+}
+
 async function checkTokenizer(manifest: Manifest, files: Pick<ModelFiles, 'read'>): Promise<void> {
   const listed = manifest.components.tokenizer?.files ?? [];
   const find = (name: string) => listed.find((f) => f.path.split('/').pop() === name)?.path;
@@ -909,7 +917,7 @@ export async function generate(argv: readonly string[], io: CliIo): Promise<CliR
   });
   io.stderr(
     `${manifest.name}: ${settings.mode} ${settings.width}×${settings.height}, seed ${settings.seed}, ` +
-      `${settings.priorSteps} prior + ${settings.steps} ${settings.scheduler} steps\n`,
+      `${settings.priorSteps} prior + ${settings.steps} ${schedulerDescription(settings, manifest)} steps\n`,
   );
   try {
     const result = await runPipeline(

@@ -14,7 +14,7 @@ import * as ortNode from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseManifest } from '../models/manifest';
 import { parseNpy } from '../test-support/npy';
-import { openTinyModelSet, TINY_DIR } from '../test-support/tiny-fixture.node';
+import { checkpointSet, openTinyModelSet, TINY_DIR } from '../test-support/tiny-fixture.node';
 import { ModelSet } from '../workers/engine/model-set';
 import { nodeZlib } from '../workers/engine/node-zlib.node';
 import type { OrtRuntime } from '../workers/engine/ort';
@@ -140,7 +140,6 @@ describe('npm run generate (in process)', () => {
       priorGuidance: 4,
       steps: 2,
       guidance: 4,
-      scheduler: 'ddpm',
       numImages: 2,
       strength: 0.3,
     };
@@ -220,9 +219,9 @@ describe('npm run generate (in process)', () => {
   });
 
   /** The recorded diffusers picture of a reference case, as 8-bit values. */
-  const referencePixels = async (name: string, folder = 'reference'): Promise<Uint8Array> => {
+  const referencePixels = async (name: string, folder = 'reference', set = TINY_DIR): Promise<Uint8Array> => {
     const npy = parseNpy(
-      new Uint8Array(await readFile(path.join(TINY_DIR, `${folder}/${name}/output_image.npy`))),
+      new Uint8Array(await readFile(path.join(set, `${folder}/${name}/output_image.npy`))),
     );
     return Uint8Array.from(npy.data as Float32Array, (v) => Math.round(v * 255));
   };
@@ -273,6 +272,41 @@ describe('npm run generate (in process)', () => {
     expect((await cli(...args, '--seed-mode', 'per-step', '--out', combined)).stderr).toMatch(
       /--seed-mode: Unknown seed mode "per-step"/,
     );
+  });
+
+  it('on checkpoints made elsewhere: the set’s own scheduler (DDIM) by default, --scheduler ddpm from its config', async () => {
+    // models/fixtures/tiny-diffusers: exported through the real-checkpoint path from diffusers folders
+    // whose decoder scheduler is DDIMScheduler with set_alpha_to_one false.
+    const set = checkpointSet.dir;
+    const args = [
+      ...['--model', set, '--size', '64x64', '--steps', '3', '--prior-steps', '2', '--threads', '1'],
+      ...['--prompt', 'a red cat, 4k photo', '--seed', '0'],
+    ];
+    const separate = path.join(work, 'checkpoints-separate.png');
+    const result = await cli(
+      ...args,
+      '--negative',
+      'low quality, bad quality',
+      '--seed-mode',
+      'separate',
+      '--out',
+      separate,
+    );
+    expect(result.code).toBe(0);
+    expect(result.stderr).toMatch(/3 ddim \(the set's own\) steps/);
+    const written = await readPng(separate);
+    expect(written.settings.scheduler).toBeUndefined();
+    expect(
+      levelsOff(written.image, await referencePixels('txt2img_64_neg_separate', 'reference', set)),
+    ).toBeLessThanOrEqual(1);
+    // DDPMScheduler.from_config(the checkpoint's DDIM config), in the combined pipeline.
+    const ddpm = path.join(work, 'checkpoints-ddpm.png');
+    expect((await cli(...args, '--scheduler', 'ddpm', '--out', ddpm)).code).toBe(0);
+    const picked = await readPng(ddpm);
+    expect(picked.settings.scheduler).toBe('ddpm');
+    expect(
+      levelsOff(picked.image, await referencePixels('txt2img_64_ddpm', 'reference', set)),
+    ).toBeLessThanOrEqual(1);
   });
 
   it('--mix reproduces KandinskyV22PriorPipeline.interpolate, with prompts and pictures', async () => {

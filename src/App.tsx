@@ -130,6 +130,7 @@ export function App() {
           api={api}
           form={form}
           limits={limits}
+          setScheduler={modelSet?.decoderScheduler ?? null}
           gallery={galleryStore}
           onSaved={onSaved}
           onGeneratorLost={restartGenerator}

@@ -26,6 +26,8 @@ export interface DiffusersParams {
   readonly strength?: number;
   /** How the seed was used: one generator through both pipelines, or each pipeline seeded. */
   readonly seed_mode?: 'combined' | 'separate';
+  /** The decoder scheduler picked over the set's own (from_config); absent: the set's own. */
+  readonly scheduler?: GenerationSettings['scheduler'];
 }
 
 export interface ReferenceCase {
@@ -41,7 +43,7 @@ export interface ReferenceIndex {
   readonly tokenizer_cases: readonly { readonly text: string; readonly input_ids: readonly number[] }[];
 }
 
-/** Our settings for a diffusers call with these parameters (DDPM, as the recordings use). */
+/** Our settings for a diffusers call with these parameters (the set's own scheduler unless the case picked one). */
 export function settingsFromParams(mode: GenerationSettings['mode'], p: DiffusersParams): GenerationSettings {
   return {
     mode,
@@ -54,7 +56,7 @@ export function settingsFromParams(mode: GenerationSettings['mode'], p: Diffuser
     priorGuidance: p.prior_guidance_scale,
     steps: p.num_inference_steps,
     guidance: p.guidance_scale,
-    scheduler: 'ddpm',
+    ...(p.scheduler ? { scheduler: p.scheduler } : {}),
     numImages: p.num_images_per_prompt ?? 1,
     strength: p.strength ?? 1,
     ...(p.seed_mode === 'separate' ? { seedMode: 'separate' as const } : {}),

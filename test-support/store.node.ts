@@ -23,20 +23,27 @@ export interface ModelSet {
   readonly files: ReadonlyMap<string, Uint8Array>;
 }
 
-let fixture: ModelSet | undefined;
+const fixtures = new Map<string, ModelSet>();
 
-/** The committed tiny model set, read once. */
-export function tinyModelSet(): ModelSet {
-  if (fixture) return fixture;
-  const manifestText = readFileSync(`${FIXTURE_DIR}manifest.json`, 'utf8');
+/** A committed model set (a folder holding manifest.json), read once. */
+export function fixtureModelSet(dir: string): ModelSet {
+  const cached = fixtures.get(dir);
+  if (cached) return cached;
+  const manifestText = readFileSync(`${dir}manifest.json`, 'utf8');
   const manifest = parseManifest(JSON.parse(manifestText));
   const files = new Map<string, Uint8Array>();
   for (const component of Object.values(manifest.components)) {
     for (const file of component?.files ?? [])
-      files.set(file.path, new Uint8Array(readFileSync(FIXTURE_DIR + file.path)));
+      files.set(file.path, new Uint8Array(readFileSync(dir + file.path)));
   }
-  fixture = { manifestText, manifest, files };
-  return fixture;
+  const set = { manifestText, manifest, files };
+  fixtures.set(dir, set);
+  return set;
+}
+
+/** The committed tiny model set, read once. */
+export function tinyModelSet(): ModelSet {
+  return fixtureModelSet(FIXTURE_DIR);
 }
 
 /** The files a manifest lists for a component (none when it has no such component). */

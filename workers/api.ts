@@ -5,7 +5,7 @@ import type { PipelineProgress } from './engine/hooks';
 import type { MaskImage } from './engine/image';
 import type { RgbaImage } from './engine/png';
 import type { PipelineRequest } from './engine/request';
-import type { GenerationSettings } from './engine/settings';
+import type { DecoderSchedulerName, GenerationSettings } from './engine/settings';
 import type { MixItem } from './engine/stages/mix';
 import type { PrecisionChoice } from './precision';
 
@@ -172,6 +172,8 @@ export interface ModelSetInfo {
   };
   readonly components: readonly ModelComponentInfo[];
   readonly features: readonly ModelFeatureInfo[];
+  /** The set's own decoder scheduler (its checkpoint's), what runs when a person picks none. */
+  readonly decoderScheduler: DecoderSchedulerName;
   /** Output sizes this set supports, pixels. */
   readonly sizeLimits: {
     readonly minSide: number;

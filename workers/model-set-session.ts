@@ -10,6 +10,7 @@ import type { ModelApi, ModelDownloadProgress, ModelSetInfo, ModelSourceSpec } f
 import { ModelSet } from './engine/model-set';
 import type { DeviceTensors, InferenceSession, OrtRuntime } from './engine/ort';
 import { featureComponents } from './engine/request';
+import { ownDecoderScheduler, type SchedulerConfigJson } from './engine/schedulers';
 import { sizeLimitsFor } from './engine/size-limits';
 import { KandinskyError } from './errors';
 import { formatBytes } from './format';
@@ -286,6 +287,7 @@ export class ModelSetSession implements ModelApi {
         storedBytes: c.storedBytes,
       })),
       features,
+      decoderScheduler: ownDecoderScheduler(manifest.schedulers.decoder as SchedulerConfigJson),
       sizeLimits: sizeLimitsFor(manifest),
       usageBytes: status.usageBytes,
       quotaBytes: status.quotaBytes,

@@ -608,11 +608,16 @@ def _unet_embed_dim(unet) -> int:
     return unet.config.encoder_hid_dim
 
 
+def _unet_latent_channels(unet) -> int:
+    """The latents' channels: every Kandinsky 2.2 UNet predicts noise and variance, 2 x latents."""
+    return unet.config.out_channels // 2
+
+
 def unet_inputs(model, batch: int, seed: int = 0, latent_hw=(8, 8)):
     g = torch.Generator().manual_seed(seed)
     h, w = latent_hw
     return (
-        torch.randn(batch, 4, h, w, generator=g),
+        torch.randn(batch, _unet_latent_channels(model), h, w, generator=g),
         torch.full((batch,), 501.0),
         torch.randn(batch, _unet_embed_dim(model), generator=g),
     )
@@ -623,10 +628,10 @@ def unet_inpaint_inputs(model, batch: int, seed: int = 0, latent_hw=(8, 8)):
     h, w = latent_hw
     mask = (torch.rand(batch, 1, h, w, generator=g) > 0.5).float()
     return (
-        torch.randn(batch, 4, h, w, generator=g),
+        torch.randn(batch, _unet_latent_channels(model), h, w, generator=g),
         torch.full((batch,), 501.0),
         torch.randn(batch, _unet_embed_dim(model), generator=g),
-        torch.randn(batch, 4, h, w, generator=g),
+        torch.randn(batch, _unet_latent_channels(model), h, w, generator=g),
         mask,
     )
 
@@ -635,7 +640,7 @@ def unet_depth_inputs(model, batch: int, seed: int = 0, latent_hw=(8, 8)):
     g = torch.Generator().manual_seed(seed)
     h, w = latent_hw
     return (
-        torch.randn(batch, 4, h, w, generator=g),
+        torch.randn(batch, _unet_latent_channels(model), h, w, generator=g),
         torch.full((batch,), 501.0),
         torch.randn(batch, _unet_embed_dim(model), generator=g),
         torch.rand(batch, 3, h * MOVQ_SCALE_FACTOR, w * MOVQ_SCALE_FACTOR, generator=g),

@@ -9,7 +9,8 @@ Modes:
   --prior DIR --decoder DIR     real checkpoints (diffusers folders of kandinsky-community/
                                 kandinsky-2-2-prior and -decoder; optional --decoder-inpaint,
                                 --controlnet-depth, --depth-estimator: a transformers folder of
-                                LiheYoung/depth-anything-small-hf)
+                                LiheYoung/depth-anything-small-hf); the manifest carries the prior's
+                                and the decoder's own scheduler/scheduler_config.json
 Options: --precision fp32|fp16|int8|int4|int4c6, --shard-mb, --check, --components, --size-range MIN-MAX.
 """
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import math
 import shutil
 import sys
 import tempfile
@@ -242,7 +244,7 @@ def export_set(args) -> None:
             print("recording depth reference outputs (transformers depth-estimation + diffusers)", flush=True)
             record_depth_reference.record_all(out_dir)
 
-    manifest = build_manifest(size, components, dims, args.size_range)
+    manifest = build_manifest(size, components, dims, args.size_range, checkpoint_schedulers(args))
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     chunk_hashes.add_chunk_hashes(out_dir / "manifest.json")
     if checks:
@@ -320,7 +322,37 @@ def parse_size_range(text: str) -> tuple:
     return (low, high)
 
 
-def build_manifest(size: str, components: Dict[str, dict], dims: dict, size_range: Optional[tuple] = None) -> dict:
+def scheduler_config(folder: Path) -> dict:
+    """A checkpoint's own `scheduler/scheduler_config.json`, every field as diffusers saved it, with
+    `_class_name` as the manifest's `class_name` (other `_` fields, such as `_diffusers_version`,
+    are kept; readers ignore them)."""
+    path = Path(folder) / "scheduler" / "scheduler_config.json"
+    if not path.is_file():
+        raise SystemExit(f"{path} is missing: --prior and --decoder are diffusers pipeline folders with a scheduler/")
+    config = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(config, dict) or not isinstance(config.get("_class_name"), str):
+        raise SystemExit(f"{path}: expected a JSON object with a _class_name")
+    # Python's json writes diffusers' default lambda_min_clipped, -inf, as -Infinity, which is not
+    # JSON: the manifest writes null, its reading of "no clipping".
+    fields = {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in config.items()}
+    return {"class_name": fields.pop("_class_name"), **fields}
+
+
+def checkpoint_schedulers(args) -> Optional[dict]:
+    """Real checkpoints: the prior's and the decoder's own scheduler configs. The random-weight sets
+    keep the fixed configs of architectures.py (None)."""
+    if args.size != "pretrained":
+        return None
+    return {"prior": scheduler_config(args.prior), "decoder": scheduler_config(args.decoder)}
+
+
+def build_manifest(
+    size: str,
+    components: Dict[str, dict],
+    dims: dict,
+    size_range: Optional[tuple] = None,
+    schedulers: Optional[dict] = None,
+) -> dict:
     ordered = {}
     for name, (optional, enables) in COMPONENT_ROLES.items():
         if name in components:
@@ -335,7 +367,7 @@ def build_manifest(size: str, components: Dict[str, dict], dims: dict, size_rang
         "license": "Apache-2.0",
         "dims": dims,
         "sizeRange": dict(zip(("minSide", "maxSide"), size_range or DEFAULT_SIZE_RANGE[size])),
-        "schedulers": {"prior": arch.PRIOR_SCHEDULER, "decoder": arch.DECODER_SCHEDULER},
+        "schedulers": schedulers or {"prior": arch.PRIOR_SCHEDULER, "decoder": arch.DECODER_SCHEDULER},
         "components": ordered,
     }
 

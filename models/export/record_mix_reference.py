@@ -29,7 +29,8 @@ from PIL import Image
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from recording import IMAGE_PROCESSOR, NEGATIVE, SCHEDULERS, TinyModules, case_recorder, command_line  # noqa: E402
+from recording import IMAGE_PROCESSOR, NEGATIVE, SCHEDULERS, CheckpointModules, TinyModules, case_recorder  # noqa: E402
+from recording import command_line  # noqa: E402
 from recording import decoder_call, generation_params, latents_callback, library_versions, on_pictures  # noqa: E402
 from recording import prepare_output, quiet, record_movq, record_unet, recording_rng, seeded_generator  # noqa: E402
 from recording import test_picture, write_cases  # noqa: E402
@@ -52,6 +53,8 @@ class MixCase:
     num_images_per_prompt: int = 1
     # The image encoder's input is 600 KB of float32: record it once, for one case.
     record_pixel_values: bool = False
+    # combined: one generator through interpolate and the decoder; separate: each seeded anew.
+    seed_mode: str = "combined"
 
 
 CASES: List[MixCase] = [
@@ -67,6 +70,23 @@ CASES: List[MixCase] = [
         3,
         2,
         num_images_per_prompt=2,
+    ),
+]
+
+# The cases of a checkpoint set (--checkpoints): a prompt and a picture in one generator, and two
+# prompts with a negative one with interpolate and the decoder each seeded.
+CHECKPOINT_CASES: List[MixCase] = [
+    MixCase("mix_prompt_image", [("a red cat, 4k photo", 0.6), ("image:inputs/mix_image.png", 0.4)], None, 5, 64, 64, 2, 3),
+    MixCase(
+        "mix_two_prompts_neg_separate",
+        [("a red cat, 4k photo", 0.3), ("a blue dragon over the mountains", 0.7)],
+        NEGATIVE,
+        0,
+        64,
+        64,
+        2,
+        3,
+        seed_mode="separate",
     ),
 ]
 
@@ -92,11 +112,11 @@ RESAMPLE_CASES = [
 ]
 
 
-def run_case(case: MixCase, tokenizer_dir: Path, out_root: Path) -> dict:
+def run_case(case: MixCase, tokenizer_dir: Path, out_root: Path, checkpoints: Optional[Path] = None) -> dict:
     from diffusers import KandinskyV22Pipeline, KandinskyV22PriorPipeline
 
     rec = case_recorder(out_root / case.name)
-    modules = TinyModules.build()
+    modules = CheckpointModules.load(checkpoints) if checkpoints else TinyModules.build()
     tokenizer = load_reference_tokenizer(tokenizer_dir)
 
     def on_picture(pixels, out):
@@ -143,6 +163,8 @@ def run_case(case: MixCase, tokenizer_dir: Path, out_root: Path) -> dict:
             guidance_scale=case.prior_guidance_scale,
             **negative,
         )
+        if case.seed_mode == "separate":
+            generator = seeded_generator(case.seed)  # the decoder pipeline's own generator
         rec.save("image_embeds", mixed.image_embeds)
         rec.save("negative_image_embeds", mixed.negative_image_embeds)
         images = decoder(
@@ -155,7 +177,8 @@ def run_case(case: MixCase, tokenizer_dir: Path, out_root: Path) -> dict:
 
     return {
         "name": case.name,
-        "diffusers_pipeline": "KandinskyV22PriorPipeline.interpolate + KandinskyV22Pipeline (one generator)",
+        "diffusers_pipeline": "KandinskyV22PriorPipeline.interpolate + KandinskyV22Pipeline "
+        + ("(one generator)" if case.seed_mode == "combined" else "(each seeded)"),
         "params": {
             "items": [
                 {"image": item[len("image:") :], "weight": weight} if item.startswith("image:") else {"prompt": item, "weight": weight}
@@ -164,7 +187,9 @@ def run_case(case: MixCase, tokenizer_dir: Path, out_root: Path) -> dict:
             "negative_prior_prompt": case.negative_prompt,
             "negative_prompt": case.negative_prompt or "",
             **generation_params(case, case.num_images_per_prompt, prompts=False),
+            "seed_mode": case.seed_mode,
         },
+        "schedulers": modules.schedulers() if checkpoints else SCHEDULERS,
         "prior_runs": rec.prior_run + 1,
         "rng_draws": rec.rng_draws,
         "tensors": rec.tensor_index(),
@@ -229,15 +254,23 @@ def record_resampling(out_root: Path) -> List[dict]:
     return cases
 
 
-def record_all(set_dir: Path) -> None:
+def record_all(set_dir: Path, checkpoints: Optional[Path] = None) -> None:
+    """The set's reference-mix/ folder; with `checkpoints` (the diffusers folders the set was exported
+    from) CHECKPOINT_CASES run by the pipelines loaded from those folders, without the preprocessing
+    and resampling cases (they do not depend on the set)."""
     out_root = set_dir / "reference-mix"
     prepare_output(out_root)
-    preprocess = record_preprocessing(out_root)
-    resample = record_resampling(out_root)
+    preprocess = [] if checkpoints else record_preprocessing(out_root)
+    resample = [] if checkpoints else record_resampling(out_root)
+    if checkpoints:
+        (out_root / "inputs").mkdir(exist_ok=True)
+        # The picture record_preprocessing draws for "mix_image" (its first size, seed 100).
+        test_picture(96, 80, seed=100).save(out_root / "inputs" / "mix_image.png")
+    tokenizer_dir = checkpoints / "prior" / "tokenizer" if checkpoints else set_dir / "tokenizer"
     cases = []
-    for case in CASES:
+    for case in CHECKPOINT_CASES if checkpoints else CASES:
         print(f"  recording {case.name}", flush=True)
-        cases.append(run_case(case, set_dir / "tokenizer", out_root))
+        cases.append(run_case(case, tokenizer_dir, out_root, checkpoints))
     document = {
         "format": 1,
         "description": "Reference intermediates of diffusers' Kandinsky 2.2 image mixing (interpolate) on the tiny random-weight set",
@@ -247,7 +280,7 @@ def record_all(set_dir: Path) -> None:
             "prior run on negative_prompt, then the decoder; every draw is listed in rng_draws"
         ),
         "npy": "float32, little-endian, C order",
-        "schedulers": SCHEDULERS,
+        "schedulers": CheckpointModules.load(checkpoints).schedulers() if checkpoints else SCHEDULERS,
         "image_processor": IMAGE_PROCESSOR,
         "preprocess_cases": preprocess,
         "resample_cases": resample,

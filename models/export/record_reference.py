@@ -28,7 +28,8 @@ from PIL import Image
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from recording import IMAGE_PROCESSOR, NEGATIVE, SCHEDULERS, Recorder, TinyModules, case_recorder, command_line  # noqa: E402
+from recording import IMAGE_PROCESSOR, NEGATIVE, SCHEDULERS, CheckpointModules, Recorder, TinyModules  # noqa: E402
+from recording import case_recorder, command_line  # noqa: E402
 from recording import decoder_call, generation_params, latents_callback, legacy_callback, library_versions  # noqa: E402
 from recording import prepare_output, prior_call, quiet, record_movq, record_unet, recording_rng  # noqa: E402
 from recording import seeded_generator, wrap_forward, write_cases  # noqa: E402
@@ -52,6 +53,9 @@ class Case:
     strength: Optional[float] = None
     inputs: Dict[str, str] = field(default_factory=dict)
     seed_mode: str = "combined"  # combined | separate
+    # The decoder scheduler: None for the set's own; "ddpm", "ddim" or "dpmpp-2m" built from its
+    # config with from_config (checkpoint cases only; the tiny set's own is DDPM).
+    scheduler: Optional[str] = None
 
 
 CASES: List[Case] = [
@@ -172,6 +176,66 @@ CASES: List[Case] = [
     ),
 ]
 
+IMG = "inputs/img2img_input.png"
+MASK = "inputs/inpaint_mask.png"
+HINT = "inputs/depth_hint.png"
+
+# The cases of a checkpoint set (--checkpoints, models/fixtures/tiny-diffusers): every mode in both
+# seed modes with the checkpoints' own schedulers, a size that is not a multiple of 64 (96 -> 128),
+# and DDPM picked over the checkpoints' DDIM through from_config.
+CHECKPOINT_CASES: List[Case] = [
+    Case("txt2img_h64_w96_neg", "txt2img", "portrait of a horse in a field at sunset", NEGATIVE, 42, 64, 96, 3, 3),
+    Case("txt2img_64_ddpm", "txt2img", "a red cat, 4k photo", None, 0, 64, 64, 2, 3, scheduler="ddpm"),
+    Case("txt2img_64_neg_separate", "txt2img", "a red cat, 4k photo", NEGATIVE, 0, 64, 64, 2, 3, seed_mode="separate"),
+    Case("img2img_64_s05", "img2img", "oil painting of a house", NEGATIVE, 11, 64, 64, 2, 4, strength=0.5, inputs={"image": IMG}),
+    Case(
+        "img2img_64_s05_separate",
+        "img2img",
+        "oil painting of a house",
+        None,
+        11,
+        64,
+        64,
+        2,
+        4,
+        strength=0.5,
+        inputs={"image": IMG},
+        seed_mode="separate",
+    ),
+    Case("inpaint_64", "inpaint", "a yellow flower", NEGATIVE, 5, 64, 64, 2, 3, inputs={"image": IMG, "mask": MASK}),
+    Case(
+        "inpaint_64_separate",
+        "inpaint",
+        "a yellow flower",
+        None,
+        5,
+        64,
+        64,
+        2,
+        3,
+        inputs={"image": IMG, "mask": MASK},
+        seed_mode="separate",
+    ),
+    Case("depth_64", "depth", "a robot in a room", NEGATIVE, 9, 64, 64, 2, 3, inputs={"hint": HINT}),
+    Case("depth_64_separate", "depth", "a robot in a room", None, 9, 64, 64, 2, 3, inputs={"hint": HINT}, seed_mode="separate"),
+    # Depth control of a picture: KandinskyV22ControlnetImg2ImgPipeline with a given depth map.
+    Case("depth_img2img_64_s05", "depth", "a robot in a room", None, 13, 64, 64, 2, 4, strength=0.5, inputs={"image": IMG, "hint": HINT}),
+    Case(
+        "depth_img2img_64_s05_separate",
+        "depth",
+        "a robot in a room",
+        NEGATIVE,
+        13,
+        64,
+        64,
+        2,
+        4,
+        strength=0.5,
+        inputs={"image": IMG, "hint": HINT},
+        seed_mode="separate",
+    ),
+]
+
 # Extra prompts whose token ids are recorded (tokenizer parity for JS tokenizers).
 TOKENIZER_PROMPTS = [
     "",
@@ -273,12 +337,22 @@ SEPARATE_PIPELINES = {
     "img2img": "KandinskyV22PriorPipeline + KandinskyV22Img2ImgPipeline (each seeded)",
     "inpaint": "KandinskyV22PriorPipeline + KandinskyV22InpaintPipeline (each seeded)",
     "depth": "KandinskyV22PriorPipeline + KandinskyV22ControlnetPipeline (each seeded)",
+    "depth-img2img": "KandinskyV22PriorPipeline + KandinskyV22ControlnetImg2ImgPipeline (each seeded)",
 }
 
 
-def run_case(case: Case, tokenizer_dir: Path, out_root: Path) -> dict:
+def pipeline_description(case: Case) -> str:
+    if case.pipeline == "depth" and "image" in case.inputs:
+        if case.seed_mode == "separate":
+            return SEPARATE_PIPELINES["depth-img2img"]
+        return "KandinskyV22PriorPipeline + KandinskyV22ControlnetImg2ImgPipeline (one generator)"
+    return DIFFUSERS_PIPELINES[case.pipeline] if case.seed_mode == "combined" else SEPARATE_PIPELINES[case.pipeline]
+
+
+def run_case(case: Case, tokenizer_dir: Path, out_root: Path, checkpoints: Optional[Path] = None) -> dict:
     from diffusers import (
         KandinskyV22CombinedPipeline,
+        KandinskyV22ControlnetImg2ImgPipeline,
         KandinskyV22ControlnetPipeline,
         KandinskyV22Img2ImgCombinedPipeline,
         KandinskyV22Img2ImgPipeline,
@@ -290,7 +364,9 @@ def run_case(case: Case, tokenizer_dir: Path, out_root: Path) -> dict:
 
     rec = case_recorder(out_root / case.name)
     unet_name = UNET_COMPONENTS[case.pipeline]
-    modules = TinyModules.build(unet_name)
+    modules = CheckpointModules.load(checkpoints, unet_name, case.scheduler) if checkpoints else TinyModules.build(unet_name)
+    if case.scheduler is not None and checkpoints is None:
+        raise ValueError(f"{case.name}: picking a scheduler is for checkpoint cases")
 
     base_tokenizer = load_reference_tokenizer(tokenizer_dir)
     tokenizer_calls: List[dict] = []
@@ -336,7 +412,7 @@ def run_case(case: Case, tokenizer_dir: Path, out_root: Path) -> dict:
                 "txt2img": KandinskyV22Pipeline,
                 "img2img": KandinskyV22Img2ImgPipeline,
                 "inpaint": KandinskyV22InpaintPipeline,
-                "depth": KandinskyV22ControlnetPipeline,
+                "depth": KandinskyV22ControlnetImg2ImgPipeline if "image" in case.inputs else KandinskyV22ControlnetPipeline,
             }[case.pipeline]
             decoder_inputs: Dict[str, object] = {}
             if "image" in case.inputs:
@@ -374,15 +450,29 @@ def run_case(case: Case, tokenizer_dir: Path, out_root: Path) -> dict:
             )
             hint = hint_from_depth_png(out_root / case.inputs["hint"])
             rec.save("input_hint", hint)
-            images = quiet(KandinskyV22ControlnetPipeline(**decoder_components))(
-                image_embeds=image_embeds,
-                negative_image_embeds=negative_image_embeds,
-                hint=hint,
-                num_images_per_prompt=case.num_images_per_prompt,
-                callback=legacy_callback(decoder_callback),
-                callback_steps=1,
-                **decoder_call(case, generator),
-            ).images
+            if "image" in case.inputs:
+                # Depth control of a picture: the img2img ControlNet pipeline (its own strength).
+                images = quiet(KandinskyV22ControlnetImg2ImgPipeline(**decoder_components))(
+                    image_embeds=image_embeds,
+                    negative_image_embeds=negative_image_embeds,
+                    image=Image.open(out_root / case.inputs["image"]).convert("RGB"),
+                    hint=hint,
+                    strength=case.strength,
+                    num_images_per_prompt=case.num_images_per_prompt,
+                    callback=legacy_callback(decoder_callback),
+                    callback_steps=1,
+                    **decoder_call(case, generator),
+                ).images
+            else:
+                images = quiet(KandinskyV22ControlnetPipeline(**decoder_components))(
+                    image_embeds=image_embeds,
+                    negative_image_embeds=negative_image_embeds,
+                    hint=hint,
+                    num_images_per_prompt=case.num_images_per_prompt,
+                    callback=legacy_callback(decoder_callback),
+                    callback_steps=1,
+                    **decoder_call(case, generator),
+                ).images
         else:
             combined = {
                 "txt2img": KandinskyV22CombinedPipeline,
@@ -404,8 +494,9 @@ def run_case(case: Case, tokenizer_dir: Path, out_root: Path) -> dict:
     if case.pipeline == "inpaint":
         # Convenience copies of what the UNet's extra inputs were (first image of the batch).
         model_input = rec.load("decoder_model_input_0")
-        rec.save("masked_image_latents", model_input[:1, 4:8])
-        rec.save("mask_latent", model_input[:1, 8:9])
+        channels = (model_input.shape[1] - 1) // 2  # latents, masked image latents, mask
+        rec.save("masked_image_latents", model_input[:1, channels : 2 * channels])
+        rec.save("mask_latent", model_input[:1, 2 * channels : 2 * channels + 1])
 
     # The prior's output embeddings are what the decoder's UNet received (negative first under
     # classifier-free guidance); record them as the prior pipeline returned them.
@@ -424,15 +515,15 @@ def run_case(case: Case, tokenizer_dir: Path, out_root: Path) -> dict:
     if case.strength is not None:
         params["strength"] = case.strength
     params["seed_mode"] = case.seed_mode
+    if case.scheduler is not None:
+        params["scheduler"] = case.scheduler
     return {
         "name": case.name,
         "pipeline": case.pipeline,
-        "diffusers_pipeline": (
-            DIFFUSERS_PIPELINES[case.pipeline] if case.seed_mode == "combined" else SEPARATE_PIPELINES[case.pipeline]
-        ),
+        "diffusers_pipeline": pipeline_description(case),
         "unet_component": unet_name,
         "params": params,
-        "schedulers": SCHEDULERS,
+        "schedulers": modules.schedulers() if checkpoints else SCHEDULERS,
         "inputs": case.inputs,
         "prior_timesteps": rec.prior_timesteps,
         "decoder_timesteps": rec.decoder_timesteps,
@@ -450,20 +541,28 @@ def record_tokenizer_cases(tokenizer_dir: Path) -> List[dict]:
     return out
 
 
-def record_all(set_dir: Path, only: Optional[List[str]] = None) -> dict:
+def record_all(set_dir: Path, only: Optional[List[str]] = None, checkpoints: Optional[Path] = None) -> dict:
+    """The set's reference/ folder: the tiny set's CASES, or with `checkpoints` (the diffusers folders
+    the set was exported from) CHECKPOINT_CASES run by the pipelines loaded from those folders."""
     out_root = set_dir / "reference"
     prepare_output(out_root)
     write_input_images(out_root / "inputs")
-    tokenizer_dir = set_dir / "tokenizer"
+    # The checkpoints' own tokenizer files (the export copied them to the set's tokenizer/).
+    tokenizer_dir = checkpoints / "prior" / "tokenizer" if checkpoints else set_dir / "tokenizer"
     cases = []
-    for case in CASES:
+    for case in CHECKPOINT_CASES if checkpoints else CASES:
         if only and case.name not in only:
             continue
         print(f"  recording {case.name}", flush=True)
-        cases.append(run_case(case, tokenizer_dir, out_root))
+        cases.append(run_case(case, tokenizer_dir, out_root, checkpoints))
+    what = (
+        "the tiny diffusers-layout checkpoints of make_tiny_checkpoints.py, pipelines loaded with from_pretrained"
+        if checkpoints
+        else "the tiny random-weight set"
+    )
     document = {
         "format": 1,
-        "description": "Reference intermediates of the diffusers Kandinsky 2.2 pipelines on the tiny random-weight set",
+        "description": f"Reference intermediates of the diffusers Kandinsky 2.2 pipelines on {what}",
         "recorded_with": library_versions(),
         "generator": (
             "seed_mode combined: one CPU torch.Generator seeded with manual_seed(seed); the prior draws first, the "
@@ -471,7 +570,7 @@ def record_all(set_dir: Path, only: Optional[List[str]] = None) -> dict:
             "pipeline each get a generator seeded with manual_seed(seed). Every draw is listed in rng_draws in order"
         ),
         "npy": "float32 / int64 / bool, little-endian, C order",
-        "schedulers": SCHEDULERS,
+        "schedulers": CheckpointModules.load(checkpoints).schedulers() if checkpoints else SCHEDULERS,
         "image_processor": IMAGE_PROCESSOR,
         "inputs": {
             "inputs/img2img_input.png": "64x64 RGB; image for img2img and inpaint (converted as array / 127.5 - 1, NCHW)",

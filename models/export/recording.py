@@ -19,7 +19,7 @@ import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional
 
 import numpy as np
 import torch
@@ -54,6 +54,7 @@ RNG_SITES = {
     "diffusers.pipelines.kandinsky2_2.pipeline_kandinsky2_2_inpainting": "decoder.initial_latents",
     "diffusers.pipelines.kandinsky2_2.pipeline_kandinsky2_2_controlnet": "decoder.initial_latents",
     "diffusers.pipelines.kandinsky2_2.pipeline_kandinsky2_2_img2img": "decoder.img2img_noise",
+    "diffusers.pipelines.kandinsky2_2.pipeline_kandinsky2_2_controlnet_img2img": "decoder.img2img_noise",
     "diffusers.schedulers.scheduling_ddpm": "decoder.scheduler_step",
 }
 
@@ -154,16 +155,24 @@ def write_cases(out_root: Path, document: dict) -> None:
 
 
 def command_line(doc: str, record_all: Callable, case_option: bool = False) -> None:
-    """`<recorder>.py SET_DIR` (and `--case NAME`, repeatable, where the recorder can pick cases)."""
+    """`<recorder>.py SET_DIR` (and `--case NAME`, repeatable, where the recorder can pick cases;
+    `--checkpoints DIR`: record the checkpoint cases with the pipelines loaded from those folders)."""
     parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("set_dir", type=Path, help="model set folder holding tokenizer/ (e.g. models/fixtures/tiny)")
+    parser.add_argument(
+        "--checkpoints",
+        type=Path,
+        help="diffusers checkpoint folders the set was exported from (prior/, decoder/, decoder-inpaint/, "
+        "controlnet-depth/, as make_tiny_checkpoints.py writes them): their cases, their pipelines",
+    )
     if case_option:
         parser.add_argument("--case", action="append", help="record only these cases")
     args = parser.parse_args()
+    extra = {"checkpoints": args.checkpoints} if args.checkpoints else {}
     if case_option:
-        record_all(args.set_dir, args.case)
+        record_all(args.set_dir, args.case, **extra)
     else:
-        record_all(args.set_dir)
+        record_all(args.set_dir, **extra)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -234,6 +243,78 @@ class TinyModules:
 
         scheduler = DDPMScheduler(**{k: v for k, v in DECODER_SCHEDULER.items() if k != "class_name"})
         return dict(unet=self.unet, scheduler=scheduler, movq=self.movq)
+
+
+# The decoder checkpoint folder each UNet comes from (the real-checkpoint export's arguments).
+CHECKPOINT_FOLDERS = {"unet": "decoder", "unet_inpaint": "decoder-inpaint", "unet_depth": "controlnet-depth"}
+
+
+def scheduler_record(scheduler) -> dict:
+    """A scheduler's class and config as cases.json lists them (the manifest's form)."""
+    fields = {k: v for k, v in scheduler.config.items() if not k.startswith("_")}
+    return {"class_name": type(scheduler).__name__, **fields}
+
+
+@dataclass
+class CheckpointModules:
+    """A case's modules and schedulers from checkpoint folders in diffusers' layout
+    (make_tiny_checkpoints.py: prior/, decoder/, decoder-inpaint/, controlnet-depth/), loaded with
+    the pipelines' own from_pretrained. `decoder_scheduler`: None for the checkpoint's own, or the
+    class a case picks instead, built with from_config as a diffusers user swaps schedulers."""
+
+    text_encoder: torch.nn.Module
+    image_encoder: torch.nn.Module
+    prior: torch.nn.Module
+    unet: torch.nn.Module
+    movq: torch.nn.Module
+    prior_scheduler: object
+    decoder_scheduler: object
+    image_processor: object
+
+    @classmethod
+    def load(cls, root: Path, unet_name: str = "unet", decoder_scheduler: Optional[str] = None) -> "CheckpointModules":
+        try:
+            import refenv_compat  # noqa: F401  (this project's machines: patches AddedToken, see TESTING.md)
+        except ImportError:
+            pass
+        from diffusers import DDIMScheduler, DDPMScheduler, DPMSolverMultistepScheduler
+        from diffusers import KandinskyV22Pipeline, KandinskyV22PriorPipeline
+
+        prior_pipe = KandinskyV22PriorPipeline.from_pretrained(root / "prior")
+        decoder_pipe = KandinskyV22Pipeline.from_pretrained(root / CHECKPOINT_FOLDERS[unet_name])
+        scheduler = decoder_pipe.scheduler
+        if decoder_scheduler is not None:
+            chosen = {"ddpm": DDPMScheduler, "ddim": DDIMScheduler, "dpmpp-2m": DPMSolverMultistepScheduler}
+            scheduler = chosen[decoder_scheduler].from_config(scheduler.config)
+        return cls(
+            text_encoder=prior_pipe.text_encoder.eval(),
+            image_encoder=prior_pipe.image_encoder.eval(),
+            prior=prior_pipe.prior.eval(),
+            unet=decoder_pipe.unet.eval(),
+            movq=decoder_pipe.movq.eval(),
+            prior_scheduler=prior_pipe.scheduler,
+            decoder_scheduler=scheduler,
+            image_processor=prior_pipe.image_processor,
+        )
+
+    def prior_components(self, tokenizer) -> dict:
+        """Keyword arguments of the prior pipelines: the checkpoint's components, a fresh copy of its scheduler."""
+        return dict(
+            prior=self.prior,
+            image_encoder=self.image_encoder,
+            text_encoder=self.text_encoder,
+            tokenizer=tokenizer,
+            scheduler=type(self.prior_scheduler).from_config(self.prior_scheduler.config),
+            image_processor=self.image_processor,
+        )
+
+    def decoder_components(self) -> dict:
+        """Keyword arguments of the decoder pipelines: a fresh copy of the case's scheduler."""
+        scheduler = type(self.decoder_scheduler).from_config(self.decoder_scheduler.config)
+        return dict(unet=self.unet, scheduler=scheduler, movq=self.movq)
+
+    def schedulers(self) -> dict:
+        return {"prior": scheduler_record(self.prior_scheduler), "decoder": scheduler_record(self.decoder_scheduler)}
 
 
 def quiet(pipe):

@@ -330,7 +330,7 @@ function SettingsList({
     ['mode', 'Mode', MODE_NAMES[settings.mode]],
     ['width', 'Size', `${settings.width}×${settings.height}`],
     ['seed', 'Seed', String(settings.seed)],
-    ['steps', 'Steps', `${settings.steps} (${settings.scheduler})`],
+    ['steps', 'Steps', `${settings.steps} (${settings.scheduler ?? 'the set’s own scheduler'})`],
     ['guidance', 'Guidance', String(settings.guidance)],
     ['priorSteps', 'Prior', `${settings.priorSteps} steps, guidance ${settings.priorGuidance}`],
   ];

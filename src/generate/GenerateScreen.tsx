@@ -29,7 +29,7 @@ import type { GenerateForm } from './use-generate-form';
 import { useGeneration } from './use-generation';
 
 const SCHEDULER_LABELS: Readonly<Record<DecoderSchedulerName, string>> = {
-  ddpm: 'DDPM (the Kandinsky 2.2 default)',
+  ddpm: 'DDPM (the Kandinsky 2.2 decoder’s)',
   ddim: 'DDIM',
   'dpmpp-2m': 'DPM-Solver++ 2M (good in fewer steps)',
 };
@@ -49,6 +49,8 @@ interface Props {
   readonly onGeneratorLost?: () => void;
   /** A generation found stored model files damaged (and removed) or missing. */
   readonly onStoredModelsChanged?: () => void;
+  /** The open set's own decoder scheduler (what runs when none is picked); null: no set open. */
+  readonly setScheduler?: DecoderSchedulerName | null;
   /** What the device allows, to warn before a size that likely won't fit; null when unknown. */
   readonly memory?: { readonly maxBufferBytes: number; readonly bytesPerValue: number } | null;
 }
@@ -76,6 +78,7 @@ export function GenerateScreen({
   onGeneratorLost,
   onStoredModelsChanged,
   memory = null,
+  setScheduler = null,
 }: Props) {
   const id = useId();
   const { tab, settings, update } = form;
@@ -420,9 +423,14 @@ export function GenerateScreen({
               <label htmlFor={`${id}-scheduler`}>Scheduler</label>
               <select
                 id={`${id}-scheduler`}
-                value={settings.scheduler}
-                onChange={(e) => update({ scheduler: e.target.value as DecoderSchedulerName })}
+                value={settings.scheduler ?? ''}
+                onChange={(e) =>
+                  update({ scheduler: (e.target.value || undefined) as DecoderSchedulerName | undefined })
+                }
               >
+                <option value="">
+                  {setScheduler ? `The set’s own: ${SCHEDULER_LABELS[setScheduler]}` : 'The set’s own'}
+                </option>
                 {DECODER_SCHEDULERS.map((name) => (
                   <option key={name} value={name}>
                     {SCHEDULER_LABELS[name]}

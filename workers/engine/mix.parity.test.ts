@@ -1,14 +1,15 @@
 /**
  * Parity of image mixing with diffusers' `KandinskyV22PriorPipeline.interpolate` followed by the
- * decoder on the same generator (models/export/record_mix_reference.py), on onnxruntime-node (CPU).
+ * decoder (models/export/record_mix_reference.py), on onnxruntime-node (CPU), on the tiny set and on
+ * the checkpoint set (its own recordings, both seed modes).
  */
 
 import { readFile } from 'node:fs/promises';
 import { describe, expect, it } from 'vitest';
 import { checkMixCase, type MixCase, mixMustCompare, mixSettingsOf } from '../../test-support/mix-reference';
-import { mixData, mixInput, mixReference } from '../../test-support/mix-reference.node';
+import { mixInput, mixReference } from '../../test-support/mix-reference.node';
 import { exactCheck } from '../../test-support/reference-cases';
-import { openTinyModelSet, ortCpu, TINY_DIR, tinyManifest } from '../../test-support/tiny-fixture.node';
+import { checkpointSet, ortCpu, TINY_DIR, tinyManifest, tinySet } from '../../test-support/tiny-fixture.node';
 import { ModelSet } from './model-set';
 import { liveOrtObjects } from './ort';
 import { runPipeline } from './pipeline';
@@ -23,32 +24,37 @@ function toleranceFor(name: string, magnitude: number): number {
   return 1e-4;
 }
 
-describe('image mixing parity with diffusers interpolate (onnxruntime-node, CPU)', () => {
-  const models = openTinyModelSet();
+describe.each([tinySet, checkpointSet].map((set) => [set.name, set] as const))(
+  'image mixing parity with diffusers interpolate on the %s set (onnxruntime-node, CPU)',
+  (_setName, set) => {
+    const models = set.openModelSet();
 
-  it.each(mixReference.cases.map((c) => [c.name, c] as const))('%s', async (_name, testCase) => {
-    const { checks, result } = await checkMixCase(models, testCase, mixData);
+    it.each(set.mixReference.cases.map((c) => [c.name, c] as const))('%s', async (_name, testCase) => {
+      const { checks, result } = await checkMixCase(models, testCase, set.mixData);
 
-    const lines: string[] = [];
-    const failures: string[] = [];
-    for (const { name, maxAbs, magnitude, shapeOk } of checks) {
-      if (!shapeOk) {
-        failures.push(`${name}: shape differs from ${JSON.stringify(testCase.tensors[name]?.shape)}`);
-        continue;
+      const lines: string[] = [];
+      const failures: string[] = [];
+      for (const { name, maxAbs, magnitude, shapeOk } of checks) {
+        if (!shapeOk) {
+          failures.push(`${name}: shape differs from ${JSON.stringify(testCase.tensors[name]?.shape)}`);
+          continue;
+        }
+        lines.push(`  ${name}: ${maxAbs.toExponential(2)} (max |x| ${magnitude.toPrecision(3)})`);
+        if (!(maxAbs <= toleranceFor(name, magnitude))) failures.push(`${name}: max abs error ${maxAbs}`);
       }
-      lines.push(`  ${name}: ${maxAbs.toExponential(2)} (max |x| ${magnitude.toPrecision(3)})`);
-      if (!(maxAbs <= toleranceFor(name, magnitude))) failures.push(`${name}: max abs error ${maxAbs}`);
-    }
-    console.log(`${testCase.name}\n${lines.join('\n')}`);
-    expect(failures).toEqual([]);
+      console.log(`${testCase.name}\n${lines.join('\n')}`);
+      expect(failures).toEqual([]);
 
-    const compared = new Set(checks.map((c) => c.name));
-    for (const name of mixMustCompare(testCase)) {
-      expect(compared.has(name), `engine did not produce ${name}`).toBe(true);
-    }
-    expect(result.images).toHaveLength(testCase.params.num_images_per_prompt);
-  });
+      const compared = new Set(checks.map((c) => c.name));
+      for (const name of mixMustCompare(testCase)) {
+        expect(compared.has(name), `engine did not produce ${name}`).toBe(true);
+      }
+      expect(result.images).toHaveLength(testCase.params.num_images_per_prompt);
+    });
+  },
+);
 
+describe('image mixing reads', () => {
   it('reads the image encoder only when a picture is mixed', async () => {
     const reads: string[] = [];
     const fresh = new ModelSet(

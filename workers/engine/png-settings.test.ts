@@ -49,6 +49,27 @@ describe('PNG settings', () => {
     expect('priorStrength' in read).toBe(false);
   });
 
+  it('round-trips "the set’s own scheduler" (none picked) and a picked one; refuses an unknown one', async () => {
+    const { scheduler: _picked, ...own } = settings;
+    const read = readSettingsFromPng(await encodeImagePng(image, own, webZlib), KANDINSKY_SIZE_LIMITS);
+    expect(read).toEqual(own);
+    expect('scheduler' in read).toBe(false);
+    // PNGs from before sets named their own scheduler hold 'ddpm' (then the default): it stays picked.
+    const ddpm = readSettingsFromPng(
+      await encodeImagePng(image, { ...settings, scheduler: 'ddpm' }, webZlib),
+      KANDINSKY_SIZE_LIMITS,
+    );
+    expect(ddpm.scheduler).toBe('ddpm');
+    for (const scheduler of ['euler', 3]) {
+      const png = await encodePng(
+        image,
+        { [SETTINGS_KEYWORD]: JSON.stringify({ ...settings, scheduler }) },
+        webZlib,
+      );
+      expect(() => readSettingsFromPng(png, KANDINSKY_SIZE_LIMITS)).toThrow(SettingsImportError);
+    }
+  });
+
   it('round-trips the seed mode, and reads settings saved without it as combined', async () => {
     const separate: GenerationSettings = { ...settings, seedMode: 'separate' };
     const png = await encodeImagePng(image, separate, webZlib);

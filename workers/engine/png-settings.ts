@@ -59,6 +59,8 @@ export function parseSettingsJson(text: string, limits: SizeLimits): GenerationS
   for (const [field, type] of [
     ['priorStrength', 'number'],
     ['seedMode', 'string'],
+    // Absent: the set's own scheduler (and in PNGs from before sets named theirs, 'ddpm' is there).
+    ['scheduler', 'string'],
   ] as const) {
     const fieldValue = source[field];
     if (fieldValue === undefined) continue;

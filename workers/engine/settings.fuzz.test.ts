@@ -20,6 +20,7 @@ const FIELDS = Object.keys({
   ...DEFAULT_SETTINGS,
   priorStrength: 0.5,
   seedMode: 'combined',
+  scheduler: 'ddpm',
 }) as (keyof GenerationSettings)[];
 
 function check(settings: unknown, inputs: SettingsInputs): void {
@@ -96,7 +97,7 @@ const plausible: { [K in keyof GenerationSettings]-?: fc.Arbitrary<unknown> } = 
   priorGuidance: fc.double({ min: -1, max: 40 }),
   steps: fc.integer({ min: -2, max: 250 }),
   guidance: fc.double({ min: -1, max: 40 }),
-  scheduler: fc.constantFrom(...DECODER_SCHEDULERS, 'euler'),
+  scheduler: fc.constantFrom(...DECODER_SCHEDULERS, 'euler', undefined),
   numImages: fc.integer({ min: 0, max: 10 }),
   strength: fc.double({ min: 0, max: 1.1, noNaN: true }),
   priorStrength: fc.option(fc.double({ min: 0, max: 1.1, noNaN: true }), { nil: undefined }),

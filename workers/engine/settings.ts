@@ -46,7 +46,11 @@ export interface GenerationSettings {
   readonly priorGuidance: number;
   readonly steps: number;
   readonly guidance: number;
-  readonly scheduler: DecoderSchedulerName;
+  /**
+   * The decoder's scheduler; absent: the set's own (its checkpoint's scheduler config, as diffusers'
+   * pipelines run it). Another one is built from the set's config as diffusers' `from_config` does.
+   */
+  readonly scheduler?: DecoderSchedulerName;
   readonly numImages: number;
   /** img2img and depth: how much of the input image is re-drawn, 0 (none) … 1 (all). */
   readonly strength: number;
@@ -72,7 +76,6 @@ export const DEFAULT_SETTINGS: GenerationSettings = {
   priorGuidance: 4,
   steps: 50,
   guidance: 4,
-  scheduler: 'ddpm',
   numImages: 1,
   strength: 0.3,
 };
@@ -266,10 +269,13 @@ export function validateSettings(
     LIMITS.guidance.max,
   );
   const scheduler: unknown = settings.scheduler;
-  if (typeof scheduler !== 'string' || !(DECODER_SCHEDULERS as readonly string[]).includes(scheduler)) {
+  if (
+    scheduler !== undefined &&
+    (typeof scheduler !== 'string' || !(DECODER_SCHEDULERS as readonly string[]).includes(scheduler))
+  ) {
     throw new SettingsError(
       'scheduler',
-      `Unknown scheduler ${shown(scheduler)}; use one of ${DECODER_SCHEDULERS.join(', ')}.`,
+      `Unknown scheduler ${shown(scheduler)}; use one of ${DECODER_SCHEDULERS.join(', ')}, or none for the set's own.`,
     );
   }
   integerIn('numImages', 'Number of images', settings.numImages, LIMITS.numImages.min, LIMITS.numImages.max);

@@ -1,7 +1,8 @@
 /**
- * Schedulers built from a model set's scheduler config, carried verbatim from diffusers'
- * scheduler_config.json (`_class_name` picks the class; `_`-prefixed and unknown fields are ignored,
- * and missing fields take each class's own diffusers default, as `from_config` does).
+ * Schedulers built from a model set's scheduler config: the checkpoint's scheduler_config.json as
+ * the manifest carries it (`class_name`, or diffusers' own `_class_name`, picks the class; other
+ * `_`-prefixed fields are ignored, and missing fields take each class's own diffusers default, as
+ * `from_config` does). The manifest has already refused values no class here runs.
  */
 
 import type { DecoderSchedulerName } from '../settings';
@@ -32,14 +33,36 @@ export const DECODER_SCHEDULER_CLASSES: Readonly<Record<DecoderSchedulerName, De
 /** A scheduler_config.json as parsed from the manifest; enum fields are checked by each constructor. */
 export type SchedulerConfigJson = Readonly<Record<string, unknown>>;
 
+/** The class a config names: the manifest's `class_name`, or `_class_name` as diffusers saves it. */
+function classNameOf(config: SchedulerConfigJson): unknown {
+  return config.class_name ?? config._class_name;
+}
+
 /**
- * A decoder scheduler of class `name` from the model set's decoder config. Passing another class than the
- * config's own is how a user picks DDIM or DPM++ 2M over the stock DDPM: explicit config fields carry over
- * (beta schedule, steps_offset, set_alpha_to_one...), the rest take the chosen class's defaults.
+ * The scheduler a person picks that is the config's own class (what runs when they pick none).
+ * Throws for a class no decoder scheduler here implements.
+ */
+export function ownDecoderScheduler(config: SchedulerConfigJson): DecoderSchedulerName {
+  const own = classNameOf(config) ?? 'DDPMScheduler';
+  const entry = Object.entries(DECODER_SCHEDULER_CLASSES).find(([, className]) => className === own);
+  if (!entry) {
+    throw new SchedulerError(
+      'unsupported-config',
+      `The decoder's scheduler class ${JSON.stringify(own)} is not one this engine runs (${Object.values(DECODER_SCHEDULER_CLASSES).join(', ')})`,
+    );
+  }
+  return entry[0] as DecoderSchedulerName;
+}
+
+/**
+ * A decoder scheduler of class `name` from the model set's decoder config: by default the config's
+ * own class (the checkpoint's scheduler). Another class is how a person picks DDPM, DDIM or DPM++ 2M
+ * over it, built as diffusers' `from_config` builds it: the config's fields that class has carry
+ * over (beta schedule, steps_offset, set_alpha_to_one...), the rest take the class's defaults.
  */
 export function createDecoderScheduler(
   config: SchedulerConfigJson,
-  name: DecoderSchedulerClass = (config._class_name as DecoderSchedulerClass | undefined) ?? 'DDPMScheduler',
+  name: DecoderSchedulerClass = DECODER_SCHEDULER_CLASSES[ownDecoderScheduler(config)],
 ): DecoderScheduler {
   switch (name) {
     case 'DDPMScheduler':
@@ -54,10 +77,11 @@ export function createDecoderScheduler(
 }
 
 export function createPriorScheduler(config: SchedulerConfigJson): UnCLIPScheduler {
-  if (config._class_name !== undefined && config._class_name !== 'UnCLIPScheduler') {
+  const className = classNameOf(config);
+  if (className !== undefined && className !== 'UnCLIPScheduler') {
     throw new SchedulerError(
       'unsupported-config',
-      `The prior needs UnCLIPScheduler, got '${String(config._class_name)}'`,
+      `The prior needs UnCLIPScheduler, got '${String(className)}'`,
     );
   }
   return new UnCLIPScheduler(config as UnCLIPSchedulerConfig);

@@ -84,9 +84,10 @@ export async function prepareLatents(
   const shape = [n, channels, h, w];
   const batch = settings.guidance > 1 ? 2 * n : n;
 
+  // The set's own scheduler unless the person picked one (then built from the set's config).
   const scheduler = createDecoderScheduler(
     models.manifest.schedulers.decoder as SchedulerConfigJson,
-    DECODER_SCHEDULER_CLASSES[settings.scheduler],
+    settings.scheduler === undefined ? undefined : DECODER_SCHEDULER_CLASSES[settings.scheduler],
   );
   const conditioning = settings.guidance > 1 ? concatRows(negativeImageEmbeds, imageEmbeds) : imageEmbeds;
   trace?.('decoder_image_embeds', conditioning, [batch, d]);
