@@ -223,7 +223,8 @@ def make_handler(hub: MockHub, state: dict, role: str):
                 return
             if path == "/_mock/log":
                 with state["lock"]:
-                    self._json(list(state["log"]))
+                    log = list(state["log"])
+                self._json(log)
                 return
             token = state["token"]
             if token is not None:

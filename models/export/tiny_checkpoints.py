@@ -2,20 +2,22 @@
 
     . /tmp/refenv/env.sh && /usr/bin/python3 models/export/tiny_checkpoints.py OUT_DIR
 
-writes OUT_DIR/<owner>/<name>/ for the four repos the export tool's `--hub` reads, each a diffusers
-pipeline folder as kandinsky-community publishes it (model_index.json, scheduler/, one subfolder per
-model with config.json and safetensors weights), built from the tiny architectures of
+writes OUT_DIR/<owner>/<name>/ for the repos the export tool's `--hub` reads: four pipelines, each a
+diffusers folder as kandinsky-community publishes it (model_index.json, scheduler/, one subfolder per
+model with config.json and safetensors weights), and a depth estimator. All are built from the tiny architectures of
 architectures.py with the same seeds as the committed fixture (models/fixtures/tiny), so an fp32
-export of these checkpoints must give the fixture's weights. The four repos cover the layouts the
-Hub serves:
+export of these checkpoints must give the fixture's weights. The repos cover the layouts the Hub
+serves:
 
   tiny-hub/kandinsky-2-2-prior            fp32 weights and the fp16 variant beside them (as published),
                                           plus a pytorch_model.bin that `--hub` must never download
   tiny-hub/kandinsky-2-2-decoder          fp32 weights and the fp16 variant
   tiny-hub/kandinsky-2-2-decoder-inpaint  the UNet sharded: an index and two shards, fp32 only
   tiny-hub/kandinsky-2-2-controlnet-depth the fp16 variant only
+  tiny-hub/depth-anything-tiny            a transformers folder (config, preprocessor, weights), as
+                                          LiheYoung/depth-anything-small-hf
 
-About 27 MB; built in a few seconds, so it is generated, not committed.
+About 28 MB; built in a few seconds, so it is generated, not committed.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ REPOS = {
     "decoder": f"{OWNER}/kandinsky-2-2-decoder",
     "inpaint": f"{OWNER}/kandinsky-2-2-decoder-inpaint",
     "controlnet_depth": f"{OWNER}/kandinsky-2-2-controlnet-depth",
+    "depth_estimator": f"{OWNER}/depth-anything-tiny",
 }
 # The inpainting UNet's shards: the tiny UNet is ~5 MB in fp32, so this gives exactly two.
 INPAINT_SHARD_SIZE = "3MB"
@@ -94,7 +97,7 @@ def _pipeline_index(class_name: str, parts: dict) -> dict:
 
 
 def build(out: Path) -> dict:
-    """Writes the four repos under `out`; returns {role: folder}."""
+    """Writes the repos under `out`; returns {role: folder}."""
     torch.set_num_threads(1)
     folders = {role: out / repo for role, repo in REPOS.items()}
     for folder in folders.values():
@@ -148,6 +151,10 @@ def build(out: Path) -> dict:
         _save(_copy(movq), folder / "movq", fp32=fp32, fp16=fp16)
         _write_json(folder / "scheduler" / "scheduler_config.json", DECODER_SCHEDULER_CONFIG)
         _write_json(folder / "model_index.json", _pipeline_index(pipeline, decoder_parts))
+
+    depth = folders["depth_estimator"]
+    _save(arch.build_component("depth_estimator", "tiny"), depth, fp32=True, fp16=False)
+    arch.depth_image_processor("tiny").save_pretrained(depth)
     return folders
 
 
