@@ -55,7 +55,9 @@ interface Info {
 }
 
 const info = async (target: MockHub, revision = 'main', init?: RequestInit): Promise<Info> =>
-  (await (await fetch(`${target.endpoint}/api/models/${REPO}/revision/${revision}?blobs=true`, init)).json()) as Info;
+  (await (
+    await fetch(`${target.endpoint}/api/models/${REPO}/revision/${revision}?blobs=true`, init)
+  ).json()) as Info;
 
 describe('mock_hub.py', () => {
   it('lists a revision’s files with their sizes, git blob ids and LFS sha256', async () => {
@@ -70,7 +72,9 @@ describe('mock_hub.py', () => {
       expect(sibling.size).toBe(bytes.length);
       expect(sibling.blobId).toBe(gitBlobId(bytes));
       const binary = sibling.rfilename.endsWith('.onnx') || sibling.rfilename.includes('.data-');
-      expect(sibling.lfs).toEqual(binary ? { sha256: sha256(bytes), size: bytes.length, pointerSize: 134 } : undefined);
+      expect(sibling.lfs).toEqual(
+        binary ? { sha256: sha256(bytes), size: bytes.length, pointerSize: 134 } : undefined,
+      );
     }
     // The same revision by its commit id; another revision by its name.
     expect((await info(hub, main.sha)).sha).toBe(main.sha);
@@ -106,19 +110,25 @@ describe('mock_hub.py', () => {
     expect((await fetch(location, { headers: { range: `bytes=${bytes.length}-` } })).status).toBe(416);
 
     const log = await hub.requests();
-    expect(log.filter((r) => r.port === 'cdn' && r.range === 'bytes=100-').map((r) => r.status)).toEqual([206]);
+    expect(log.filter((r) => r.port === 'cdn' && r.range === 'bytes=100-').map((r) => r.status)).toEqual([
+      206,
+    ]);
   });
 
   it('serves a small file itself, with the git blob id as ETag, and answers CORS preflights', async () => {
     const bytes = readFileSync(join(TINY_DIR, 'manifest.json'));
-    const response = await fetch(`${hub.endpoint}/${REPO}/resolve/main/manifest.json`, { redirect: 'manual' });
+    const response = await fetch(`${hub.endpoint}/${REPO}/resolve/main/manifest.json`, {
+      redirect: 'manual',
+    });
     expect(response.status).toBe(200);
     expect(response.headers.get('etag')).toBe(`"${gitBlobId(bytes)}"`);
     expect(response.headers.get('content-type')).toBe('application/json');
     expect(Buffer.from(await response.arrayBuffer()).equals(bytes)).toBe(true);
     const v1 = await fetch(`${hub.endpoint}/${REPO}/resolve/v1/manifest.json`);
     expect(await v1.json()).toEqual({ revision: 'v1' });
-    const preflight = await fetch(`${hub.endpoint}/${REPO}/resolve/main/manifest.json`, { method: 'OPTIONS' });
+    const preflight = await fetch(`${hub.endpoint}/${REPO}/resolve/main/manifest.json`, {
+      method: 'OPTIONS',
+    });
     expect(preflight.status).toBe(204);
     expect(preflight.headers.get('access-control-allow-headers')).toContain('Range');
   });

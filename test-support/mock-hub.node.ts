@@ -71,17 +71,27 @@ async function firstLine(child: ChildProcess): Promise<string> {
       }
     };
     stdout.on('data', onData);
-    child.once('exit', (code) => reject(new Error(`mock_hub.py exited (${code}) before listening: ${stderr.trim()}`)));
+    child.once('exit', (code) =>
+      reject(new Error(`mock_hub.py exited (${code}) before listening: ${stderr.trim()}`)),
+    );
     child.once('error', reject);
   });
 }
 
 /** Starts the mock Hub over `root` and resolves once it listens. */
 export async function startMockHub(root: string, options: MockHubOptions = {}): Promise<MockHub> {
-  const child = spawn(options.python ?? 'python3', [MOCK_HUB_SCRIPT, '--root', root, ...optionArgs(options)], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  const ready = JSON.parse(await firstLine(child)) as { endpoint: string; cdn: string | null; repos: string[] };
+  const child = spawn(
+    options.python ?? 'python3',
+    [MOCK_HUB_SCRIPT, '--root', root, ...optionArgs(options)],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
+  const ready = JSON.parse(await firstLine(child)) as {
+    endpoint: string;
+    cdn: string | null;
+    repos: string[];
+  };
   const headers: Record<string, string> = options.token ? { authorization: `Bearer ${options.token}` } : {};
   return {
     ...ready,
