@@ -21,7 +21,7 @@ import { promisify } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type MockHub, startMockHub } from '../test-support/mock-hub.node';
-import { type Manifest, parseManifest } from './manifest';
+import { type Manifest, manifestFromJson } from './manifest';
 
 const MODELS = fileURLToPath(new URL('.', import.meta.url));
 const TINY_DIR = join(MODELS, 'fixtures', 'tiny');
@@ -71,7 +71,8 @@ async function python(args: string[], env: Record<string, string> = {}): Promise
 const sha256 = (path: string): string => createHash('sha256').update(readFileSync(path)).digest('hex');
 /** A file's bytes as float32 (a copy: aligned, whatever pool the read used). */
 const float32s = (bytes: Uint8Array): Float32Array => new Float32Array(Uint8Array.from(bytes).buffer);
-const readManifest = (path: string): Manifest => parseManifest(JSON.parse(readFileSync(path, 'utf8')));
+// manifestFromJson: the one reading of manifest.json the store and the CLI use.
+const readManifest = (path: string): Manifest => manifestFromJson(readFileSync(path));
 const snapshotFiles = (cache: string, repo: string): string[] => {
   const snapshots = join(cache, 'hub', `models--${repo.replace('/', '--')}`, 'snapshots');
   const [commit] = readdirSync(snapshots);
@@ -191,12 +192,8 @@ describe.skipIf(skip !== null)('kandinsky_export.py --hub (mock Hub)', () => {
     expect(differing.filter((path) => !path.startsWith('unet_depth.'))).toEqual([
       'negative_image_embeds.bin',
     ]);
-    const embeds = new Float32Array(
-      readFileSync(join(ready(), 'fp32', 'negative_image_embeds.bin')).buffer.slice(0),
-    );
-    const expected = new Float32Array(
-      readFileSync(join(TINY_DIR, 'negative_image_embeds.bin')).buffer.slice(0),
-    );
+    const embeds = float32s(readFileSync(join(ready(), 'fp32', 'negative_image_embeds.bin')));
+    const expected = float32s(readFileSync(join(TINY_DIR, 'negative_image_embeds.bin')));
     expect(embeds.length).toBe(expected.length);
     for (let i = 0; i < embeds.length; i++)
       expect(Math.abs((embeds[i] as number) - (expected[i] as number))).toBeLessThan(1e-6);
@@ -254,9 +251,7 @@ describe.skipIf(skip !== null)('kandinsky_export.py --hub (mock Hub)', () => {
     // huggingface_hub asks the Hub (HEAD, answered 302 with the sha256 and size) and fetches the
     // bytes from the content host, without the token there.
     const log = await hub.requests();
-    const heads = log.filter(
-      (r) => r.port === 'hub' && r.method === 'HEAD' && r.path.includes('.safetensors'),
-    );
+    const heads = log.filter((r) => r.port === 'hub' && r.method === 'HEAD' && /\.safetensors$/.test(r.path));
     const fromCdn = log.filter((r) => r.port === 'cdn');
     expect(heads.length).toBeGreaterThan(0);
     expect(heads.every((r) => r.status === 302)).toBe(true);
@@ -320,17 +315,25 @@ describe.skipIf(skip !== null)('kandinsky_export.py --hub (mock Hub)', () => {
     expect(dot / Math.sqrt(nh * nf)).toBeGreaterThan(0.9999);
   });
 
-  it('names the repo and what to do when the Hub does not know it', async () => {
-    const failure = await python(
-      [join(EXPORT, 'kandinsky_export.py'), '--hub', 'tiny-hub/missing', '--out', join(work, 'missing')],
-      { HF_ENDPOINT: hub.endpoint, HF_TOKEN: TOKEN, HF_HOME: join(work, 'hf') },
-    ).then(
-      () => '',
-      (error: { stderr: string; code: number }) => `${error.code}: ${error.stderr}`,
+  it('names the repo and what to do when the Hub does not know it or refuses the token', async () => {
+    const fail = (repo: string, token: string) =>
+      python([join(EXPORT, 'kandinsky_export.py'), '--hub', repo, '--out', join(work, 'failed')], {
+        HF_ENDPOINT: hub.endpoint,
+        HF_TOKEN: token,
+        HF_HOME: join(work, 'hf'),
+      }).then(
+        () => 'exit 0',
+        (error: { stderr: string; code: number }) => `exit ${error.code}: ${error.stderr}`,
+      );
+    const missing = await fail('tiny-hub/missing', TOKEN);
+    expect(missing).toMatch(/^exit 1: /);
+    expect(missing).toContain(`tiny-hub/missing: repository not found on ${hub.endpoint}`);
+    expect(missing).toContain('HF_TOKEN');
+    const refused = await fail(REPOS.prior, 'hf_wrong');
+    expect(refused).toMatch(/^exit 1: /);
+    expect(refused).toContain(
+      `${REPOS.prior}: ${hub.endpoint} answered 401 Invalid credentials in Authorization header`,
     );
-    expect(failure).toMatch(/^1: /);
-    expect(failure).toContain(`tiny-hub/missing: repository not found on ${hub.endpoint}`);
-    expect(failure).toContain('HF_TOKEN');
-    expect(existsSync(join(work, 'missing'))).toBe(false);
+    expect(existsSync(join(work, 'failed'))).toBe(false);
   }, 120_000);
 });

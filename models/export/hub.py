@@ -201,6 +201,13 @@ def _repo_info(api, repo: RepoRef, endpoint: str):
         raise SystemExit(
             f"{repo}: repository not found on {endpoint} (check the id; a private repo needs HF_TOKEN set to a token that can read it)"
         )
+    except requests.HTTPError as error:
+        response = error.response
+        status = response.status_code if response is not None else "no status"
+        reason = response.headers.get("X-Error-Message", "") if response is not None else str(error)
+        raise SystemExit(
+            f"{repo}: {endpoint} answered {status} {reason}; a 401 or 403 means HF_TOKEN is missing, wrong or cannot read this repo"
+        )
     except requests.RequestException as error:
         raise SystemExit(f"{repo}: cannot reach {endpoint} ({type(error).__name__}); check the network or HF_ENDPOINT")
 

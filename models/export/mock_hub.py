@@ -162,9 +162,11 @@ def make_handler(hub: MockHub, state: dict, role: str):
         def _json(self, value, headers: Optional[Dict[str, str]] = None) -> None:
             self._send(200, json.dumps(value).encode(), {"Content-Type": "application/json", **(headers or {})})
 
-        def _error(self, status: int, code: str, message: str, headers: Optional[Dict[str, str]] = None) -> None:
+        def _error(self, status: int, code: Optional[str], message: str, headers: Optional[Dict[str, str]] = None) -> None:
             body = json.dumps({"error": message}).encode()
-            extra = {"Content-Type": "application/json", "X-Error-Code": code, "X-Error-Message": message}
+            extra = {"Content-Type": "application/json", "X-Error-Message": message}
+            if code:
+                extra["X-Error-Code"] = code
             self._send(status, body, {**extra, **(headers or {})})
 
         def _file(self, entry: RepoFile, headers: Dict[str, str]) -> None:
@@ -230,8 +232,11 @@ def make_handler(hub: MockHub, state: dict, role: str):
             if token is not None:
                 given = self.headers.get("Authorization")
                 if given != f"Bearer {token}":
-                    message = "Invalid credentials in Authorization header" if given else "Repository not found"
-                    self._error(401, "RepoNotFound" if not given else "Unauthorized", message)
+                    # As the Hub: no token looks like a missing repo; a wrong one is named as such.
+                    if given:
+                        self._error(401, None, "Invalid credentials in Authorization header")
+                    else:
+                        self._error(401, "RepoNotFound", "Repository not found")
                     return
             query = parse_qs(url.query)
             api = re.fullmatch(r"/api/models/([^/]+/[^/]+)(?:/revision/([^/]+))?", path)
