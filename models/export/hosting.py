@@ -5,6 +5,11 @@ Exports the set once per precision, with `--check`, into DIR/.staging/, joins th
 publish_variants (manifest.json opens the first precision and lists the others as variants with
 their check figures), gathers every export's check report into DIR/check_report.json, writes
 DIR/HOSTING.md (what a host must send and how to upload) and removes the staging folder.
+
+Exports made before, one precision per folder, become a ready folder the same way (standard
+library only):
+
+    python3 models/export/hosting.py --out site/kandinsky-2.2 out/kandinsky-2.2-fp32 out/kandinsky-2.2-fp16 ...
 """
 
 from __future__ import annotations
@@ -15,7 +20,7 @@ import json
 import shutil
 import time
 from pathlib import Path
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional
 
 import publish_variants
 
@@ -47,19 +52,29 @@ def export_ready_folder(args: argparse.Namespace, export_set: Callable[[argparse
         export_set(run)
         summary[precision] = {"seconds": time.time() - started}
         exports.append(run.out)
-    opened = publish_variants.publish(exports, out)
-    reports = {}
-    for precision, folder in zip(precisions, exports):
-        report_path = folder / "check_report.json"
-        reports[precision] = json.loads(report_path.read_text(encoding="utf-8")) if report_path.exists() else {}
-        files = [f for c in _manifest(folder)["components"].values() for f in c["files"]]
-        summary[precision].update(bytes=sum(f["bytes"] for f in files), files=len(files))
-    (out / "check_report.json").write_text(json.dumps(reports, indent=2) + "\n", encoding="utf-8")
+    for precision, row in publish_ready(exports, out).items():
+        summary[precision].update(row)
     shutil.rmtree(staging)
-    (out / "HOSTING.md").write_text(hosting_notes(opened, out), encoding="utf-8")
     for precision, row in summary.items():
         print(f"{precision:>7}: {row['bytes'] / 1e6:10.2f} MB in {row['files']} files, exported in {row['seconds']:.1f} s")
     print(f"ready to host: {out} (manifest.json, {len(precisions) - 1} variant manifest(s), HOSTING.md)")
+    return summary
+
+
+def publish_ready(exports: List[Path], out: Path) -> Dict[str, dict]:
+    """Joins exports (one precision each, the first opened) into `out` with their check reports and
+    HOSTING.md; returns {precision: {"bytes", "files"}}."""
+    opened = publish_variants.publish(exports, out)
+    reports, summary = {}, {}
+    for folder in exports:
+        manifest = _manifest(folder)
+        precision = publish_variants._precision(manifest, folder)
+        report_path = folder / "check_report.json"
+        reports[precision] = json.loads(report_path.read_text(encoding="utf-8")) if report_path.exists() else {}
+        files = [f for c in manifest["components"].values() for f in c["files"]]
+        summary[precision] = {"bytes": sum(f["bytes"] for f in files), "files": len(files)}
+    (out / "check_report.json").write_text(json.dumps(reports, indent=2) + "\n", encoding="utf-8")
+    (out / "HOSTING.md").write_text(hosting_notes(opened, out), encoding="utf-8")
     return summary
 
 
@@ -201,3 +216,18 @@ Google Cloud Storage: `gcloud storage rsync --recursive . gs://YOUR-BUCKET/kandi
 ]
 ```
 """
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    parser = argparse.ArgumentParser(description="Join exports of one set (one precision each) into a folder ready to host")
+    parser.add_argument("exports", nargs="+", type=Path, help="export folders; the first is the one manifest.json opens")
+    parser.add_argument("--out", type=Path, required=True, help="a new folder: the set to host")
+    args = parser.parse_args(argv)
+    check_out_folder(args.out)
+    for precision, row in publish_ready(args.exports, args.out).items():
+        print(f"{precision:>7}: {row['bytes'] / 1e6:10.2f} MB in {row['files']} files")
+    print(f"ready to host: {args.out} (manifest.json, {len(args.exports) - 1} variant manifest(s), HOSTING.md)")
+
+
+if __name__ == "__main__":
+    main()
