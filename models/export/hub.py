@@ -49,10 +49,24 @@ PIPELINE_FILES = ["model_index.json", "scheduler/*.json"]
 PRIOR_FILES = ["tokenizer/*"]
 DEPTH_ESTIMATOR_FILES = ["config.json", "preprocessor_config.json"]
 
-# Weight files as transformers and diffusers name them: model(.variant)(-0000k-of-0000n).safetensors
-# and the shard index model.safetensors.index(.variant).json (diffusion_pytorch_model likewise).
-_WEIGHTS = re.compile(r"(?:model|diffusion_pytorch_model)(?:\.(?P<variant>[A-Za-z0-9_]+))?(?:-\d{5}-of-\d{5})?\.safetensors")
-_INDEX = re.compile(r"(?:model|diffusion_pytorch_model)\.safetensors\.index(?:\.(?P<variant>[A-Za-z0-9_]+))?\.json")
+# Weight files as transformers and diffusers name them: model(.variant)(-0000k-of-0000n).safetensors,
+# older variant shards model-0000k-of-0000n.variant.safetensors, and the shard index
+# model.safetensors.index(.variant).json (diffusion_pytorch_model likewise).
+_WEIGHT_NAMES = [
+    re.compile(r"(?:model|diffusion_pytorch_model)(?:\.(?P<variant>[A-Za-z0-9_]+))?(?:-\d{5}-of-\d{5})?\.safetensors"),
+    re.compile(r"(?:model|diffusion_pytorch_model)-\d{5}-of-\d{5}\.(?P<variant>[A-Za-z0-9_]+)\.safetensors"),
+    re.compile(r"(?:model|diffusion_pytorch_model)\.safetensors\.index(?:\.(?P<variant>[A-Za-z0-9_]+))?\.json"),
+]
+_NOT_WEIGHTS = object()
+
+
+def _weights_variant_of(name: str):
+    """The variant (None: plain) of a weights or shard-index file name; _NOT_WEIGHTS otherwise."""
+    for pattern in _WEIGHT_NAMES:
+        match = pattern.fullmatch(name)
+        if match:
+            return match.group("variant")
+    return _NOT_WEIGHTS
 _REPO_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*")
 
 
@@ -80,11 +94,7 @@ def weights_variant(files: Iterable[str], preferred: Optional[str]) -> Tuple[Opt
     """(variant to read, found): the weights variant of one model folder, given the file names in it.
     `preferred` when the folder has it, else the plain (fp32) files, else the only variant there is;
     found is False when the folder has no safetensors weights at all."""
-    variants = set()
-    for name in files:
-        match = _WEIGHTS.fullmatch(name) or _INDEX.fullmatch(name)
-        if match:
-            variants.add(match.group("variant"))
+    variants = {_weights_variant_of(name) for name in files} - {_NOT_WEIGHTS}
     if not variants:
         return preferred, False
     if preferred in variants:
@@ -147,14 +157,10 @@ def _weight_patterns(repo: RepoRef, files: List[str], subfolder: str, preferred:
             "pick a revision that has them (owner/name@revision)."
         )
     if variant != preferred:
-        wanted = f"the {preferred} variant" if preferred else "fp32 weights"
+        wanted = f"{preferred} weights" if preferred else "fp32 weights"
         got = f"the {variant} variant" if variant else "the fp32 weights"
         print(f"{where} has no {wanted}; reading {got}", flush=True)
-    chosen = []
-    for name in names:
-        match = _WEIGHTS.fullmatch(name) or _INDEX.fullmatch(name)
-        if match and match.group("variant") == variant:
-            chosen.append(name)
+    chosen = [name for name in names if _weights_variant_of(name) == variant]
     prefix = f"{subfolder}/" if subfolder else ""
     return [_escape(prefix + name) for name in ["config.json"] + sorted(chosen)], variant
 
