@@ -34,7 +34,8 @@ beforeAll(async () => {
   writeFileSync(join(root, `${REPO}@v1`, 'manifest.json'), '{"revision": "v1"}\n');
   [hub, privateHub] = await Promise.all([
     startMockHub(root, { redirect: true, basePath: '/sub/path' }),
-    startMockHub(root, { token: 'hf_test_token' }),
+    // A named folder as a repo, beside the root's: the same files as owner/tiny-set.
+    startMockHub(null, { token: 'hf_test_token', repos: { 'other/named@v2': join(root, REPO) } }),
   ]);
 });
 afterAll(async () => {
@@ -149,13 +150,16 @@ describe('mock_hub.py', () => {
   });
 
   it('with a token, answers only requests that carry it', async () => {
-    const url = `${privateHub.endpoint}/${REPO}/resolve/main/manifest.json`;
+    const url = `${privateHub.endpoint}/other/named/resolve/v2/manifest.json`;
     expect(privateHub.cdn).toBeNull();
     const anonymous = await fetch(url);
     expect([anonymous.status, anonymous.headers.get('x-error-code')]).toEqual([401, 'RepoNotFound']);
     expect((await fetch(url, { headers: { authorization: 'Bearer wrong' } })).status).toBe(401);
     expect((await fetch(url, { headers: { authorization: 'Bearer hf_test_token' } })).status).toBe(200);
-    const listed = await info(privateHub, 'main', { headers: { authorization: 'Bearer hf_test_token' } });
-    expect(listed.siblings).toHaveLength(FILES.length);
+    expect(privateHub.repos).toEqual(['other/named']);
+    const named = await fetch(`${privateHub.endpoint}/api/models/other/named/revision/v2`, {
+      headers: { authorization: 'Bearer hf_test_token' },
+    });
+    expect(((await named.json()) as Info).siblings).toHaveLength(FILES.length);
   });
 });

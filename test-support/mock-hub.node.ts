@@ -10,6 +10,8 @@ import { fileURLToPath } from 'node:url';
 export const MOCK_HUB_SCRIPT = fileURLToPath(new URL('../models/export/mock_hub.py', import.meta.url));
 
 export interface MockHubOptions {
+  /** More repos: repo id (`owner/name` or `owner/name@revision`) → the folder served as it. */
+  readonly repos?: Readonly<Record<string, string>>;
   /** Answer LFS files (weights, graphs, binaries) with a 302 to a second port, as the Hub does to its CDN. */
   readonly redirect?: boolean;
   /** Require `Authorization: Bearer <token>` on the API and resolve URLs (a private repo). */
@@ -45,6 +47,7 @@ export interface MockHub {
 
 function optionArgs(options: MockHubOptions): string[] {
   const args: string[] = [];
+  for (const [repo, folder] of Object.entries(options.repos ?? {})) args.push('--repo', `${repo}=${folder}`);
   if (options.redirect) args.push('--redirect');
   if (options.token !== undefined) args.push('--token', options.token);
   if (options.basePath !== undefined) args.push('--base-path', options.basePath);
@@ -78,15 +81,12 @@ async function firstLine(child: ChildProcess): Promise<string> {
   });
 }
 
-/** Starts the mock Hub over `root` and resolves once it listens. */
-export async function startMockHub(root: string, options: MockHubOptions = {}): Promise<MockHub> {
-  const child = spawn(
-    options.python ?? 'python3',
-    [MOCK_HUB_SCRIPT, '--root', root, ...optionArgs(options)],
-    {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    },
-  );
+/** Starts the mock Hub over `root` (null: only `options.repos`) and resolves once it listens. */
+export async function startMockHub(root: string | null, options: MockHubOptions = {}): Promise<MockHub> {
+  const rootArgs = root === null ? [] : ['--root', root];
+  const child = spawn(options.python ?? 'python3', [MOCK_HUB_SCRIPT, ...rootArgs, ...optionArgs(options)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const ready = JSON.parse(await firstLine(child)) as {
     endpoint: string;
     cdn: string | null;

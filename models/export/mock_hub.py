@@ -3,10 +3,12 @@ ones a browser fetches a hosted model set by, served from a folder. Standard lib
 where torch does not), for tests of `kandinsky_export.py --hub` and of the app opening a set by repo
 id.
 
-    python3 models/export/mock_hub.py --root DIR [--port 0] [--redirect] [--token T] [--base-path /hub]
+    python3 models/export/mock_hub.py --root DIR [--repo OWNER/NAME[@REV]=FOLDER ...] [--port 0]
+        [--redirect] [--token T] [--base-path /hub]
 
 DIR/<owner>/<name>/ is repo `owner/name` at revision `main`; a sibling folder `<name>@<rev>/` is the
-same repo at revision (branch or tag) `<rev>`. Each revision's commit id is a sha1 of its file list
+same repo at revision (branch or tag) `<rev>`; `--repo` serves any folder as a repo (e.g. an
+exported set: `--repo tiny-hub/kandinsky-2.2-web=models/fixtures/tiny`). Each revision's commit id is a sha1 of its file list
 and hashes, so it is stable while the files are. Once listening, the server prints one JSON line on
 standard output, {"endpoint": "http://127.0.0.1:PORT", "cdn": "http://127.0.0.1:PORT2" | null,
 "repos": [...]}, and serves until it is terminated. A test sets HF_ENDPOINT to `endpoint` (and
@@ -85,18 +87,23 @@ class Revision:
 
 
 class MockHub:
-    """The repos under a root folder, by repo id and revision (a name or a commit id)."""
+    """The repos under a root folder and/or named folders, by repo id and revision (a name or a
+    commit id)."""
 
-    def __init__(self, root: Path):
+    def __init__(self, root: Optional[Path], named: Optional[Dict[str, Path]] = None):
         self.repos: Dict[str, Dict[str, Revision]] = {}
-        for owner in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
-            for folder in sorted(p for p in owner.iterdir() if p.is_dir() and not p.name.startswith(".")):
-                name, _, revision = folder.name.partition("@")
-                repo_id = f"{owner.name}/{name}"
-                rev = Revision(repo_id, revision or "main", folder)
-                revisions = self.repos.setdefault(repo_id, {})
-                revisions[rev.name] = rev
-                revisions[rev.sha] = rev
+        folders: List[Tuple[str, Path]] = []
+        if root is not None:
+            for owner in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
+                for folder in sorted(p for p in owner.iterdir() if p.is_dir() and not p.name.startswith(".")):
+                    folders.append((f"{owner.name}/{folder.name}", folder))
+        folders += sorted((named or {}).items())
+        for spec, folder in folders:
+            repo_id, _, revision = spec.partition("@")
+            rev = Revision(repo_id, revision or "main", folder)
+            revisions = self.repos.setdefault(repo_id, {})
+            revisions[rev.name] = rev
+            revisions[rev.sha] = rev
 
     def revision(self, repo_id: str, rev: str) -> Tuple[Optional[Revision], Optional[str]]:
         """(revision, None), or (None, error code) when the repo or the revision is unknown."""
@@ -330,9 +337,18 @@ def make_handler(hub: MockHub, state: dict, role: str):
     return Handler
 
 
-def serve(root: Path, port: int = 0, redirect: bool = False, cdn_port: int = 0, token: Optional[str] = None, base_path: str = "", host: str = "127.0.0.1") -> Tuple[dict, List[ThreadingHTTPServer]]:
+def serve(
+    root: Optional[Path],
+    port: int = 0,
+    redirect: bool = False,
+    cdn_port: int = 0,
+    token: Optional[str] = None,
+    base_path: str = "",
+    host: str = "127.0.0.1",
+    named: Optional[Dict[str, Path]] = None,
+) -> Tuple[dict, List[ThreadingHTTPServer]]:
     """Starts the server(s) in background threads; returns ({endpoint, cdn, repos}, servers)."""
-    hub = MockHub(root)
+    hub = MockHub(root, named)
     base = "/" + base_path.strip("/") if base_path.strip("/") else ""
     blobs = {f.sha256: f for revisions in hub.repos.values() for rev in revisions.values() for f in rev.files.values()}
     state = {"lock": threading.Lock(), "log": [], "token": token, "base_path": base, "cdn": None, "blobs": blobs}
@@ -355,7 +371,14 @@ def serve(root: Path, port: int = 0, redirect: bool = False, cdn_port: int = 0, 
 
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description="A local mock of the Hugging Face Hub's download endpoints")
-    parser.add_argument("--root", type=Path, required=True, help="folder of <owner>/<name>[@<revision>]/ repos")
+    parser.add_argument("--root", type=Path, help="folder of <owner>/<name>[@<revision>]/ repos")
+    parser.add_argument(
+        "--repo",
+        action="append",
+        default=[],
+        metavar="OWNER/NAME[@REV]=FOLDER",
+        help="serve FOLDER as that repo (revision main unless given); repeatable",
+    )
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0, help="the Hub's port (0: any free port)")
     parser.add_argument("--redirect", action="store_true", help="answer LFS files with a 302 to a second port")
@@ -363,9 +386,17 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--token", help="require `Authorization: Bearer TOKEN` (a private repo)")
     parser.add_argument("--base-path", default="", help="serve under this URL path, e.g. /hub")
     args = parser.parse_args(argv)
-    if not args.root.is_dir():
+    if args.root is not None and not args.root.is_dir():
         parser.error(f"--root {args.root}: not a folder (give a folder of <owner>/<name>/ repos)")
-    urls, servers = serve(args.root, args.port, args.redirect, args.cdn_port, args.token, args.base_path, args.host)
+    named: Dict[str, Path] = {}
+    for spec in args.repo:
+        repo, equals, folder = spec.partition("=")
+        if not equals or not re.fullmatch(r"[^/@=\s]+/[^/@=\s]+(@[^/@=\s]+)?", repo) or not Path(folder).is_dir():
+            parser.error(f"--repo {spec}: give OWNER/NAME[@REV]=FOLDER with an existing folder")
+        named[repo] = Path(folder)
+    if args.root is None and not named:
+        parser.error("give --root and/or --repo: the repos to serve")
+    urls, servers = serve(args.root, args.port, args.redirect, args.cdn_port, args.token, args.base_path, args.host, named)
     print(json.dumps(urls), flush=True)
     try:
         threading.Event().wait()
