@@ -121,8 +121,8 @@ cosine against PyTorch, per output); `HOSTING.md` is this page. Neither is read 
 
 ## What the host must send
 
-The app fetches the files from its own origin, so the host must allow that (CORS), and it resumes
-interrupted downloads with `Range` requests.
+The app runs on its own origin and fetches these files from yours, so your host must allow that
+(CORS); it resumes interrupted downloads with `Range` requests.
 
 - `Access-Control-Allow-Origin`: the app's origin (or `*` for a public set), on every file,
   including error and `206` responses.
