@@ -11,7 +11,12 @@ Modes:
                                 --controlnet-depth, --depth-estimator: a transformers folder of
                                 LiheYoung/depth-anything-small-hf); the manifest carries the prior's
                                 and the decoder's own scheduler/scheduler_config.json
-Options: --precision fp32|fp16|int8|int4|int4c6, --shard-mb, --check, --components, --size-range MIN-MAX.
+  --hub [PRIOR [DECODER [INPAINT [CONTROLNET]]]]
+                                the same checkpoints downloaded from the Hugging Face Hub (repo ids,
+                                owner/name[@revision], default kandinsky-community's; hub.py), exported
+                                at every precision into one folder ready to host (hosting.py)
+Options: --precision fp32|fp16|int8|int4|int4c6, --shard-mb, --check, --components, --size-range MIN-MAX,
+--precisions (checkpoints: a ready-to-host folder of these), --variant fp16 (read the fp16 weight files).
 """
 
 from __future__ import annotations
@@ -37,6 +42,8 @@ import torch  # noqa: E402
 
 import architectures as arch  # noqa: E402
 import chunk_hashes  # noqa: E402
+import hub  # noqa: E402
+import hub_export  # noqa: E402
 from checks import compare_graph, format_report, manifest_check, torch_references  # noqa: E402
 from onnx_export import export_graph, load_exported, save_graph, sha256_file  # noqa: E402
 import precision as precision_tools  # noqa: E402
@@ -101,9 +108,11 @@ class ModelSource:
     """Where torch modules come from: seeded random weights (tiny/full) or checkpoints."""
 
     def __init__(
-        self, size: str, prior_dir=None, decoder_dir=None, inpaint_dir=None, depth_dir=None, depth_estimator_dir=None
+        self, size: str, prior_dir=None, decoder_dir=None, inpaint_dir=None, depth_dir=None, depth_estimator_dir=None,
+        variant: Optional[str] = None,
     ):
         self.size = size
+        self.variant = variant  # the weights variant to prefer (hub.local_weights_variant)
         self.dirs = {
             "prior": prior_dir,
             "decoder": decoder_dir,
@@ -135,16 +144,23 @@ class ModelSource:
         from transformers import CLIPTextModelWithProjection, CLIPVisionModelWithProjection
 
         prior, decoder = self.dirs["prior"], self.dirs["decoder"]
+
+        def part(folder, subfolder: str) -> dict:  # the weights variant the folder has (hub.py)
+            return {"subfolder": subfolder, "variant": hub.local_weights_variant(folder, subfolder, self.variant)}
+
+        def diffusers_part(cls, folder, subfolder: str):  # also sharded weights without accelerate
+            return hub.load_diffusers_model(cls, folder, subfolder, self.variant)
+
         loaders = {
-            "text_encoder": lambda: CLIPTextModelWithProjection.from_pretrained(prior, subfolder="text_encoder", **arch.EAGER),
+            "text_encoder": lambda: CLIPTextModelWithProjection.from_pretrained(prior, **part(prior, "text_encoder"), **arch.EAGER),
             "image_encoder": lambda: CLIPVisionModelWithProjection.from_pretrained(
-                prior, subfolder="image_encoder", **arch.EAGER
+                prior, **part(prior, "image_encoder"), **arch.EAGER
             ),
-            "prior": lambda: PriorTransformer.from_pretrained(prior, subfolder="prior"),
-            "unet": lambda: UNet2DConditionModel.from_pretrained(decoder, subfolder="unet"),
-            "unet_inpaint": lambda: UNet2DConditionModel.from_pretrained(self.dirs["inpaint"], subfolder="unet"),
-            "unet_depth": lambda: UNet2DConditionModel.from_pretrained(self.dirs["depth"], subfolder="unet"),
-            "movq": lambda: VQModel.from_pretrained(decoder, subfolder="movq"),
+            "prior": lambda: diffusers_part(PriorTransformer, prior, "prior"),
+            "unet": lambda: diffusers_part(UNet2DConditionModel, decoder, "unet"),
+            "unet_inpaint": lambda: diffusers_part(UNet2DConditionModel, self.dirs["inpaint"], "unet"),
+            "unet_depth": lambda: diffusers_part(UNet2DConditionModel, self.dirs["depth"], "unet"),
+            "movq": lambda: diffusers_part(VQModel, decoder, "movq"),
             "depth_estimator": lambda: _pretrained_depth_estimator(self.dirs["depth_estimator"]),
         }
         return loaders[source]().float().eval()
@@ -174,7 +190,8 @@ def export_set(args) -> None:
             shutil.rmtree(child) if child.is_dir() else child.unlink()
     out_dir.mkdir(parents=True, exist_ok=True)
     source = ModelSource(
-        size, args.prior, args.decoder, args.decoder_inpaint, args.controlnet_depth, args.depth_estimator
+        size, args.prior, args.decoder, args.decoder_inpaint, args.controlnet_depth, args.depth_estimator,
+        getattr(args, "variant", None),
     )
     precision = args.precision
     shard_bytes = int(args.shard_mb * 1024 * 1024)
@@ -382,6 +399,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         help="random weights at real dimensions (full-size) or the tiny ones (tiny: any precision, no reference)",
     )
     mode.add_argument("--prior", type=Path, help="diffusers folder of kandinsky-2-2-prior")
+    hub_export.add_arguments(parser, mode)
     parser.add_argument("--decoder", type=Path, help="diffusers folder of kandinsky-2-2-decoder")
     parser.add_argument("--decoder-inpaint", type=Path, help="diffusers folder of kandinsky-2-2-decoder-inpaint")
     parser.add_argument("--controlnet-depth", type=Path, help="diffusers folder of kandinsky-2-2-controlnet-depth")
@@ -389,7 +407,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         "--depth-estimator", type=Path, help="transformers folder of LiheYoung/depth-anything-small-hf (Apache-2.0)"
     )
     parser.add_argument("--out", type=Path, help="output folder")
-    parser.add_argument("--precision", choices=["fp32", "fp16", "int8", "int4", "int4c6"], default="fp32")
+    parser.add_argument("--precision", choices=["fp32", "fp16", "int8", "int4", "int4c6"], help="default fp32")
     parser.add_argument("--shard-mb", type=float, help="external-data shard size (default 256; tiny set 1)")
     parser.add_argument("--components", nargs="+", help="export only these graph components")
     parser.add_argument("--check", action="store_true", help="compare every graph with its torch module")
@@ -401,6 +419,8 @@ def main(argv: Optional[List[str]] = None) -> None:
         help="output sizes the set supports, MIN-MAX pixels per side (default 256-2048; 64-512 for the tiny sets)",
     )
     args = parser.parse_args(argv)
+
+    ready = hub_export.check_arguments(parser, args)
 
     warnings.filterwarnings("ignore", category=torch.jit.TracerWarning)
     warnings.filterwarnings("ignore", category=UserWarning, module="torch.onnx")
@@ -419,7 +439,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         args.shard_mb = args.shard_mb or (256 if args.size == "full" else 1)
         args.skip_reference = True
     else:
-        if args.decoder is None:
+        if args.hub is None and args.decoder is None:
             parser.error("--prior needs --decoder")
         args.size = "pretrained"
         args.skip_reference = True
@@ -430,7 +450,10 @@ def main(argv: Optional[List[str]] = None) -> None:
         unknown = set(args.components) - set(arch.GRAPHS_BY_NAME)
         if unknown:
             parser.error(f"unknown components: {sorted(unknown)}")
-    export_set(args)
+    if ready:
+        hub_export.run(args, export_set)  # downloads (--hub), then every precision, HOSTING.md
+    else:
+        export_set(args)
 
 
 if __name__ == "__main__":
