@@ -7,6 +7,7 @@ import { DeviceStatus } from './DeviceStatus';
 import { Gallery } from './gallery/Gallery';
 import { GalleryStore } from './gallery/gallery-store';
 import { useGallery } from './gallery/use-gallery';
+import { deviceIdentity } from './generate/device-defaults';
 import { GenerateScreen } from './generate/GenerateScreen';
 import { clampSize } from './generate/size-presets';
 import { useGenerateForm } from './generate/use-generate-form';
@@ -134,6 +135,7 @@ export function App() {
           onSaved={onSaved}
           onGeneratorLost={restartGenerator}
           onStoredModelsChanged={onStoredModelsChanged}
+          device={deviceIdentity(gpu, modelSet)}
         />
         <Gallery
           store={galleryStore}
