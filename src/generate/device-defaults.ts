@@ -3,8 +3,9 @@
  * chosen from this device's earlier runs (job-estimate.ts), and before any run from what the
  * adapter is (a software one such as SwiftShader is hundreds of times slower than a GPU).
  *
- * The runs are kept in localStorage per device and model set (`deviceKey`): the last few of each
- * size bucket (latent pixels × batch, in powers of two), so a new size scales from the nearest.
+ * The runs are kept in localStorage per device and model set (`DeviceIdentity.key`): the latest
+ * cold and warm run of each size bucket (latent pixels × batch, in powers of two), so a new size
+ * scales from the nearest.
  */
 import { useCallback, useMemo, useState } from 'react';
 import type { GpuReport, ModelSetInfo } from '../../workers/api';
@@ -127,8 +128,7 @@ export function jobShape(
 // ---------------------------------------------------------------------------------------------
 
 const STORAGE_PREFIX = 'kandinsky-web:device-runs:';
-/** Runs kept per size bucket, and buckets per device. */
-const RUNS_PER_BUCKET = 2;
+/** Runs kept per device: the latest cold and warm run of each size bucket, at most this many. */
 const MAX_RUNS = 16;
 
 const sizeBucket = (shape: JobShape) =>
@@ -155,13 +155,10 @@ export function saveRun(
   run: RunCosts,
 ): RunCosts[] {
   const bucket = sizeBucket(run.shape);
-  const sameKind = loadRuns(storage, key).filter(
-    (r) => sizeBucket(r.shape) === bucket && r.cold === run.cold,
-  );
   const others = loadRuns(storage, key).filter(
     (r) => !(sizeBucket(r.shape) === bucket && r.cold === run.cold),
   );
-  const kept = [...others, ...sameKind.slice(-(RUNS_PER_BUCKET - 1)), run].slice(-MAX_RUNS);
+  const kept = [...others, run].slice(-MAX_RUNS);
   try {
     storage.setItem(STORAGE_PREFIX + key, JSON.stringify(kept));
   } catch {
