@@ -57,6 +57,7 @@ export function App() {
         generatorEpoch,
         liveOrtObjects: () => hooks.liveOrtObjects(),
         destroyGpuDevice: () => hooks.destroyGpuDevice(),
+        blockThread: (ms: number) => hooks.blockThread(ms),
       };
     }
     let live = true;
