@@ -82,7 +82,13 @@ test('measure: time to a first picture with the app’s defaults, and the cancel
   const secondPictureMs = Date.now() - secondStart;
   const estimate = await page.getByTestId('job-estimate').textContent();
 
-  const latencies: { stage: string; label: string; restarted: boolean; latencyMs: number }[] = [];
+  const latencies: {
+    stage: string;
+    label: string;
+    restarted: boolean;
+    latencyMs: number;
+    readyAgainMs: number;
+  }[] = [];
   for (const { stage, label, fresh } of STAGES) {
     if (fresh) {
       await page.reload();
@@ -95,10 +101,12 @@ test('measure: time to a first picture with the app’s defaults, and the cancel
     }
     await page.getByTestId('generate').click();
     const result = await cancelAt(page, label);
-    latencies.push({ stage, ...result });
-    // Let a restarted worker come up before the next measure.
+    // Until a restarted worker is ready again (its self-test passed, the set open).
+    const readyStart = Date.now();
     await expect(page.getByTestId('self-test')).toHaveAttribute('data-state', 'passed', { timeout: 120_000 });
     await expect(manager(page).getByTestId('download-models')).toHaveText('Downloaded', { timeout: 60_000 });
+    await expect(page.getByTestId('generate')).toBeEnabled();
+    latencies.push({ stage, ...result, readyAgainMs: Date.now() - readyStart });
   }
   const figures = {
     defaults,
