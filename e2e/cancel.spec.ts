@@ -14,6 +14,8 @@ import { writeFileSync } from 'node:fs';
 import { type BrowserContext, expect, type Page, test } from '@playwright/test';
 
 test.use({ serviceWorkers: 'block' });
+// Figures, not a check: skipped (before any browser starts) unless asked for.
+test.skip(!process.env.E2E_MEASURE, 'set E2E_MEASURE=1 to measure');
 
 const manager = (page: Page) => page.locator('[data-slot="model-manager"]');
 async function openApp(context: BrowserContext): Promise<Page> {
@@ -57,7 +59,6 @@ const STAGES: readonly { readonly stage: string; readonly label: RegExp; readonl
 test('measure: time to a first picture with the app’s defaults, and the cancel latency per stage', async ({
   browser,
 }, testInfo) => {
-  test.skip(!process.env.E2E_MEASURE, 'set E2E_MEASURE=1 to measure');
   test.setTimeout(40 * 60_000);
   const context = await browser.newContext();
   const page = await openApp(context);
