@@ -28,6 +28,11 @@ test('first session: download, generate, cancel, reload, offline, PNG with setti
   await download.click();
   await expect(download).toHaveText('Downloaded', { timeout: 120_000 });
   await expect(manager.locator('tr[data-component="unet"]')).toHaveAttribute('data-state', 'complete');
+  // Before any run on this software adapter (SwiftShader) the defaults are the set's smallest size
+  // and few steps (device-defaults.ts); no estimate is shown until a run has measured the device.
+  await expect(page.getByLabel('Width (px)')).toHaveValue('64');
+  await expect(page.getByRole('spinbutton', { name: 'Steps', exact: true })).toHaveValue('6');
+  await expect(page.getByTestId('job-estimate')).toHaveCount(0);
 
   // Generate: preview and progress while it runs, then the picture with its seed.
   await setSmallRun(page, { steps: 2, seed: 4242, prompt: 'a red lighthouse on a cliff' });
@@ -40,6 +45,8 @@ test('first session: download, generate, cancel, reload, offline, PNG with setti
 
   // The gallery saved it.
   await expect(page.getByTestId('gallery-item')).toHaveCount(1);
+  // That run measured this device: the next job's cost shows beside Generate.
+  await expect(page.getByTestId('job-estimate')).toHaveText(/^(about .+|less than a second) on this device$/);
 
   // Download the PNG: its text chunks hold the settings.
   const [png] = await Promise.all([

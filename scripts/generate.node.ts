@@ -690,6 +690,10 @@ function progressLine(p: PipelineProgress): string {
   switch (p.stage) {
     case 'load':
       return `load ${p.component} (${p.index + 1}/${p.count})`;
+    case 'session':
+      return `create the ${p.component} session`;
+    case 'loop-start':
+      return `${p.loop}: ${p.steps} steps`;
     case 'encode':
       return 'encode prompt';
     case 'depth':

@@ -7,6 +7,7 @@ import { DeviceStatus } from './DeviceStatus';
 import { Gallery } from './gallery/Gallery';
 import { GalleryStore } from './gallery/gallery-store';
 import { useGallery } from './gallery/use-gallery';
+import { deviceIdentity } from './generate/device-defaults';
 import { GenerateScreen } from './generate/GenerateScreen';
 import { clampSize } from './generate/size-presets';
 import { useGenerateForm } from './generate/use-generate-form';
@@ -56,6 +57,7 @@ export function App() {
         generatorEpoch,
         liveOrtObjects: () => hooks.liveOrtObjects(),
         destroyGpuDevice: () => hooks.destroyGpuDevice(),
+        blockThread: (ms: number) => hooks.blockThread(ms),
       };
     }
     let live = true;
@@ -135,6 +137,7 @@ export function App() {
           onSaved={onSaved}
           onGeneratorLost={restartGenerator}
           onStoredModelsChanged={onStoredModelsChanged}
+          device={deviceIdentity(gpu, modelSet)}
         />
         <Gallery
           store={galleryStore}

@@ -92,8 +92,14 @@ export interface GenerateRequest extends PipelineRequest {
   readonly lowMemory?: boolean;
 }
 
-/** Typed progress of one job: its place in the queue, then the pipeline's stages in order. */
-export type JobProgress = { readonly stage: 'queued'; readonly position: number } | PipelineProgress;
+/**
+ * Typed progress of one job: its place in the queue, the pipeline's stages in order, then the
+ * worker encoding the pictures as PNGs (with their settings inside).
+ */
+export type JobProgress =
+  | { readonly stage: 'queued'; readonly position: number }
+  | PipelineProgress
+  | { readonly stage: 'png'; readonly images: number };
 
 export interface GeneratedImage {
   /** The picture as a PNG with its settings inside (encoded in the worker, off the page's thread). */

@@ -106,6 +106,7 @@ export class GenerationJobs {
       // A lost device can leave onnxruntime waiting forever on a GPU that will never answer.
       pipeline.catch(() => {});
       const result = await Promise.race([pipeline, lostWhileRunning]);
+      onProgress?.({ stage: 'png', images: result.images.length });
       const images = await Promise.all(
         result.images.map(async (image, index) => {
           const bytes = await encodeImagePng(image, settings, webZlib);

@@ -167,6 +167,12 @@ const testHooks: TestHooksApi = {
     device.destroy();
     return true;
   },
+  async blockThread(ms) {
+    const end = performance.now() + Math.min(ms, 600_000);
+    while (performance.now() < end) {
+      // Busy: a synchronous WebAssembly call looks the same from outside.
+    }
+  },
 };
 
 Comlink.expose(self.name === TEST_HOOKS_WORKER_NAME ? { ...api, ...testHooks } : api);

@@ -3,6 +3,7 @@ import { type ReactNode, useCallback, useEffect, useId, useRef, useState } from 
 import type { GenerationSettings, GeneratorApi } from '../../workers/api';
 import {
   DECODER_SCHEDULERS,
+  DEFAULT_SETTINGS,
   type DecoderSchedulerName,
   LIMITS,
   SEED_MODES,
@@ -17,14 +18,16 @@ import { fitToSize } from '../image-input/load-image';
 import { MaskPainter } from '../inpaint/MaskPainter';
 import { MixEditor } from '../mix/MixEditor';
 import { buildRequest, type RequestCheck, TAB_LABELS, takesPictureLook } from './build-request';
+import { type DeviceIdentity, jobShape, useDeviceDefaults } from './device-defaults';
 import { ErrorNotice } from './ErrorNotice';
+import { formatDuration } from './eta';
 import { ModeTabs } from './ModeTabs';
 import { memoryWarning } from './memory-estimate';
 import { DepthMapView, ProgressPanel } from './ProgressPanel';
 import { Results } from './Results';
 import { SizePicker } from './SizePicker';
 import { randomSeed } from './seed';
-import { sizeForAspect } from './size-presets';
+import { clampSize, sizeForAspect } from './size-presets';
 import type { GenerateForm } from './use-generate-form';
 import { useGeneration } from './use-generation';
 
@@ -45,8 +48,13 @@ interface Props {
   readonly limits: SizeLimits;
   readonly gallery: GalleryStore;
   readonly onSaved: (records: readonly GalleryRecord[]) => void;
-  /** The worker's GPU device was lost: the app replaces the worker. */
+  /**
+   * Replace the worker with a fresh one: its GPU device was lost, or a cancelled job did not stop
+   * in time (use-generation.ts). The app's one restart.
+   */
   readonly onGeneratorLost?: () => void;
+  /** The adapter and model set (deviceIdentity): what the learnt costs and defaults are for. */
+  readonly device?: DeviceIdentity | null;
   /** A generation found stored model files damaged (and removed) or missing. */
   readonly onStoredModelsChanged?: () => void;
   /** The open set's own decoder scheduler (what runs when none is picked); null: no set open. */
@@ -79,6 +87,7 @@ export function GenerateScreen({
   onStoredModelsChanged,
   memory = null,
   setScheduler = null,
+  device = null,
 }: Props) {
   const id = useId();
   const { tab, settings, update } = form;
@@ -97,7 +106,31 @@ export function GenerateScreen({
         memory.maxBufferBytes,
       )
     : null;
-  const generation = useGeneration(api, gallery, onSaved, onGeneratorLost, onStoredModelsChanged);
+  const profile = useDeviceDefaults(device, limits);
+  const generation = useGeneration(api, gallery, onSaved, {
+    ...(onGeneratorLost ? { restartGenerator: onGeneratorLost } : {}),
+    ...(onStoredModelsChanged ? { onStoredModelsChanged } : {}),
+    profile,
+  });
+  // While the form holds the app's own defaults, the device's take their place (once per device).
+  const appliedDefaults = useRef<string | null>(null);
+  useEffect(() => {
+    const defaults = profile.defaults;
+    if (!defaults || !device || appliedDefaults.current === device.key) return;
+    // The app first fits the size to a newly opened set's range; decide after that.
+    const fitted = clampSize(settings.width, settings.height, limits);
+    if (fitted.width !== settings.width || fitted.height !== settings.height) return;
+    appliedDefaults.current = device.key;
+    const appSize = clampSize(DEFAULT_SETTINGS.width, DEFAULT_SETTINGS.height, limits);
+    const untouched =
+      settings.steps === DEFAULT_SETTINGS.steps &&
+      settings.priorSteps === DEFAULT_SETTINGS.priorSteps &&
+      settings.width === appSize.width &&
+      settings.height === appSize.height;
+    if (untouched) update(defaults);
+  }, [profile.defaults, device, limits, settings, update]);
+  const shape = jobShape(settings, limits);
+  const jobEstimate = shape ? generation.estimate(shape) : null;
   const [submitProblem, setSubmitProblem] = useState<Extract<RequestCheck, { ok: false }> | null>(null);
   const problem = settingsProblem(settings, limits);
   const running = generation.state.phase === 'running';
@@ -123,7 +156,10 @@ export function GenerateScreen({
     }
     setSubmitProblem(null);
     if (seed !== null) update({ seed });
-    void generation.start({ ...check.request, lowMemory, previews });
+    void generation.start(
+      { ...check.request, lowMemory, previews },
+      jobShape(check.request.settings, limits),
+    );
   }, [running, form, tab, settings, limits, update, generation, lowMemory, previews]);
 
   // Ctrl/Cmd+Enter generates from anywhere on the page, including inside the prompt.
@@ -479,6 +515,11 @@ export function GenerateScreen({
               Generate
             </button>
             <span className="hint">or Ctrl/⌘ + Enter</span>
+            {jobEstimate && (
+              <span className="hint" data-testid="job-estimate" data-ms={Math.round(jobEstimate.totalMs)}>
+                {formatDuration(jobEstimate.totalMs)} on this device
+              </span>
+            )}
           </div>
           {submitProblem && !['prompt', 'image', 'mask', 'mix'].includes(submitProblem.field) && (
             <p className="field-error" role="alert">
@@ -497,8 +538,16 @@ export function GenerateScreen({
             <ProgressPanel state={state} onCancel={() => void generation.cancel()} />
           )}
           {state.phase === 'cancelled' && (
-            <p className="notice" data-testid="cancelled">
-              Cancelled. Nothing was generated.
+            <p
+              className="notice"
+              role="status"
+              data-testid="cancelled"
+              data-restarted={state.restarted}
+              data-latency-ms={Math.round(state.latencyMs)}
+            >
+              {state.restarted
+                ? 'Cancelled — the engine was restarted to stop at once. Nothing was generated; your models and gallery are kept.'
+                : 'Cancelled. Nothing was generated.'}
             </p>
           )}
           {state.phase === 'failed' && <ErrorNotice code={state.error.code} message={state.error.message} />}

@@ -6,15 +6,28 @@ import type { GraphComponentId } from '../../models/contract';
 import { KandinskyError } from '../errors';
 import type { RgbaImage } from './png';
 
-/** The pipeline's progress, in stage order. The worker adds 'queued' (api.ts JobProgress). */
+/**
+ * The pipeline's progress, in stage order; each event says what starts now (a step event: that the
+ * step ended), so the time between two events is the cost of the first one's work. The worker adds
+ * 'queued' and 'png' (api.ts JobProgress).
+ */
 export type PipelineProgress =
+  /** Reading a component's files from storage (or finding its session already made). */
   | {
       readonly stage: 'load';
       readonly component: GraphComponentId;
       readonly index: number;
       readonly count: number;
     }
+  /** onnxruntime creating the session of the component last loaded (its files are read). */
+  | { readonly stage: 'session'; readonly component: GraphComponentId }
+  /** Tokenizing and encoding the prompt(s). */
   | { readonly stage: 'encode' }
+  /**
+   * A step loop begins: its first step includes shader compilation and, for a graph-captured
+   * UNet, recording the graph (several times a later step).
+   */
+  | { readonly stage: 'loop-start'; readonly loop: 'prior' | 'denoise'; readonly steps: number }
   /** depth mode with a photo: the depth map estimated from it (grey, near = bright), output size. */
   | { readonly stage: 'depth'; readonly depthMap: RgbaImage }
   | { readonly stage: 'prior'; readonly step: number; readonly steps: number }

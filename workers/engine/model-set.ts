@@ -180,11 +180,14 @@ export class ModelSet {
     return pending;
   }
 
-  /** The session of a graph component, created on first use and then reused. */
-  session(id: GraphComponentId): Promise<InferenceSession> {
+  /**
+   * The session of a graph component, created on first use and then reused. `onCreate` is called
+   * when its files are read and onnxruntime starts creating it (not when it is reused): progress.
+   */
+  session(id: GraphComponentId, onCreate?: () => void): Promise<InferenceSession> {
     let pending = this.sessions.get(id);
     if (!pending) {
-      pending = this.createSession(id);
+      pending = this.createSession(id, {}, onCreate);
       this.sessions.set(id, pending);
       // A failed creation must not poison the cache: the next call tries again.
       pending.catch(() => this.sessions.delete(id));
@@ -203,10 +206,11 @@ export class ModelSet {
   async loopSession(
     id: GraphComponentId,
     inputDims: Readonly<Record<string, readonly number[]>>,
+    onCreate?: () => void,
   ): Promise<LoopSession> {
     const deviceTensors = this.options.deviceTensors;
     if (!this.graphCapture || !deviceTensors || this.captureRefusals.has(id)) {
-      return { session: await this.session(id), captured: null };
+      return { session: await this.session(id, onCreate), captured: null };
     }
     const key = JSON.stringify(Object.entries(inputDims).sort(([a], [b]) => a.localeCompare(b)));
     const cached = await this.captured.get(id)?.catch(() => null);
@@ -214,7 +218,7 @@ export class ModelSet {
     if (this.captured.has(id)) await this.releaseCaptured(id);
     // The plain session of the same weights would double the GPU memory the UNet takes.
     await this.releasePlain(id);
-    const pending = this.createCaptured(id, key, inputDims, deviceTensors);
+    const pending = this.createCaptured(id, key, inputDims, deviceTensors, onCreate);
     this.captured.set(id, pending);
     pending.catch(() => this.captured.delete(id));
     try {
@@ -227,7 +231,7 @@ export class ModelSet {
       // the files again for a plain session would only turn it into another error (NOT_CACHED).
       if (!capturedRefusal(error)) throw error;
       this.captureRefusals.set(id, String(error));
-      return { session: await this.session(id), captured: null };
+      return { session: await this.session(id, onCreate), captured: null };
     }
   }
 
@@ -241,8 +245,9 @@ export class ModelSet {
     key: string,
     inputDims: Readonly<Record<string, readonly number[]>>,
     deviceTensors: DeviceTensors,
+    onCreate: (() => void) | undefined,
   ): Promise<CapturedLoop> {
-    const session = await this.createSession(id, { enableGraphCapture: true });
+    const session = await this.createSession(id, { enableGraphCapture: true }, onCreate);
     const loop = new CapturedLoop(key, session, deviceTensors, (build) =>
       this.createRuntimeSession(build, 'device'),
     );
@@ -265,8 +270,9 @@ export class ModelSet {
   private async createSession(
     id: GraphComponentId,
     extra: InferenceSession.SessionOptions = {},
+    onCreate?: () => void,
   ): Promise<InferenceSession> {
-    const session = await this.openSession(id, extra);
+    const session = await this.openSession(id, extra, onCreate);
     // The session holds the weights now, but the device may not have taken them yet: wait, so that
     // their upload staging is freed before anything else loads (the next component's bytes would
     // otherwise pile up on top). The bytes read for it are unreferenced by now.
@@ -288,6 +294,7 @@ export class ModelSet {
   private async openSession(
     id: GraphComponentId,
     extra: InferenceSession.SessionOptions,
+    onCreate: (() => void) | undefined,
   ): Promise<InferenceSession> {
     const [graph, ...shards] = this.component(id).files;
     if (!graph) throw new ModelSetError('MODEL_LOAD_FAILED', `${id} lists no graph file.`);
@@ -307,6 +314,7 @@ export class ModelSet {
         ...(this.outputsOnGpu && UNET_IDS.has(id) ? { preferredOutputLocation: 'gpu-buffer' as const } : {}),
         ...extra,
       };
+      onCreate?.();
       session = await this.ort.InferenceSession.create(graphBytes, options);
     } catch (error) {
       throw new ModelSetError('MODEL_LOAD_FAILED', `Could not load ${id}: ${String(error)}`, {

@@ -26,15 +26,28 @@ describe('pipeline control', () => {
       { settings: { ...settings, numImages: 2 } },
       { onProgress: (p) => seen.push(p), previews: true },
     );
-    const stages = seen.map((p) => ('step' in p ? `${p.stage}${p.step}/${p.steps}` : p.stage));
+    const stages = seen.map((p) =>
+      'step' in p
+        ? `${p.stage}${p.step}/${p.steps}`
+        : p.stage === 'loop-start'
+          ? `${p.loop}-start/${p.steps}`
+          : p.stage,
+    );
+    // Each new session is announced after its files are read; each loop before its first step.
     expect(stages).toEqual([
       'load',
+      'session',
       'load',
+      'session',
       'load',
+      'session',
       'load',
+      'session',
       'encode',
+      'prior-start/2',
       'prior1/2',
       'prior2/2',
+      'denoise-start/3',
       'denoise1/3',
       'denoise2/3',
       'denoise3/3',
@@ -47,6 +60,9 @@ describe('pipeline control', () => {
     const quiet: PipelineProgress[] = [];
     await runPipeline(models, { settings }, { onProgress: (p) => quiet.push(p) });
     expect(quiet.some((p) => p.stage === 'denoise' && p.preview)).toBe(false);
+    // The second run reuses every session: loads, but no session is created again.
+    expect(quiet.filter((p) => p.stage === 'load')).toHaveLength(4);
+    expect(quiet.some((p) => p.stage === 'session')).toBe(false);
     await models.releaseAll();
   });
 

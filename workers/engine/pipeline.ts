@@ -81,10 +81,11 @@ async function loadModels(context: StageContext, request: PipelineRequest): Prom
   for (const [index, component] of graphs.entries()) {
     checkAborted(hooks.signal);
     hooks.onProgress?.({ stage: 'load', component, index, count: graphs.length });
+    const onCreate = () => hooks.onProgress?.({ stage: 'session', component });
     // The loop's UNet, captured for this request's shapes where it can be: never a second session.
     await (component === unet && models.residency === 'gpu'
-      ? models.loopSession(unet, unetInputDims(models, request))
-      : models.session(component));
+      ? models.loopSession(unet, unetInputDims(models, request), onCreate)
+      : models.session(component, onCreate));
   }
 }
 
@@ -129,6 +130,7 @@ async function runDecoder(context: StageContext, request: PipelineRequest, prior
   const shape = start.latents.dims;
   const [, , h = 0, w = 0] = shape;
   const unet = unetFor(settings.mode);
+  hooks.onProgress?.({ stage: 'loop-start', loop: 'denoise', steps: start.timesteps.length });
   const latents = await denoise({
     models,
     unet,

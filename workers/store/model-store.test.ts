@@ -14,9 +14,11 @@ import {
   TEST_CHUNK_BYTES,
   tinyModelSet,
 } from '../../test-support/store.node';
+import { InProcessLocks } from './file-locks';
 import { type DownloadProgress, selectComponents } from './model-download';
 import { type ModelSource, UrlSource } from './model-source';
 import type { ModelStore } from './model-store';
+import type { UseStore } from './store-database';
 import { StoreError } from './store-error';
 
 const set = tinyModelSet();
@@ -319,6 +321,35 @@ describe('ModelStore downloads over HTTP', () => {
     const done = shardEvents.map((e) => e.fileBytesDone);
     expect(done).toEqual([...done].sort((a, b) => a - b));
     await expectCompleteAndExact(store, manifest, REQUIRED);
+  });
+
+  it('a worker ended mid-download (Cancel ending the generator) leaves nothing half-written: a new worker resumes', async () => {
+    // Ending a worker stops it between any two of its awaits: every database call after that point
+    // never happens and no cleanup runs. Its Web Locks are released, so the next worker gets them.
+    let ended = false;
+    const first = profile.openStore({
+      concurrency: 1,
+      wrapDatabase:
+        (database: UseStore): UseStore =>
+        (mode, callback) =>
+          ended ? new Promise(() => {}) : database(mode, callback),
+    });
+    const manifest = await first.loadManifest(source());
+    void first
+      .download(source(), manifest, {
+        onProgress: (e) => {
+          if (e.path === SHARD && e.fileBytesDone >= 5 * TEST_CHUNK_BYTES) ended = true;
+        },
+      })
+      .catch(() => {});
+    await expect.poll(() => ended).toBe(true);
+
+    const next = profile.openStore({ concurrency: 1, locks: new InProcessLocks() });
+    const status = await next.getCacheStatus(manifest);
+    expect(status.components.find((c) => c.componentId === 'unet')?.state).toBe('partial');
+    await expectNothingFalselyComplete(next, manifest);
+    await next.download(source(), manifest);
+    await expectCompleteAndExact(next, manifest, REQUIRED);
   });
 
   it('pauses on abort keeping verified chunks, and a later call completes the download', async () => {

@@ -106,6 +106,7 @@ export async function runTextPrior(
         encoder_hidden_states: scope.float32(hiddenStates, [batch, length, tokens]),
         attention_mask: scope.bool(attentionMask, [batch, length]),
       };
+      hooks.onProgress?.({ stage: 'loop-start', loop: 'prior', steps: timesteps.length });
       for (const [i, t] of timesteps.entries()) {
         checkAborted(hooks.signal);
         const stepScope = new TensorScope(models.ort);
