@@ -16,6 +16,7 @@ import { ImagePicker } from '../image-input/ImagePicker';
 import { fitToSize } from '../image-input/load-image';
 import { MaskPainter } from '../inpaint/MaskPainter';
 import { MixEditor } from '../mix/MixEditor';
+import { parseBoolean, usePersistentState } from '../use-persistent-state';
 import { buildRequest, type RequestCheck, TAB_LABELS, takesPictureLook } from './build-request';
 import { ErrorNotice } from './ErrorNotice';
 import { ModeTabs } from './ModeTabs';
@@ -79,9 +80,9 @@ export function GenerateScreen({
 }: Props) {
   const id = useId();
   const { tab, settings, update } = form;
-  const [lowMemory, setLowMemory] = useState(() => localStorage.getItem(LOW_MEMORY_KEY) === 'true');
+  const [lowMemory, setLowMemory] = usePersistentState(LOW_MEMORY_KEY, false, parseBoolean);
   // On unless turned off: each step's preview costs one readback of the latents from the GPU.
-  const [previews, setPreviews] = useState(() => localStorage.getItem(PREVIEWS_KEY) !== 'false');
+  const [previews, setPreviews] = usePersistentState(PREVIEWS_KEY, true, parseBoolean);
   const sizeWarning = memory
     ? memoryWarning(
         {
@@ -220,17 +221,6 @@ export function GenerateScreen({
               {fieldError('prompt')}
             </div>
           )}
-          <div className="field">
-            <label htmlFor={`${id}-negative`}>Negative prompt</label>
-            <textarea
-              id={`${id}-negative`}
-              rows={2}
-              value={settings.negativePrompt}
-              placeholder="What to avoid: blurry, low quality"
-              onChange={(e) => update({ negativePrompt: e.target.value })}
-            />
-            {fieldError('negativePrompt')}
-          </div>
 
           {usesPicture && (
             <fieldset>
@@ -290,6 +280,83 @@ export function GenerateScreen({
               {fieldError('mask')}
             </fieldset>
           )}
+
+          <div className="generate-actions">
+            <button
+              type="submit"
+              className="primary"
+              disabled={running || !api}
+              data-testid="generate"
+              aria-keyshortcuts="Control+Enter Meta+Enter"
+            >
+              Generate
+            </button>
+            <span className="hint">or Ctrl/⌘ + Enter</span>
+          </div>
+          {submitProblem && !['prompt', 'image', 'mask', 'mix'].includes(submitProblem.field) && (
+            <p className="field-error" role="alert">
+              {submitProblem.message}
+            </p>
+          )}
+        </form>
+        <div className="generate-output" aria-live="polite">
+          {state.phase === 'idle' && (
+            <p className="empty-output">
+              Your pictures appear here. They are made on this device and never uploaded.
+            </p>
+          )}
+          {state.phase === 'running' && (
+            <ProgressPanel state={state} onCancel={() => void generation.cancel()} />
+          )}
+          {state.phase === 'cancelled' && (
+            <p className="notice" data-testid="cancelled">
+              Cancelled. Nothing was generated.
+            </p>
+          )}
+          {state.phase === 'failed' && <ErrorNotice code={state.error.code} message={state.error.message} />}
+          {state.phase === 'done' && (
+            <>
+              {state.truncatedPrompt && (
+                <div className="notice" role="status" data-testid="truncated-prompt">
+                  <strong>Your prompt was shortened.</strong> Kandinsky reads at most 77 tokens;{' '}
+                  {state.truncatedPrompt.droppedTokens} were left out. It used: “
+                  {state.truncatedPrompt.keptText}”
+                </div>
+              )}
+              {state.saveError && (
+                <ErrorNotice code={state.saveError.code} message={state.saveError.message} />
+              )}
+              {state.depthMap && <DepthMapView depthMap={state.depthMap} />}
+              <Results
+                images={state.images}
+                onUseSeed={(seed) => {
+                  form.setRandomSeed(false);
+                  update({ seed });
+                }}
+              />
+            </>
+          )}
+        </div>
+
+        <form
+          className="generate-settings"
+          aria-label="More settings"
+          onSubmit={(event) => {
+            event.preventDefault();
+            submit();
+          }}
+        >
+          <div className="field">
+            <label htmlFor={`${id}-negative`}>Negative prompt</label>
+            <textarea
+              id={`${id}-negative`}
+              rows={2}
+              value={settings.negativePrompt}
+              placeholder="What to avoid: blurry, low quality"
+              onChange={(e) => update({ negativePrompt: e.target.value })}
+            />
+            {fieldError('negativePrompt')}
+          </div>
 
           <SizePicker
             width={settings.width}
@@ -395,25 +462,11 @@ export function GenerateScreen({
           <details className="advanced">
             <summary>Advanced</summary>
             <label className="inline">
-              <input
-                type="checkbox"
-                checked={lowMemory}
-                onChange={(e) => {
-                  setLowMemory(e.target.checked);
-                  localStorage.setItem(LOW_MEMORY_KEY, String(e.target.checked));
-                }}
-              />
+              <input type="checkbox" checked={lowMemory} onChange={(e) => setLowMemory(e.target.checked)} />
               Low-memory mode: load one stage at a time (slower, for GPUs with little memory)
             </label>
             <label className="inline">
-              <input
-                type="checkbox"
-                checked={previews}
-                onChange={(e) => {
-                  setPreviews(e.target.checked);
-                  localStorage.setItem(PREVIEWS_KEY, String(e.target.checked));
-                }}
-              />
+              <input type="checkbox" checked={previews} onChange={(e) => setPreviews(e.target.checked)} />
               Live preview while painting (off: no read-back from the GPU between steps, a little faster)
             </label>
             <div className="field">
@@ -460,63 +513,12 @@ export function GenerateScreen({
             </div>
           </details>
 
-          <div className="generate-actions">
-            <button
-              type="submit"
-              className="primary"
-              disabled={running || !api}
-              data-testid="generate"
-              aria-keyshortcuts="Control+Enter Meta+Enter"
-            >
-              Generate
+          <div className="button-row">
+            <button type="button" className="secondary" onClick={form.reset} data-testid="reset-form">
+              Reset settings to defaults
             </button>
-            <span className="hint">or Ctrl/⌘ + Enter</span>
           </div>
-          {submitProblem && !['prompt', 'image', 'mask', 'mix'].includes(submitProblem.field) && (
-            <p className="field-error" role="alert">
-              {submitProblem.message}
-            </p>
-          )}
         </form>
-
-        <div className="generate-output" aria-live="polite">
-          {state.phase === 'idle' && (
-            <p className="empty-output">
-              Your pictures appear here. They are made on this device and never uploaded.
-            </p>
-          )}
-          {state.phase === 'running' && (
-            <ProgressPanel state={state} onCancel={() => void generation.cancel()} />
-          )}
-          {state.phase === 'cancelled' && (
-            <p className="notice" data-testid="cancelled">
-              Cancelled. Nothing was generated.
-            </p>
-          )}
-          {state.phase === 'failed' && <ErrorNotice code={state.error.code} message={state.error.message} />}
-          {state.phase === 'done' && (
-            <>
-              {state.truncatedPrompt && (
-                <div className="notice" role="status" data-testid="truncated-prompt">
-                  <strong>Your prompt was shortened.</strong> Kandinsky reads at most 77 tokens;{' '}
-                  {state.truncatedPrompt.droppedTokens} were left out. It used: “
-                  {state.truncatedPrompt.keptText}”
-                </div>
-              )}
-              {state.saveError && (
-                <ErrorNotice code={state.saveError.code} message={state.saveError.message} />
-              )}
-              {state.depthMap && <DepthMapView depthMap={state.depthMap} />}
-              <Results
-                images={state.images}
-                onUseSeed={(seed) => {
-                  form.setRandomSeed(false);
-                  update({ seed });
-                }}
-              />
-            </>
-          )}
-        </div>
       </div>
     </section>
   );
