@@ -18,7 +18,7 @@ describe('stored values', () => {
     expect(readStored(storage, 'k', parseBoolean, false)).toBe(true);
   });
 
-  it('read the strings the app stored before this hook (\'true\' / \'false\')', () => {
+  it("read the strings the app stored before this hook ('true' / 'false')", () => {
     const storage = memoryStorage();
     storage.setItem('low', 'false');
     expect(readStored(storage, 'low', parseBoolean, true)).toBe(false);

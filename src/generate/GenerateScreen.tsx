@@ -16,6 +16,7 @@ import { ImagePicker } from '../image-input/ImagePicker';
 import { fitToSize } from '../image-input/load-image';
 import { MaskPainter } from '../inpaint/MaskPainter';
 import { MixEditor } from '../mix/MixEditor';
+import { PROMPT_FIELD_ID } from '../SkipLink';
 import { parseBoolean, usePersistentState } from '../use-persistent-state';
 import { buildRequest, type RequestCheck, TAB_LABELS, takesPictureLook } from './build-request';
 import { ErrorNotice } from './ErrorNotice';
@@ -52,6 +53,8 @@ interface Props {
   readonly onStoredModelsChanged?: () => void;
   /** What the device allows, to warn before a size that likely won't fit; null when unknown. */
   readonly memory?: { readonly maxBufferBytes: number; readonly bytesPerValue: number } | null;
+  /** Shown where the pictures will appear before the first run (the first-run setup); null: a hint. */
+  readonly emptyOutput?: ReactNode;
 }
 
 const LOW_MEMORY_KEY = 'kandinsky-web:low-memory';
@@ -77,6 +80,7 @@ export function GenerateScreen({
   onGeneratorLost,
   onStoredModelsChanged,
   memory = null,
+  emptyOutput = null,
 }: Props) {
   const id = useId();
   const { tab, settings, update } = form;
@@ -208,9 +212,9 @@ export function GenerateScreen({
             </fieldset>
           ) : (
             <div className="field">
-              <label htmlFor={`${id}-prompt`}>Prompt</label>
+              <label htmlFor={PROMPT_FIELD_ID}>Prompt</label>
               <textarea
-                id={`${id}-prompt`}
+                id={PROMPT_FIELD_ID}
                 rows={3}
                 value={settings.prompt}
                 placeholder="A lighthouse on a cliff at dusk, oil painting, dramatic sky"
@@ -300,11 +304,12 @@ export function GenerateScreen({
           )}
         </form>
         <div className="generate-output" aria-live="polite">
-          {state.phase === 'idle' && (
-            <p className="empty-output">
-              Your pictures appear here. They are made on this device and never uploaded.
-            </p>
-          )}
+          {state.phase === 'idle' &&
+            (emptyOutput ?? (
+              <p className="empty-output">
+                Your pictures appear here. They are made on this device and never uploaded.
+              </p>
+            ))}
           {state.phase === 'running' && (
             <ProgressPanel state={state} onCancel={() => void generation.cancel()} />
           )}
@@ -394,7 +399,7 @@ export function GenerateScreen({
 
           {takesPictureLook(tab, form.depthSource) && (
             <div className="field">
-              <label className="inline">
+              <label className="check">
                 <input
                   type="checkbox"
                   checked={settings.priorStrength !== undefined}
@@ -430,7 +435,7 @@ export function GenerateScreen({
 
           <fieldset className="seed">
             <legend>Seed</legend>
-            <label className="inline">
+            <label className="check">
               <input
                 type="checkbox"
                 checked={form.randomSeed}
@@ -461,11 +466,11 @@ export function GenerateScreen({
 
           <details className="advanced">
             <summary>Advanced</summary>
-            <label className="inline">
+            <label className="check">
               <input type="checkbox" checked={lowMemory} onChange={(e) => setLowMemory(e.target.checked)} />
               Low-memory mode: load one stage at a time (slower, for GPUs with little memory)
             </label>
-            <label className="inline">
+            <label className="check">
               <input type="checkbox" checked={previews} onChange={(e) => setPreviews(e.target.checked)} />
               Live preview while painting (off: no read-back from the GPU between steps, a little faster)
             </label>
