@@ -4,6 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { expect, test } from '@playwright/test';
+import { closeModelManager, openModelManager } from './app-page';
 
 const manifest = JSON.parse(
   readFileSync(new URL('../models/fixtures/tiny/manifest.json', import.meta.url), 'utf8'),
@@ -39,7 +40,7 @@ test('a download interrupted by a reload resumes without refetching verified fil
   });
 
   await page.goto('./');
-  const manager = page.locator('[data-slot="model-manager"]');
+  const manager = await openModelManager(page);
   const download = manager.getByTestId('download-models');
   await expect(download).toHaveText(/Download/);
   await download.click();
@@ -62,10 +63,11 @@ test('a download interrupted by a reload resumes without refetching verified fil
     'data-state',
     'complete',
   );
-  const remaining = manager.getByTestId('download-models');
+  const remaining = (await openModelManager(page)).getByTestId('download-models');
   await expect(remaining).toHaveText(/Download/);
   await remaining.click();
   await expect(remaining).toHaveText('Downloaded', { timeout: 120_000 });
+  await closeModelManager(page);
   const refetched = [...served.entries()].filter(([path]) => path !== 'manifest.json');
   const refetchedBytes = refetched.reduce((n, [, bytes]) => n + bytes, 0);
   expect(refetched.map(([path]) => path)).toContain(STALLED);
