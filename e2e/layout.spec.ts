@@ -232,7 +232,14 @@ test('phone, tablet and desktop: create first, no sideways scroll, skip link, pr
       height: 256,
     })),
   );
+  // The model host is down this time: the stored set opens, and the status line says what failed.
+  await page.unroute('**/models/tiny/manifest.json');
+  await page.context().route('**/models/tiny/manifest.json', (route) => route.abort('connectionrefused'));
   await page.reload();
+  await expect(page.getByTestId('connection-status')).toHaveText(
+    /^Couldn't check for model updates: .+ Using the stored copy\.$/,
+  );
+  await expect(page.getByTestId('model-state')).toHaveText(/ready/);
   await expect(page.getByLabel('Prompt', { exact: true })).toHaveValue('a lighthouse at dusk');
   await expect(page.getByTestId('gallery-item')).toHaveCount(3);
   Object.assign(
