@@ -1,6 +1,6 @@
 import type * as Comlink from 'comlink';
 import { useCallback, useEffect, useMemo, useState } from 'react';
-import type { GeneratorApi, GpuReport, ModelSetInfo, SmokeTestResult } from '../workers/api';
+import type { GeneratorApi, GpuReport, ModelSetInfo } from '../workers/api';
 import { KANDINSKY_SIZE_LIMITS, type SizeLimits } from '../workers/engine/settings';
 import { toWireError, type WireError } from '../workers/errors';
 import { DeviceStatus } from './DeviceStatus';
@@ -19,16 +19,11 @@ import { textToImageReady, useModelSet } from './models/use-model-set';
 import { UpdatePrompt } from './pwa/UpdatePrompt';
 import { SkipLink } from './SkipLink';
 import { StatusBar } from './StatusBar';
+import type { SelfTest } from './self-test';
 import { useOnline } from './use-online';
 
 /** The input the self-test feeds the smoke graph; tests compute the expected output from it. */
 export const SMOKE_INPUT = Float32Array.from([1, 2, 3, -1, 0.5, 0.25]);
-
-export type SelfTest =
-  | { readonly state: 'running' }
-  | { readonly state: 'passed'; readonly result: SmokeTestResult }
-  | { readonly state: 'failed'; readonly error: WireError }
-  | { readonly state: 'skipped' };
 
 export function App() {
   const [api, setApi] = useState<Comlink.Remote<GeneratorApi> | null>(null);
