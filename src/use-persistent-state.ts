@@ -25,8 +25,9 @@ export function readStored<T>(
 
 /** Stores `value` as JSON under `key`; a full or blocked storage loses the value, not the page. */
 export function writeStored(storage: KeyValueStorage | null, key: string, value: unknown): void {
+  if (!storage) return;
   try {
-    storage?.setItem(key, JSON.stringify(value));
+    storage.setItem(key, JSON.stringify(value));
   } catch {
     // Quota or privacy settings: the value simply isn't remembered.
   }
