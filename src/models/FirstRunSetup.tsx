@@ -1,3 +1,4 @@
+import { useId } from 'react';
 import { formatBytes } from '../../workers/format';
 import { DownloadBar } from './DownloadBar';
 import type { ModelSetState } from './use-model-set';
@@ -15,9 +16,10 @@ interface Props {
 export function FirstRunSetup({ model, onMoreChoices }: Props) {
   const { info, busy, progress, error, notice, missingBytes } = model;
   const downloading = busy === 'downloading';
+  const headingId = useId();
   return (
-    <section className="first-run" aria-labelledby="first-run-heading" data-testid="first-run-setup">
-      <h3 id="first-run-heading">One download, then it all runs here</h3>
+    <section className="first-run" aria-labelledby={headingId} data-testid="first-run-setup">
+      <h3 id={headingId}>One download, then it all runs here</h3>
       {info ? (
         <p>
           To make pictures, this browser stores the model set <strong>{info.name}</strong> once:{' '}
