@@ -154,6 +154,9 @@ test('phone, tablet and desktop: create first, no sideways scroll, skip link, pr
   await setup.getByTestId('setup-download').click();
   await expect(setup).toBeHidden({ timeout: 120_000 });
   await expect(page.getByTestId('model-state')).toHaveText(/ready/);
+  // Advanced open, so its checkboxes are in the screenshots and axe's check.
+  await page.locator('details.advanced summary').click();
+  await expect(page.getByRole('checkbox', { name: /Low-memory mode/ })).toBeVisible();
 
   Object.assign(
     axe,
