@@ -276,6 +276,7 @@ test('a chunk damaged in IndexedDB is caught before loading, never run, and re-f
   await download.click();
   await expect(download).toHaveText('Downloaded', { timeout: 120_000 });
   expect(fetched).toEqual([shard.path]);
+  await closeModelManager(page);
 
   await generate(page, 5);
   await expect(page.getByTestId('gallery-item')).toHaveCount(1);
