@@ -6,7 +6,7 @@
  * screen (first-run setup, create, the model manager dialog, the gallery), saving a full-page
  * screenshot of each as a test artifact. No generation runs.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import AxeBuilder from '@axe-core/playwright';
 import { expect, type Page, type TestInfo, test } from '@playwright/test';
 import { DEFAULT_SETTINGS } from '../workers/engine/settings';
@@ -263,8 +263,10 @@ test('phone, tablet and desktop: create first, no sideways scroll, skip link, pr
     }),
   );
 
+  const axePath = testInfo.outputPath('axe-serious-critical.json');
+  writeFileSync(axePath, JSON.stringify(axe, null, 2));
   await testInfo.attach('axe serious and critical violations per screen', {
-    body: JSON.stringify(axe, null, 2),
+    path: axePath,
     contentType: 'application/json',
   });
   expect(axe).toEqual(Object.fromEntries(Object.keys(axe).map((screen) => [screen, []])));
