@@ -21,7 +21,7 @@ import { type HostedSet, startHostedSet } from '../test-support/hosted-set.node'
 import { reference, referenceTensor } from '../test-support/tiny-fixture.node';
 import { nodeZlib } from '../workers/engine/node-zlib.node';
 import { decodePng } from '../workers/engine/png';
-import { setSmallRun } from './app-page';
+import { closeModelManager, openModelManager, setSmallRun } from './app-page';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const DIST = path.join(ROOT, 'dist-e2e/hosted');
@@ -142,7 +142,7 @@ test('a set hosted across three origins: opened by URL and repo id, a download c
   expect(hosted.frontRequests.map((r) => r.path)).toEqual(['manifest.json']);
   expect(unlistedRequests).toBe(0);
 
-  const manager = page.locator('[data-slot="model-manager"]');
+  const manager = await openModelManager(page);
   const sourceBox = manager.getByLabel(/Model set \(manifest URL or Hugging Face repo id\)/);
   const openSource = async (text: string) => {
     await sourceBox.fill(text);
@@ -197,6 +197,7 @@ test('a set hosted across three origins: opened by URL and repo id, a download c
     await page.evaluate(() => (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated),
   ).toBe(true);
   // The reload reopens the saved source; the download resumes from the stored chunks.
+  await openModelManager(page);
   await expect(manager.locator('tr[data-component="unet"]')).not.toHaveAttribute('data-state', 'complete');
   await expect(download).toHaveText(/Download/);
   await download.click();
@@ -235,6 +236,7 @@ test('a set hosted across three origins: opened by URL and repo id, a download c
   // of e2e/parity.spec.ts (1/255) plus the PNG's rounding to 8 bits (half a level).
   const testCase = reference.cases.find((c) => c.name === CASE);
   if (!testCase) throw new Error(`No reference case ${CASE}`);
+  await closeModelManager(page);
   await setSmallRun(page, {
     prompt: testCase.params.prompt,
     seed: testCase.params.seed,

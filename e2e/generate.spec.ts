@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { expect, test } from '@playwright/test';
 import { readPngText } from '../workers/engine/png';
-import { setSmallRun } from './app-page';
+import { closeModelManager, openModelManager, setSmallRun } from './app-page';
 
 test.describe.configure({ mode: 'serial' });
 
@@ -19,8 +19,10 @@ test('first session: download, generate, cancel, reload, offline, PNG with setti
     page.screenshot({ path: testInfo.outputPath(`${name}.png`), fullPage: true });
   await page.goto('./');
 
-  // The model manager shows the demo set and what a download costs before anything is fetched.
-  const manager = page.locator('[data-slot="model-manager"]');
+  // The first run says what a download costs before anything is fetched; the model manager (a
+  // dialog from the status line) shows the demo set and its components.
+  await expect(page.getByTestId('setup-download')).toHaveText(/Download \d+(\.\d)? MB/);
+  const manager = await openModelManager(page);
   await expect(manager.getByTestId('demo-badge')).toBeVisible();
   const download = manager.getByTestId('download-models');
   await expect(download).toHaveText(/Download \d+(\.\d)? MB/);
@@ -28,6 +30,8 @@ test('first session: download, generate, cancel, reload, offline, PNG with setti
   await download.click();
   await expect(download).toHaveText('Downloaded', { timeout: 120_000 });
   await expect(manager.locator('tr[data-component="unet"]')).toHaveAttribute('data-state', 'complete');
+  await closeModelManager(page);
+  await expect(page.getByTestId('first-run-setup')).toHaveCount(0);
   // Before any run on this software adapter (SwiftShader) the defaults are the set's smallest size
   // and few steps (device-defaults.ts); no estimate is shown until a run has measured the device.
   await expect(page.getByLabel('Width (px)')).toHaveValue('64');
@@ -81,6 +85,7 @@ test('first session: download, generate, cancel, reload, offline, PNG with setti
   await context.setOffline(true);
   await page.reload();
   await expect(manager.getByTestId('download-models')).toHaveText('Downloaded');
+  await expect(page.getByTestId('connection-status')).toHaveText('Offline — using the stored model set.');
   await setSmallRun(page, { steps: 2, seed: 7, prompt: 'offline fox' });
   await page.getByTestId('generate').click();
   await expect(page.getByTestId('result-seed')).toHaveText(/Seed 7/, { timeout: 180_000 });

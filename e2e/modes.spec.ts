@@ -6,6 +6,7 @@
 import { expect, type Page, test } from '@playwright/test';
 import { nodeZlib } from '../workers/engine/node-zlib.node';
 import { encodePng } from '../workers/engine/png';
+import { closeModelManager, openModelManager } from './app-page';
 
 async function photoPng(width: number, height: number): Promise<Buffer> {
   const data = new Uint8Array(width * height * 4);
@@ -46,13 +47,14 @@ test('image → image, inpaint and depth from a photo each make an image of the 
 }, testInfo) => {
   test.setTimeout(10 * 60_000);
   await page.goto('./');
-  const manager = page.locator('[data-slot="model-manager"]');
+  const manager = await openModelManager(page);
   for (const feature of [/Image → image/, /Inpainting/, /Depth from a photo/]) {
     await manager.getByRole('checkbox', { name: feature }).check();
   }
   const download = manager.getByTestId('download-models');
   await download.click();
   await expect(download).toHaveText('Downloaded', { timeout: 120_000 });
+  await closeModelManager(page);
   const photo = { name: 'photo.png', mimeType: 'image/png', buffer: await photoPng(96, 96) };
 
   await page.getByRole('tab', { name: 'Image → Image' }).click();

@@ -7,7 +7,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { expect, test } from '@playwright/test';
-import { setSmallRun } from './app-page';
+import { closeModelManager, openModelManager, setSmallRun } from './app-page';
 
 const DIST = path.resolve(import.meta.dirname, '../dist');
 
@@ -20,9 +20,10 @@ test('with the model stored, nothing leaves the origin from page load through a 
   const origin = new URL(baseURL ?? '').origin;
   // Setup (not recorded): the first visit installs the service worker and stores the demo set.
   await page.goto('./');
-  const download = page.locator('[data-slot="model-manager"]').getByTestId('download-models');
+  const download = (await openModelManager(page)).getByTestId('download-models');
   await download.click();
   await expect(download).toHaveText('Downloaded', { timeout: 120_000 });
+  await closeModelManager(page);
 
   const requests: { url: string; at: number; serviceWorker: boolean }[] = [];
   context.on('request', (request) =>

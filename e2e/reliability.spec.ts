@@ -8,7 +8,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { type BrowserContext, type CDPSession, expect, type Page, test } from '@playwright/test';
-import { setSmallRun } from './app-page';
+import { closeModelManager, openModelManager, setSmallRun } from './app-page';
 
 // The service worker is not what these tests are about (pwa.spec.ts and privacy.spec.ts keep it):
 // without it every model request is the page's own, which makes counting them exact.
@@ -40,10 +40,11 @@ interface TestHooksGlobal {
 const manager = (page: Page) => page.locator('[data-slot="model-manager"]');
 
 async function downloadDemoSet(page: Page) {
-  const download = manager(page).getByTestId('download-models');
+  const download = (await openModelManager(page)).getByTestId('download-models');
   await expect(download).toHaveText(/Download \d+(\.\d)? MB/);
   await download.click();
   await expect(download).toHaveText('Downloaded', { timeout: 120_000 });
+  await closeModelManager(page);
 }
 
 async function generate(page: Page, seed: number) {
@@ -306,9 +307,11 @@ test('a chunk damaged in IndexedDB is caught before loading, never run, and re-f
     if (request.url().includes('/models/tiny/'))
       fetched.push(new URL(request.url()).pathname.split('/models/tiny/')[1] ?? '');
   });
+  await openModelManager(page);
   await download.click();
   await expect(download).toHaveText('Downloaded', { timeout: 120_000 });
   expect(fetched).toEqual([shard.path]);
+  await closeModelManager(page);
 
   await generate(page, 5);
   await expect(page.getByTestId('gallery-item')).toHaveCount(1);
@@ -393,10 +396,10 @@ test('two tabs: one downloading while the other starts the same download → eac
   });
   const first = await openApp(context, './');
   const second = await openApp(context, './');
-  await first.getByTestId('download-models').click();
+  await (await openModelManager(first)).getByTestId('download-models').click();
   await expect.poll(() => served.size, { timeout: 60_000 }).toBeGreaterThan(0);
   expect(served.size).toBeLessThan(requiredFiles.length);
-  await second.getByTestId('download-models').click();
+  await (await openModelManager(second)).getByTestId('download-models').click();
   for (const page of [first, second]) {
     await expect(manager(page).getByTestId('download-models')).toHaveText('Downloaded', { timeout: 180_000 });
   }
@@ -420,7 +423,7 @@ test('two tabs: one downloading while the other starts the same download → eac
   );
   // Both tabs re-hash every stored byte and find it intact.
   for (const page of [first, second]) {
-    await page.getByRole('button', { name: 'Check integrity' }).click();
+    await (await openModelManager(page)).getByRole('button', { name: 'Check integrity' }).click();
     await expect(page.getByText('Every stored file matches its checksum.')).toBeVisible({ timeout: 60_000 });
   }
 });

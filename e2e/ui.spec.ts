@@ -6,46 +6,9 @@ import { readFileSync } from 'node:fs';
  * screenshot of each screen as a test artifact.
  */
 import { expect, type Page, test } from '@playwright/test';
-import { nodeZlib } from '../workers/engine/node-zlib.node';
-import { encodePng } from '../workers/engine/png';
 import { DEFAULT_SETTINGS, type GenerationSettings } from '../workers/engine/settings';
+import { gradientPng, putGalleryPictures } from './pictures';
 
-/** A w×h PNG with a colour gradient (so crops and masks are visible), optionally with text chunks. */
-async function gradientPng(
-  width: number,
-  height: number,
-  text: Record<string, string> = {},
-): Promise<Buffer> {
-  const data = new Uint8Array(width * height * 4);
-  for (let y = 0; y < height; y++) {
-    for (let x = 0; x < width; x++) {
-      const i = (y * width + x) * 4;
-      data.set([(x * 255) / width, (y * 255) / height, 160, 255], i);
-    }
-  }
-  return Buffer.from(await encodePng({ width, height, data }, text, nodeZlib));
-}
-
-/** The browser APIs the tests touch inside page.evaluate (e2e files compile with Node types only). */
-interface IdbRequest<T> {
-  readonly result: T;
-  readonly error: unknown;
-  onsuccess: (() => void) | null;
-  onerror: (() => void) | null;
-}
-interface IdbDatabase {
-  transaction(
-    store: string,
-    mode: 'readwrite',
-  ): {
-    objectStore(name: string): { put(value: unknown, key: string): void };
-    oncomplete: (() => void) | null;
-  };
-  close(): void;
-}
-interface PageGlobals {
-  readonly indexedDB: { open(name: string): IdbRequest<IdbDatabase> };
-}
 interface CanvasLike {
   readonly width: number;
   readonly height: number;
@@ -263,38 +226,11 @@ test('importing a PNG restores its settings; a PNG with garbage settings changes
 test('the gallery keeps pictures across reloads: open, compare, delete', async ({ page }, testInfo) => {
   await open(page);
   await expect(page.getByTestId('gallery-empty')).toBeVisible();
-  // Store two pictures the way the app does (record + PNG under one transaction's keys), as
-  // generation can't run without a model set.
-  const pictures = await Promise.all(
-    [1, 2].map(async (seed) => {
-      const settings = { ...savedSettings, seed, prompt: `picture ${seed}`, width: 256, height: 256 };
-      const png = await gradientPng(256, 256, { 'kandinsky-web': JSON.stringify(settings) });
-      return { settings, png: Array.from(png) };
-    }),
+  // Store two pictures the way the app does, as generation can't run without a model set.
+  await putGalleryPictures(
+    page,
+    [1, 2].map((seed) => ({ ...savedSettings, seed, prompt: `picture ${seed}`, width: 256, height: 256 })),
   );
-  await page.evaluate(async (items) => {
-    const db = await new Promise<IdbDatabase>((resolve, reject) => {
-      const request = (globalThis as unknown as PageGlobals).indexedDB.open('kandinsky-gallery');
-      request.onsuccess = () => resolve(request.result);
-      request.onerror = () => reject(request.error);
-    });
-    const tx = db.transaction('images', 'readwrite');
-    const store = tx.objectStore('images');
-    for (const [index, { settings, png }] of items.entries()) {
-      const id = `e2e-${index}`;
-      const blob = new Blob([new Uint8Array(png)], { type: 'image/png' });
-      store.put(
-        { id, createdAt: 1_700_000_000_000 + index, settings, width: 256, height: 256, bytes: blob.size },
-        `record:${id}`,
-      );
-      store.put(blob, `png:${id}`);
-    }
-    await new Promise<void>((resolve) => {
-      tx.oncomplete = () => resolve();
-    });
-    db.close();
-  }, pictures);
-
   await page.reload();
   const items = page.getByTestId('gallery-item');
   await expect(items).toHaveCount(2);

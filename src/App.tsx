@@ -1,6 +1,6 @@
 import type * as Comlink from 'comlink';
 import { useCallback, useEffect, useMemo, useState } from 'react';
-import type { GeneratorApi, GpuReport, ModelSetInfo, SmokeTestResult } from '../workers/api';
+import type { GeneratorApi, GpuReport, ModelSetInfo } from '../workers/api';
 import { KANDINSKY_SIZE_LIMITS, type SizeLimits } from '../workers/engine/settings';
 import { toWireError, type WireError } from '../workers/errors';
 import { DeviceStatus } from './DeviceStatus';
@@ -13,17 +13,18 @@ import { clampSize } from './generate/size-presets';
 import { useGenerateForm } from './generate/use-generate-form';
 import { startGenerator, testHooksRequested } from './generator-client';
 import { decodeImageFile } from './image-input/load-image';
+import { FirstRunSetup } from './models/FirstRunSetup';
 import { ModelManager } from './models/ModelManager';
+import { ModelsDialog } from './models/ModelsDialog';
+import { textToImageReady, useModelSet } from './models/use-model-set';
 import { UpdatePrompt } from './pwa/UpdatePrompt';
+import { SkipLink } from './SkipLink';
+import { StatusBar } from './StatusBar';
+import type { SelfTest } from './self-test';
+import { useOnline } from './use-online';
 
 /** The input the self-test feeds the smoke graph; tests compute the expected output from it. */
 export const SMOKE_INPUT = Float32Array.from([1, 2, 3, -1, 0.5, 0.25]);
-
-export type SelfTest =
-  | { readonly state: 'running' }
-  | { readonly state: 'passed'; readonly result: SmokeTestResult }
-  | { readonly state: 'failed'; readonly error: WireError }
-  | { readonly state: 'skipped' };
 
 export function App() {
   const [api, setApi] = useState<Comlink.Remote<GeneratorApi> | null>(null);
@@ -42,6 +43,10 @@ export function App() {
   // Bumped when a generation found stored model files damaged or missing: the manager re-reads them.
   const [storedModelsChanged, setStoredModelsChanged] = useState(0);
   const onStoredModelsChanged = useCallback(() => setStoredModelsChanged((n) => n + 1), []);
+  const model = useModelSet(api, setModelSet, storedModelsChanged);
+  const [modelsOpen, setModelsOpen] = useState(false);
+  const openModels = useCallback(() => setModelsOpen(true), []);
+  const online = useOnline();
 
   // Runs again (a new worker) whenever generatorEpoch changes; it also reads it for the test hooks.
   useEffect(() => {
@@ -91,35 +96,54 @@ export function App() {
   const onSaved = useCallback(() => void refresh(), [refresh]);
   const { reuseSettings, setSource, setTab, update } = form;
 
-  // A newly opened model set may not take the current size (the demo set stops at 512 px).
+  // A newly opened model set may not take the current size (the demo set stops at 512 px). Until
+  // a set is open its range is unknown: a size kept from the last visit waits for it.
   const { width, height } = form.settings;
   useEffect(() => {
+    if (!modelSet) return;
     const fitted = clampSize(width, height, limits);
     if (fitted.width !== width || fitted.height !== height) update(fitted);
-  }, [limits, width, height, update]);
+  }, [modelSet, limits, width, height, update]);
+
+  const deviceProblem =
+    workerError || (gpu && !gpu.available) || selfTest.state === 'failed' ? (
+      workerError ? (
+        <section className="panel error" role="alert">
+          <h2>The generator could not start</h2>
+          <p>
+            <code>{workerError.code}</code>: {workerError.message}
+          </p>
+          <p>Reload the page. If it happens again, your browser may block module workers.</p>
+        </section>
+      ) : (
+        <DeviceStatus gpu={gpu} selfTest={selfTest} userAgent={navigator.userAgent} />
+      )
+    ) : null;
 
   return (
     <div className="app">
+      <SkipLink />
       <header className="app-header">
         <h1>Kandinsky Web</h1>
         <p className="tagline">
-          Kandinsky 2.2 image generation, entirely on your device. Prompts and pictures never leave it.
+          Kandinsky 2.2 image generation on your device. Prompts and pictures never leave it.
         </p>
       </header>
+      <StatusBar
+        gpu={gpu}
+        selfTest={selfTest}
+        workerError={workerError}
+        model={model}
+        online={online}
+        onOpenModels={openModels}
+      />
       <UpdatePrompt />
+      <ModelsDialog open={modelsOpen} onClose={() => setModelsOpen(false)}>
+        {!deviceProblem && <DeviceStatus gpu={gpu} selfTest={selfTest} userAgent={navigator.userAgent} />}
+        <ModelManager model={model} />
+      </ModelsDialog>
       <main>
-        {workerError ? (
-          <section className="panel error" role="alert">
-            <h2>The generator could not start</h2>
-            <p>
-              <code>{workerError.code}</code>: {workerError.message}
-            </p>
-            <p>Reload the page. If it happens again, your browser may block module workers.</p>
-          </section>
-        ) : (
-          <DeviceStatus gpu={gpu} selfTest={selfTest} userAgent={navigator.userAgent} />
-        )}
-        <ModelManager api={api} onChange={setModelSet} storeChanged={storedModelsChanged} />
+        {deviceProblem}
         <GenerateScreen
           memory={
             gpu?.available && modelSet && !modelSet.demo
@@ -138,6 +162,11 @@ export function App() {
           onGeneratorLost={restartGenerator}
           onStoredModelsChanged={onStoredModelsChanged}
           device={deviceIdentity(gpu, modelSet)}
+          emptyOutput={
+            model.info && textToImageReady(model.info) ? null : (
+              <FirstRunSetup model={model} onMoreChoices={openModels} />
+            )
+          }
         />
         <Gallery
           store={galleryStore}

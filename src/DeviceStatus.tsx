@@ -1,6 +1,6 @@
 import type { GpuReport } from '../workers/api';
 import { formatBytes } from '../workers/format';
-import type { SelfTest } from './App';
+import type { SelfTest } from './self-test';
 import { adviceFor } from './webgpu-advice';
 
 interface Props {

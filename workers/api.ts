@@ -160,6 +160,11 @@ export interface ModelSetInfo {
   /** A random-weight set makes noise, not pictures: the UI says so. */
   readonly demo: boolean;
   readonly sourceDescription: string;
+  /**
+   * Set when the manifest could not be fetched again (offline, the host down) and the copy saved
+   * on the last visit was opened instead: the reason, for the UI to show. Null when it was fetched.
+   */
+  readonly manifestRefreshFailure: string | null;
   /** The precision the set was opened in, the variants it publishes, and which this adapter runs. */
   readonly precision: {
     readonly current: Precision | 'mixed';

@@ -120,7 +120,8 @@ describe('GeneratorService', () => {
   it('reopens the last set offline from the saved manifest, and refuses an unknown one', async () => {
     const profile = newProfile();
     const online = newService(profile);
-    await online.service.openModelSet({ kind: 'url', url: server.manifestUrl });
+    const fetched = await online.service.openModelSet({ kind: 'url', url: server.manifestUrl });
+    expect(fetched.manifestRefreshFailure).toBeNull();
     await online.service.downloadModels([], () => {});
 
     const offlineFetch = (async () => {
@@ -129,6 +130,9 @@ describe('GeneratorService', () => {
     const offline = serviceOn(profile, ortCpu, { fetch: offlineFetch });
     const info = await offline.openModelSet({ kind: 'url', url: server.manifestUrl });
     expect(info.features.find((f) => f.feature === 'text-to-image')?.ready).toBe(true);
+    // The UI says the saved copy stands in, and why the fetch failed.
+    expect(info.manifestRefreshFailure).toMatch(/./);
+    expect((await offline.modelSetInfo()).manifestRefreshFailure).toBe(info.manifestRefreshFailure);
     const result = await offline.generate('offline', request, () => {});
     expect(result.images).toHaveLength(1);
     expect(

@@ -52,6 +52,8 @@ export interface OpenSet {
   readonly precision: ModelSetInfo['precision'];
   /** Sessions live as long as the set is open, so later generations skip loading. */
   models: ModelSet | null;
+  /** Set when the manifest could not be fetched again and the saved copy stands in: why. */
+  readonly manifestRefreshFailure: string | null;
 }
 
 /** The manifests opened last (the set's own and the variant's), kept so a reload works offline. */
@@ -79,6 +81,8 @@ export class ModelSetSession implements ModelApi {
    * before onnxruntime sees it; later reads (low-memory reloads) skip the hash.
    */
   private readonly verifiedFiles = new Set<string>();
+  /** Why the last manifest fetch fell back to the saved copy (null: it did not). */
+  private manifestFallback: string | null = null;
   constructor(private readonly options: ModelSetSessionOptions) {
     this.settingsStore = options.settingsStore ?? createStore('kandinsky-web-settings', 'kv');
   }
@@ -155,6 +159,7 @@ export class ModelSetSession implements ModelApi {
   async openModelSet(spec: ModelSourceSpec, precision: PrecisionChoice = 'auto'): Promise<ModelSetInfo> {
     const source = this.sourceOf(spec, null);
     const url = spec.kind === 'url' ? spec.url : null;
+    this.manifestFallback = null;
     const manifest = await this.loadManifest(source, url, null);
     const adapter = await this.adapterFeatures();
     const options = precisionOptions(manifest);
@@ -167,6 +172,7 @@ export class ModelSetSession implements ModelApi {
     this.current = {
       ...opened,
       models: null,
+      manifestRefreshFailure: this.manifestFallback,
       precision: {
         current: manifestPrecision(opened.manifest),
         choice: precision,
@@ -219,9 +225,9 @@ export class ModelSetSession implements ModelApi {
       if (url === null || (code !== 'SOURCE_UNREACHABLE' && code !== 'HTTP_ERROR')) throw error;
       const saved = await get<SavedManifest>(SAVED_MANIFEST_KEY, this.settingsStore);
       if (saved?.url !== url) throw error;
-      if (variant === null) return parseManifest(saved.json);
-      if (saved.variant?.path !== variant) throw error;
-      return parseManifest(saved.variant.json);
+      if (variant !== null && saved.variant?.path !== variant) throw error;
+      this.manifestFallback ??= error instanceof Error ? error.message : String(error);
+      return parseManifest(variant === null ? saved.json : (saved.variant?.json ?? null));
     }
   }
 
@@ -254,7 +260,7 @@ export class ModelSetSession implements ModelApi {
   }
 
   async modelSetInfo(): Promise<ModelSetInfo> {
-    const { manifest, source, precision } = this.requireSet();
+    const { manifest, source, precision, manifestRefreshFailure } = this.requireSet();
     const status = await this.options.store.getCacheStatus(manifest);
     const byId = new Map(status.components.map((c) => [c.componentId, c]));
     // A feature is offered when the set has every component it needs.
@@ -278,6 +284,7 @@ export class ModelSetSession implements ModelApi {
       demo: isDemo(manifest),
       precision,
       sourceDescription: source.description,
+      manifestRefreshFailure,
       components: status.components.map((c) => ({
         id: c.componentId,
         optional: c.optional,

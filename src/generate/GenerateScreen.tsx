@@ -17,6 +17,8 @@ import { ImagePicker } from '../image-input/ImagePicker';
 import { fitToSize } from '../image-input/load-image';
 import { MaskPainter } from '../inpaint/MaskPainter';
 import { MixEditor } from '../mix/MixEditor';
+import { PROMPT_FIELD_ID } from '../SkipLink';
+import { parseBoolean, usePersistentState } from '../use-persistent-state';
 import { buildRequest, type RequestCheck, TAB_LABELS, takesPictureLook } from './build-request';
 import { type DeviceIdentity, jobShape, useDeviceDefaults } from './device-defaults';
 import { ErrorNotice } from './ErrorNotice';
@@ -61,6 +63,8 @@ interface Props {
   readonly setScheduler?: DecoderSchedulerName | null;
   /** What the device allows, to warn before a size that likely won't fit; null when unknown. */
   readonly memory?: { readonly maxBufferBytes: number; readonly bytesPerValue: number } | null;
+  /** Shown where the pictures will appear before the first run (the first-run setup); null: a hint. */
+  readonly emptyOutput?: ReactNode;
 }
 
 const LOW_MEMORY_KEY = 'kandinsky-web:low-memory';
@@ -88,12 +92,13 @@ export function GenerateScreen({
   memory = null,
   setScheduler = null,
   device = null,
+  emptyOutput = null,
 }: Props) {
   const id = useId();
   const { tab, settings, update } = form;
-  const [lowMemory, setLowMemory] = useState(() => localStorage.getItem(LOW_MEMORY_KEY) === 'true');
+  const [lowMemory, setLowMemory] = usePersistentState(LOW_MEMORY_KEY, false, parseBoolean);
   // On unless turned off: each step's preview costs one readback of the latents from the GPU.
-  const [previews, setPreviews] = useState(() => localStorage.getItem(PREVIEWS_KEY) !== 'false');
+  const [previews, setPreviews] = usePersistentState(PREVIEWS_KEY, true, parseBoolean);
   const sizeWarning = memory
     ? memoryWarning(
         {
@@ -246,9 +251,9 @@ export function GenerateScreen({
             </fieldset>
           ) : (
             <div className="field">
-              <label htmlFor={`${id}-prompt`}>Prompt</label>
+              <label htmlFor={PROMPT_FIELD_ID}>Prompt</label>
               <textarea
-                id={`${id}-prompt`}
+                id={PROMPT_FIELD_ID}
                 rows={3}
                 value={settings.prompt}
                 placeholder="A lighthouse on a cliff at dusk, oil painting, dramatic sky"
@@ -259,17 +264,6 @@ export function GenerateScreen({
               {fieldError('prompt')}
             </div>
           )}
-          <div className="field">
-            <label htmlFor={`${id}-negative`}>Negative prompt</label>
-            <textarea
-              id={`${id}-negative`}
-              rows={2}
-              value={settings.negativePrompt}
-              placeholder="What to avoid: blurry, low quality"
-              onChange={(e) => update({ negativePrompt: e.target.value })}
-            />
-            {fieldError('negativePrompt')}
-          </div>
 
           {usesPicture && (
             <fieldset>
@@ -330,6 +324,97 @@ export function GenerateScreen({
             </fieldset>
           )}
 
+          <div className="generate-actions">
+            <button
+              type="submit"
+              className="primary"
+              disabled={running || !api}
+              data-testid="generate"
+              aria-keyshortcuts="Control+Enter Meta+Enter"
+            >
+              Generate
+            </button>
+            <span className="hint">or Ctrl/⌘ + Enter</span>
+            {jobEstimate && (
+              <span className="hint" data-testid="job-estimate" data-ms={Math.round(jobEstimate.totalMs)}>
+                {formatDuration(jobEstimate.totalMs)} on this device
+              </span>
+            )}
+          </div>
+          {submitProblem && !['prompt', 'image', 'mask', 'mix'].includes(submitProblem.field) && (
+            <p className="field-error" role="alert">
+              {submitProblem.message}
+            </p>
+          )}
+        </form>
+        <div className="generate-output" aria-live="polite">
+          {state.phase === 'idle' &&
+            (emptyOutput ?? (
+              <p className="empty-output">
+                Your pictures appear here. They are made on this device and never uploaded.
+              </p>
+            ))}
+          {state.phase === 'running' && (
+            <ProgressPanel state={state} onCancel={() => void generation.cancel()} />
+          )}
+          {state.phase === 'cancelled' && (
+            <p
+              className="notice"
+              role="status"
+              data-testid="cancelled"
+              data-restarted={state.restarted}
+              data-latency-ms={Math.round(state.latencyMs)}
+            >
+              {state.restarted
+                ? 'Cancelled — the engine was restarted to stop at once. Nothing was generated; your models and gallery are kept.'
+                : 'Cancelled. Nothing was generated.'}
+            </p>
+          )}
+          {state.phase === 'failed' && <ErrorNotice code={state.error.code} message={state.error.message} />}
+          {state.phase === 'done' && (
+            <>
+              {state.truncatedPrompt && (
+                <div className="notice" role="status" data-testid="truncated-prompt">
+                  <strong>Your prompt was shortened.</strong> Kandinsky reads at most 77 tokens;{' '}
+                  {state.truncatedPrompt.droppedTokens} were left out. It used: “
+                  {state.truncatedPrompt.keptText}”
+                </div>
+              )}
+              {state.saveError && (
+                <ErrorNotice code={state.saveError.code} message={state.saveError.message} />
+              )}
+              {state.depthMap && <DepthMapView depthMap={state.depthMap} />}
+              <Results
+                images={state.images}
+                onUseSeed={(seed) => {
+                  form.setRandomSeed(false);
+                  update({ seed });
+                }}
+              />
+            </>
+          )}
+        </div>
+
+        <form
+          className="generate-settings"
+          aria-label="More settings"
+          onSubmit={(event) => {
+            event.preventDefault();
+            submit();
+          }}
+        >
+          <div className="field">
+            <label htmlFor={`${id}-negative`}>Negative prompt</label>
+            <textarea
+              id={`${id}-negative`}
+              rows={2}
+              value={settings.negativePrompt}
+              placeholder="What to avoid: blurry, low quality"
+              onChange={(e) => update({ negativePrompt: e.target.value })}
+            />
+            {fieldError('negativePrompt')}
+          </div>
+
           <SizePicker
             width={settings.width}
             height={settings.height}
@@ -366,7 +451,7 @@ export function GenerateScreen({
 
           {takesPictureLook(tab, form.depthSource) && (
             <div className="field">
-              <label className="inline">
+              <label className="check">
                 <input
                   type="checkbox"
                   checked={settings.priorStrength !== undefined}
@@ -402,7 +487,7 @@ export function GenerateScreen({
 
           <fieldset className="seed">
             <legend>Seed</legend>
-            <label className="inline">
+            <label className="check">
               <input
                 type="checkbox"
                 checked={form.randomSeed}
@@ -433,26 +518,12 @@ export function GenerateScreen({
 
           <details className="advanced">
             <summary>Advanced</summary>
-            <label className="inline">
-              <input
-                type="checkbox"
-                checked={lowMemory}
-                onChange={(e) => {
-                  setLowMemory(e.target.checked);
-                  localStorage.setItem(LOW_MEMORY_KEY, String(e.target.checked));
-                }}
-              />
+            <label className="check">
+              <input type="checkbox" checked={lowMemory} onChange={(e) => setLowMemory(e.target.checked)} />
               Low-memory mode: load one stage at a time (slower, for GPUs with little memory)
             </label>
-            <label className="inline">
-              <input
-                type="checkbox"
-                checked={previews}
-                onChange={(e) => {
-                  setPreviews(e.target.checked);
-                  localStorage.setItem(PREVIEWS_KEY, String(e.target.checked));
-                }}
-              />
+            <label className="check">
+              <input type="checkbox" checked={previews} onChange={(e) => setPreviews(e.target.checked)} />
               Live preview while painting (off: no read-back from the GPU between steps, a little faster)
             </label>
             <div className="field">
@@ -504,76 +575,12 @@ export function GenerateScreen({
             </div>
           </details>
 
-          <div className="generate-actions">
-            <button
-              type="submit"
-              className="primary"
-              disabled={running || !api}
-              data-testid="generate"
-              aria-keyshortcuts="Control+Enter Meta+Enter"
-            >
-              Generate
+          <div className="button-row">
+            <button type="button" className="secondary" onClick={form.reset} data-testid="reset-form">
+              Reset settings to defaults
             </button>
-            <span className="hint">or Ctrl/⌘ + Enter</span>
-            {jobEstimate && (
-              <span className="hint" data-testid="job-estimate" data-ms={Math.round(jobEstimate.totalMs)}>
-                {formatDuration(jobEstimate.totalMs)} on this device
-              </span>
-            )}
           </div>
-          {submitProblem && !['prompt', 'image', 'mask', 'mix'].includes(submitProblem.field) && (
-            <p className="field-error" role="alert">
-              {submitProblem.message}
-            </p>
-          )}
         </form>
-
-        <div className="generate-output" aria-live="polite">
-          {state.phase === 'idle' && (
-            <p className="empty-output">
-              Your pictures appear here. They are made on this device and never uploaded.
-            </p>
-          )}
-          {state.phase === 'running' && (
-            <ProgressPanel state={state} onCancel={() => void generation.cancel()} />
-          )}
-          {state.phase === 'cancelled' && (
-            <p
-              className="notice"
-              role="status"
-              data-testid="cancelled"
-              data-restarted={state.restarted}
-              data-latency-ms={Math.round(state.latencyMs)}
-            >
-              {state.restarted
-                ? 'Cancelled — the engine was restarted to stop at once. Nothing was generated; your models and gallery are kept.'
-                : 'Cancelled. Nothing was generated.'}
-            </p>
-          )}
-          {state.phase === 'failed' && <ErrorNotice code={state.error.code} message={state.error.message} />}
-          {state.phase === 'done' && (
-            <>
-              {state.truncatedPrompt && (
-                <div className="notice" role="status" data-testid="truncated-prompt">
-                  <strong>Your prompt was shortened.</strong> Kandinsky reads at most 77 tokens;{' '}
-                  {state.truncatedPrompt.droppedTokens} were left out. It used: “
-                  {state.truncatedPrompt.keptText}”
-                </div>
-              )}
-              {state.saveError && (
-                <ErrorNotice code={state.saveError.code} message={state.saveError.message} />
-              )}
-              {state.depthMap && <DepthMapView depthMap={state.depthMap} />}
-              <Results
-                images={state.images}
-                onUseSeed={(seed) => {
-                  form.setRandomSeed(false);
-                  update({ seed });
-                }}
-              />
-            </>
-          )}
-        </div>
       </div>
     </section>
   );

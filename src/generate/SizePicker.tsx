@@ -1,6 +1,6 @@
 import { useEffect, useId, useState } from 'react';
 import type { SizeLimits } from '../../workers/engine/settings';
-import { checkCustomSize, presetIdFor, SIZE_PRESETS } from './size-presets';
+import { checkCustomSize, presetIdFor, presetProblem, SIZE_PRESETS, sizeRangeText } from './size-presets';
 
 interface Props {
   readonly width: number;
@@ -9,7 +9,10 @@ interface Props {
   readonly onChange: (size: { width: number; height: number }) => void;
 }
 
-/** Output size: the presets Kandinsky 2.2 does best, or a custom size in steps of 64. */
+/**
+ * Output size: the presets Kandinsky 2.2 does best, or a custom size in steps of 64. The set's
+ * range is shown up front; presets outside it are disabled and say why.
+ */
 export function SizePicker({ width, height, limits, onChange }: Props) {
   const id = useId();
   const [custom, setCustom] = useState(presetIdFor(width, height) === 'custom');
@@ -47,37 +50,50 @@ export function SizePicker({ width, height, limits, onChange }: Props) {
   return (
     <fieldset className="size-picker">
       <legend>Size</legend>
+      <p className="hint size-range" id={`${id}-range`} data-testid="size-range">
+        {sizeRangeText(limits)}
+      </p>
       <div className="size-presets">
-        {SIZE_PRESETS.map((preset) => (
-          <label key={preset.id} className="size-preset">
-            <input
-              type="radio"
-              name={`${id}-size`}
-              value={preset.id}
-              checked={selected === preset.id}
-              onChange={() => {
-                setCustom(false);
-                onChange({ width: preset.width, height: preset.height });
-              }}
-            />
-            <span
-              className="size-shape"
-              aria-hidden="true"
-              // The preset's shape, fitted in a 1.5rem box: wide ones short, tall ones narrow.
-              style={{
-                width: `${1.5 * Math.min(1, preset.width / preset.height)}rem`,
-                height: `${1.5 * Math.min(1, preset.height / preset.width)}rem`,
-                marginInline: `${(1.5 - 1.5 * Math.min(1, preset.width / preset.height)) / 2}rem`,
-              }}
-            />
-            <span>
-              {preset.label}
-              <small>
-                {preset.width}×{preset.height}
-              </small>
-            </span>
-          </label>
-        ))}
+        {SIZE_PRESETS.map((preset) => {
+          const problem = presetProblem(preset, limits);
+          return (
+            <label
+              key={preset.id}
+              className="size-preset"
+              title={problem ?? undefined}
+              data-disabled={problem !== null || undefined}
+            >
+              <input
+                type="radio"
+                name={`${id}-size`}
+                value={preset.id}
+                checked={selected === preset.id}
+                disabled={problem !== null}
+                aria-describedby={problem ? `${id}-range` : undefined}
+                onChange={() => {
+                  setCustom(false);
+                  onChange({ width: preset.width, height: preset.height });
+                }}
+              />
+              <span
+                className="size-shape"
+                aria-hidden="true"
+                // The preset's shape, fitted in a 1.5rem box: wide ones short, tall ones narrow.
+                style={{
+                  width: `${1.5 * Math.min(1, preset.width / preset.height)}rem`,
+                  height: `${1.5 * Math.min(1, preset.height / preset.width)}rem`,
+                  marginInline: `${(1.5 - 1.5 * Math.min(1, preset.width / preset.height)) / 2}rem`,
+                }}
+              />
+              <span>
+                {preset.label}
+                <small>
+                  {preset.width}×{preset.height}
+                </small>
+              </span>
+            </label>
+          );
+        })}
         <label className="size-preset">
           <input
             type="radio"

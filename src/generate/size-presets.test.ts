@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { KANDINSKY_SIZE_LIMITS, validateSize } from '../../workers/engine/settings';
-import { checkCustomSize, presetIdFor, SIZE_PRESETS, sizeForAspect } from './size-presets';
+import {
+  checkCustomSize,
+  presetIdFor,
+  presetProblem,
+  SIZE_PRESETS,
+  sizeForAspect,
+  sizeRangeText,
+} from './size-presets';
 
 describe('size presets', () => {
   it.each(SIZE_PRESETS.map((p) => [p.label, p] as const))('%s is a size Kandinsky 2.2 accepts', (_, p) => {
@@ -109,5 +116,24 @@ describe('clampSize', () => {
     expect(clampSize(1000, 700, KANDINSKY_SIZE_LIMITS)).toEqual({ width: 1000, height: 700 });
     expect(clampSize(2048, 256, KANDINSKY_SIZE_LIMITS)).toEqual({ width: 1024, height: 256 });
     expect(clampSize(1344, 768, KANDINSKY_SIZE_LIMITS)).toEqual({ width: 1344, height: 768 });
+  });
+});
+
+describe('presets and a set’s size range', () => {
+  it('are all usable with Kandinsky 2.2’s range and none with the demo set’s, with the range as the reason', () => {
+    for (const preset of SIZE_PRESETS) expect(presetProblem(preset, KANDINSKY_SIZE_LIMITS)).toBeNull();
+    const demo = { minSide: 64, maxSide: 512, multiple: 64, maxAspect: 8 };
+    for (const preset of SIZE_PRESETS) {
+      expect(presetProblem(preset, demo)).toBe(
+        `This model set makes 64–512 px pictures; ${preset.width}×${preset.height} is outside it.`,
+      );
+    }
+    expect(sizeRangeText(demo)).toBe('This model set makes 64–512 px per side (in steps of 64).');
+  });
+
+  it('follow a range that takes some presets and not others', () => {
+    const upTo1024 = { ...KANDINSKY_SIZE_LIMITS, maxSide: 1024 };
+    const usable = SIZE_PRESETS.filter((p) => presetProblem(p, upTo1024) === null).map((p) => p.id);
+    expect(usable).toEqual(['square']);
   });
 });

@@ -110,3 +110,21 @@ export function clampSize(
   }
   return { width: w, height: h };
 }
+
+/** A set's size range in words, e.g. "This model set makes 64–512 px per side (in steps of 64)." */
+export function sizeRangeText(limits: SizeLimits): string {
+  return `This model set makes ${limits.minSide}–${limits.maxSide} px per side (in steps of ${limits.multiple}).`;
+}
+
+/** Why a preset can't be used with a set (its range in words), or null when it can. */
+export function presetProblem(preset: SizePreset, limits: SizeLimits): string | null {
+  try {
+    validateSize(preset.width, preset.height, limits);
+    return null;
+  } catch (error) {
+    if (error instanceof SettingsError) {
+      return `This model set makes ${limits.minSide}–${limits.maxSide} px pictures; ${preset.width}×${preset.height} is outside it.`;
+    }
+    throw error;
+  }
+}

@@ -1,16 +1,19 @@
-import { useCallback, useState } from 'react';
+import { type SetStateAction, useCallback, useState } from 'react';
 import type { GenerationSettings } from '../../workers/api';
-import { DEFAULT_SETTINGS } from '../../workers/engine/settings';
 import type { SourceImage } from '../image-input/load-image';
 import { EMPTY_MASK, type MaskDrawing } from '../inpaint/mask';
 import type { MixDraft } from '../mix/mix';
+import { usePersistentState } from '../use-persistent-state';
 import type { Tab } from './build-request';
+import { DEFAULT_FORM, FORM_STORAGE_KEY, restoreForm, type StoredForm } from './form-storage';
 
-/** Everything on the generate screen; lifted to the app so the gallery can fill it in. */
+/**
+ * Everything on the generate screen; lifted to the app so the gallery can fill it in. The mode,
+ * settings and seed choice survive a reload (form-storage.ts); pictures and the mask don't.
+ */
 export function useGenerateForm() {
-  const [tab, setTab] = useState<Tab>('txt2img');
-  const [settings, setSettings] = useState<GenerationSettings>(DEFAULT_SETTINGS);
-  const [randomSeed, setRandomSeed] = useState(true);
+  const [stored, setStored] = usePersistentState<StoredForm>(FORM_STORAGE_KEY, DEFAULT_FORM, restoreForm);
+  const { tab, settings, randomSeed } = stored;
   const [source, setSourceState] = useState<SourceImage | null>(null);
   const [depthSource, setDepthSource] = useState<'photo' | 'depth-map'>('photo');
   const [mask, setMask] = useState<MaskDrawing>(EMPTY_MASK);
@@ -19,9 +22,23 @@ export function useGenerateForm() {
     { id: 'mix-2', kind: 'prompt', prompt: '', weight: 1 },
   ]);
 
-  const update = useCallback((patch: Partial<GenerationSettings>) => {
-    setSettings((previous) => ({ ...previous, ...patch }));
-  }, []);
+  const setTab = useCallback(
+    (next: Tab) => setStored((previous) => ({ ...previous, tab: next })),
+    [setStored],
+  );
+  const setRandomSeed = useCallback(
+    (next: SetStateAction<boolean>) =>
+      setStored((previous) => ({
+        ...previous,
+        randomSeed: typeof next === 'function' ? next(previous.randomSeed) : next,
+      })),
+    [setStored],
+  );
+  const update = useCallback(
+    (patch: Partial<GenerationSettings>) =>
+      setStored((previous) => ({ ...previous, settings: { ...previous.settings, ...patch } })),
+    [setStored],
+  );
 
   /** A new picture starts a new mask: strokes drawn on another picture mean nothing here. */
   const setSource = useCallback((next: SourceImage | null) => {
@@ -33,11 +50,13 @@ export function useGenerateForm() {
   }, []);
 
   /** "Reuse settings": everything as it was, including the seed (so random is switched off). */
-  const reuseSettings = useCallback((reused: GenerationSettings) => {
-    setSettings(reused);
-    setTab(reused.mode);
-    setRandomSeed(false);
-  }, []);
+  const reuseSettings = useCallback(
+    (reused: GenerationSettings) => setStored({ tab: reused.mode, settings: reused, randomSeed: false }),
+    [setStored],
+  );
+
+  /** Every setting back to its default (the pictures and the mask stay). */
+  const reset = useCallback(() => setStored(DEFAULT_FORM), [setStored]);
 
   return {
     tab,
@@ -55,6 +74,7 @@ export function useGenerateForm() {
     mixDrafts,
     setMixDrafts,
     reuseSettings,
+    reset,
   };
 }
 

@@ -1,37 +1,13 @@
-import * as Comlink from 'comlink';
-import { type ChangeEvent, useCallback, useEffect, useId, useMemo, useRef, useState } from 'react';
-import type { GeneratorApi, ModelDownloadProgress, ModelSetInfo, PrecisionChoice } from '../../workers/api';
-import { toWireError, type WireError } from '../../workers/errors';
+import { useId } from 'react';
+import type { PrecisionChoice } from '../../workers/api';
 import { formatBytes } from '../../workers/format';
 import { formatCosine, PRECISION_CHOICES } from '../../workers/precision';
-import {
-  buildSourceConfig,
-  FEATURE_LABELS,
-  pickedFolderFiles,
-  savedModelSource,
-  saveModelSource,
-  sourceManifestUrl,
-} from './model-source';
+import { DownloadBar } from './DownloadBar';
+import { FEATURE_LABELS } from './model-source';
+import type { ModelSetState } from './use-model-set';
 
 interface Props {
-  readonly api: Comlink.Remote<GeneratorApi> | null;
-  /** Told whenever the open set or what is stored of it changes. */
-  readonly onChange: (info: ModelSetInfo | null) => void;
-  /**
-   * Changes whenever something outside the manager changed what is stored (a generation found a
-   * file damaged and removed it): the manager reads the cache status again.
-   */
-  readonly storeChanged?: number;
-}
-
-type Busy = 'opening' | 'downloading' | 'deleting' | 'verifying' | null;
-
-const PRECISION_KEY = 'kandinsky-web:precision';
-
-/** The user's precision override, kept across visits ('auto' unless they chose one). */
-function savedPrecision(): PrecisionChoice {
-  const value = localStorage.getItem(PRECISION_KEY);
-  return (PRECISION_CHOICES as readonly string[]).includes(value ?? '') ? (value as PrecisionChoice) : 'auto';
+  readonly model: ModelSetState;
 }
 
 const PRECISION_LABELS: Record<PrecisionChoice, string> = {
@@ -43,124 +19,15 @@ const PRECISION_LABELS: Record<PrecisionChoice, string> = {
   int4c6: 'int4, 6-bit convolutions',
 };
 
-export function ModelManager({ api, onChange, storeChanged = 0 }: Props) {
+/**
+ * The full model manager: the set's source (URL or folder), precision, features to download,
+ * every component with its size and state, storage, integrity check and deletion.
+ */
+export function ModelManager({ model }: Props) {
   const ids = { url: useId(), folder: useId(), heading: useId() };
-  const [url, setUrl] = useState(() => savedModelSource(localStorage, document.baseURI));
-  const [precision, setPrecision] = useState<PrecisionChoice>(savedPrecision);
-  const [info, setInfo] = useState<ModelSetInfo | null>(null);
-  const [wanted, setWanted] = useState<ReadonlySet<string>>(new Set(['text-to-image']));
-  const [busy, setBusy] = useState<Busy>(null);
-  const [progress, setProgress] = useState<ModelDownloadProgress | null>(null);
-  const [error, setError] = useState<WireError | null>(null);
-  const [notice, setNotice] = useState<string | null>(null);
-  /** The worker the set was opened in: a restarted worker (after a lost GPU) opens it again. */
-  const opened = useRef<Comlink.Remote<GeneratorApi> | null>(null);
-
-  const show = useCallback(
-    (next: ModelSetInfo) => {
-      setInfo(next);
-      onChange(next);
-    },
-    [onChange],
-  );
-
-  const run = useCallback(async (what: Exclude<Busy, null>, task: () => Promise<void>) => {
-    setBusy(what);
-    setError(null);
-    setNotice(null);
-    try {
-      await task();
-    } catch (e) {
-      const wire = toWireError(e);
-      // A pause is the user's choice, not a failure.
-      if (wire.code === 'CANCELLED') setNotice('Download paused: everything verified so far is kept.');
-      else setError(wire);
-    } finally {
-      setBusy(null);
-    }
-  }, []);
-
-  const open = useCallback(
-    (source: string, choice: PrecisionChoice = precision) =>
-      run('opening', async () => {
-        if (!api) return;
-        const resolved = sourceManifestUrl(source, buildSourceConfig(), document.baseURI);
-        if ('error' in resolved) {
-          setError(resolved.error);
-          return;
-        }
-        show(await api.openModelSet({ kind: 'url', url: resolved.manifestUrl }, choice));
-        saveModelSource(localStorage, source.trim());
-      }),
-    [api, run, show, precision],
-  );
-
-  useEffect(() => {
-    if (api && opened.current !== api) {
-      opened.current = api;
-      void open(url);
-    }
-  }, [api, open, url]);
-
-  // The stored files changed under the manager: show what is stored now (what to download again).
-  useEffect(() => {
-    if (storeChanged === 0 || !api || opened.current !== api) return;
-    let live = true;
-    api
-      .modelSetInfo()
-      .then((next) => {
-        if (live) show(next);
-      })
-      .catch(() => {}); // no set open (any more): nothing to refresh
-    return () => {
-      live = false;
-    };
-  }, [storeChanged, api, show]);
-
-  const importFolder = (event: ChangeEvent<HTMLInputElement>) => {
-    const files = event.target.files;
-    if (!files || files.length === 0 || !api) return;
-    void run('opening', async () => {
-      show(await api.openModelSet({ kind: 'files', files: pickedFolderFiles(files) }, precision));
-    });
-    event.target.value = '';
-  };
-
+  const { info, busy, error, notice, progress, missingBytes, wanted, precision, url } = model;
+  const idle = model.ready && busy === null;
   const features = info?.features ?? [];
-  const missingBytes = useMemo(() => {
-    if (!info) return 0;
-    const needed = new Set<string>();
-    for (const c of info.components) {
-      if (!c.optional || c.enables.some((f) => wanted.has(f))) needed.add(c.id);
-    }
-    return info.components.filter((c) => needed.has(c.id)).reduce((n, c) => n + c.bytes - c.storedBytes, 0);
-  }, [info, wanted]);
-
-  const download = () =>
-    run('downloading', async () => {
-      if (!api) return;
-      setProgress(null);
-      show(
-        await api.downloadModels(
-          [...wanted],
-          Comlink.proxy((p: ModelDownloadProgress) => setProgress(p)),
-        ),
-      );
-      const persistence = await api.requestPersistence();
-      if (persistence === 'denied') {
-        setNotice(
-          'Stored. The browser may clear it under storage pressure (persistent storage was not granted).',
-        );
-      }
-    });
-
-  const toggle = (feature: string) =>
-    setWanted((current) => {
-      const next = new Set(current);
-      if (next.has(feature)) next.delete(feature);
-      else next.add(feature);
-      return next;
-    });
 
   return (
     <section className="panel model-manager" aria-labelledby={ids.heading} data-slot="model-manager">
@@ -169,7 +36,7 @@ export function ModelManager({ api, onChange, storeChanged = 0 }: Props) {
         className="model-source"
         onSubmit={(event) => {
           event.preventDefault();
-          void open(url);
+          void model.open(url);
         }}
       >
         <label htmlFor={ids.url}>Model set (manifest URL or Hugging Face repo id)</label>
@@ -180,10 +47,10 @@ export function ModelManager({ api, onChange, storeChanged = 0 }: Props) {
             placeholder="https://host/set/manifest.json or owner/name@revision"
             spellCheck={false}
             value={url}
-            onChange={(e) => setUrl(e.target.value)}
+            onChange={(e) => model.setUrl(e.target.value)}
             required
           />
-          <button type="submit" disabled={!api || busy !== null}>
+          <button type="submit" disabled={!idle}>
             Open
           </button>
           <label className="button secondary" htmlFor={ids.folder}>
@@ -196,7 +63,10 @@ export function ModelManager({ api, onChange, storeChanged = 0 }: Props) {
             multiple
             // Folder pick: no bytes leave the device and no network is used.
             {...{ webkitdirectory: '' }}
-            onChange={importFolder}
+            onChange={(event) => {
+              if (event.target.files) model.importFolder(event.target.files);
+              event.target.value = '';
+            }}
           />
         </div>
       </form>
@@ -229,13 +99,8 @@ export function ModelManager({ api, onChange, storeChanged = 0 }: Props) {
               Precision{' '}
               <select
                 value={precision}
-                disabled={!api || busy !== null || info.sourceDescription === 'the picked folder'}
-                onChange={(event) => {
-                  const choice = event.target.value as PrecisionChoice;
-                  setPrecision(choice);
-                  localStorage.setItem(PRECISION_KEY, choice);
-                  void open(url, choice);
-                }}
+                disabled={!idle || info.sourceDescription === 'the picked folder'}
+                onChange={(event) => model.choosePrecision(event.target.value as PrecisionChoice)}
               >
                 {PRECISION_CHOICES.filter(
                   (choice) => choice === 'auto' || info.precision.options.some((o) => o.precision === choice),
@@ -265,7 +130,7 @@ export function ModelManager({ api, onChange, storeChanged = 0 }: Props) {
                   type="checkbox"
                   checked={f.feature === 'text-to-image' || wanted.has(f.feature)}
                   disabled={f.feature === 'text-to-image'}
-                  onChange={() => toggle(f.feature)}
+                  onChange={() => model.toggleFeature(f.feature)}
                 />
                 {FEATURE_LABELS[f.feature] ?? f.feature}{' '}
                 <span className="detail">
@@ -277,36 +142,20 @@ export function ModelManager({ api, onChange, storeChanged = 0 }: Props) {
 
           <div className="row">
             {busy === 'downloading' ? (
-              <button type="button" onClick={() => void api?.pauseDownload()}>
+              <button type="button" onClick={model.pause}>
                 Pause
               </button>
             ) : (
               <button
                 type="button"
-                onClick={download}
-                disabled={!api || busy !== null || missingBytes === 0}
+                onClick={() => void model.download()}
+                disabled={!idle || missingBytes === 0}
                 data-testid="download-models"
               >
                 {missingBytes === 0 ? 'Downloaded' : `Download ${formatBytes(missingBytes)}`}
               </button>
             )}
-            <button
-              type="button"
-              className="secondary"
-              disabled={!api || busy !== null}
-              onClick={() =>
-                void run('verifying', async () => {
-                  const reports = (await api?.verifyModels()) ?? [];
-                  const damaged = reports.filter((r) => r.state === 'damaged').map((r) => r.componentId);
-                  setNotice(
-                    damaged.length > 0
-                      ? `Damaged and removed: ${damaged.join(', ')}. Download again to repair.`
-                      : 'Every stored file matches its checksum.',
-                  );
-                  if (api) show(await api.modelSetInfo());
-                })
-              }
-            >
+            <button type="button" className="secondary" disabled={!idle} onClick={() => void model.verify()}>
               Check integrity
             </button>
           </div>
@@ -345,13 +194,9 @@ export function ModelManager({ api, onChange, storeChanged = 0 }: Props) {
                       <button
                         type="button"
                         className="link"
-                        disabled={!api || busy !== null}
+                        disabled={!idle}
                         aria-label={`Delete ${c.id}`}
-                        onClick={() =>
-                          void run('deleting', async () => {
-                            if (api) show(await api.deleteModels([c.id]));
-                          })
-                        }
+                        onClick={() => void model.remove([c.id])}
                       >
                         Delete
                       </button>
@@ -371,12 +216,10 @@ export function ModelManager({ api, onChange, storeChanged = 0 }: Props) {
           <button
             type="button"
             className="secondary danger"
-            disabled={!api || busy !== null}
+            disabled={!idle}
             onClick={() => {
               if (!window.confirm(`Delete every stored file of ${info.name}?`)) return;
-              void run('deleting', async () => {
-                if (api) show(await api.deleteModels());
-              });
+              void model.remove();
             }}
           >
             Delete all
@@ -384,20 +227,5 @@ export function ModelManager({ api, onChange, storeChanged = 0 }: Props) {
         </div>
       )}
     </section>
-  );
-}
-
-function DownloadBar({ progress }: { readonly progress: ModelDownloadProgress }) {
-  const fraction = progress.totalBytesTotal > 0 ? progress.totalBytesDone / progress.totalBytesTotal : 0;
-  return (
-    <div className="download-progress" data-testid="download-progress">
-      <progress value={fraction} max={1} aria-label="Download progress" />
-      <span className="detail">
-        {formatBytes(progress.totalBytesDone)} of {formatBytes(progress.totalBytesTotal)}
-        {progress.bytesPerSecond !== null && ` · ${formatBytes(progress.bytesPerSecond)}/s`}
-        {progress.etaSeconds !== null && ` · ${Math.ceil(progress.etaSeconds)} s left`} ·{' '}
-        {progress.componentId}
-      </span>
-    </div>
   );
 }

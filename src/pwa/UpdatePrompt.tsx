@@ -14,7 +14,7 @@ export function UpdatePrompt() {
   } = useRegisterSW();
   if (!needRefresh && !offlineReady) return null;
   return (
-    <div className="toast" role="status" data-testid="pwa-status">
+    <div className="pwa-status" role="status" data-testid="pwa-status">
       {needRefresh ? (
         <>
           <span>An update is available.</span>
