@@ -248,6 +248,25 @@ const TokenizerComponent = z.strictObject({ kind: z.literal('tokenizer'), files:
 const Component = z.discriminatedUnion('kind', [OnnxComponent, TensorComponent, TokenizerComponent]);
 
 /**
+ * The set's end-to-end figure (the export tool's `--quality`, models/export/quality.py): calibration
+ * prompts × seeds through the whole text-to-image pipeline on this set's graphs against the fp32
+ * PyTorch pipeline of the same checkpoints at the same seeds. `psnr` is in dB over the 8-bit
+ * pictures (capped at 100: identical pictures), `ssim` the mean per-channel SSIM (Wang et al. 2004),
+ * `embeddingCosine` the worst cosine of the prior's image embedding; the rest say what was run.
+ */
+const Quality = z.strictObject({
+  psnr: z.number().min(0).max(100),
+  ssim: z.number().min(-1).max(1),
+  embeddingCosine: Cosine,
+  prompts: intIn(1, 1000),
+  seeds: intIn(1, 1000),
+  steps: intIn(1, 200),
+  priorSteps: intIn(2, 100),
+  size: intIn(8, 16_384),
+});
+export type ManifestQuality = z.infer<typeof Quality>;
+
+/**
  * Another precision of the same model set, published next to it (models/CONTRACT.md, "Precision
  * variants"): a complete manifest of its own at `manifest`, a path relative to this one. The app
  * reads this list to choose a precision before it downloads anything.
@@ -263,6 +282,8 @@ const Variant = z.strictObject({
    * components' `check`), so the app can pick the smallest variant that holds before reading it.
    */
   checkCosine: Cosine.optional(),
+  /** The variant manifest's `quality`, so the app can choose by the picture before reading it. */
+  quality: Quality.optional(),
 });
 
 const TrainTimesteps = intIn(MANIFEST_LIMITS.trainTimesteps.min, MANIFEST_LIMITS.trainTimesteps.max);
@@ -490,6 +511,7 @@ const ManifestSchema = z
     schedulers: z.strictObject({ prior: PriorScheduler, decoder: DecoderScheduler }),
     components: z.partialRecord(z.enum(COMPONENT_IDS), Component),
     variants: z.array(Variant).max(PRECISIONS.length).optional(),
+    quality: Quality.optional(),
   })
   .superRefine((manifest, ctx) => {
     const precisions = new Set<string>();

@@ -41,7 +41,7 @@ function filesUnder(folder: string): string[] {
 }
 
 describe('publish_variants.py', () => {
-  it('writes the opened manifest with a variant per other export, each with its download and --check figure', () => {
+  it('writes the opened manifest with a variant per other export, each with its download, --check and --quality figures', () => {
     const opened = readManifest(join(out, 'manifest.json'));
     const int4c6 = readManifest(join(EXPORTS[1] as string, 'manifest.json'));
     const int4 = readManifest(join(EXPORTS[2] as string, 'manifest.json'));
@@ -53,6 +53,7 @@ describe('publish_variants.py', () => {
         requiredFeatures: [],
         textToImageBytes: textToImageBytes(int4c6),
         checkCosine: textToImageCheckCosine(int4c6),
+        quality: int4c6.quality,
       },
       {
         precision: 'int4',
@@ -60,6 +61,7 @@ describe('publish_variants.py', () => {
         requiredFeatures: [],
         textToImageBytes: textToImageBytes(int4),
         checkCosine: textToImageCheckCosine(int4),
+        quality: int4.quality,
       },
     ]);
     // The fixtures' exports recorded --check on every graph: the tiny set's int4c6 UNet (0.996)

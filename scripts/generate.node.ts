@@ -79,6 +79,8 @@ export const USAGE = `Usage: npm run generate -- --model <dir|url|owner/name> --
   --from-png <file.png>    start from the settings stored in a PNG made by Kandinsky Web;
                            other options override them (input pictures must be given again)
   --out <file.png>         output file (default out.png)
+  --embeds-out <file.json> also write the prior's image embeddings (dims, data) as JSON: the export
+                           tool's --quality compares them with torch's (a traced run: same pixels)
   --low-memory             free each model before loading the next (slower, smaller peak)
   --threads <n>            onnxruntime CPU threads, 1 … the CPUs there are (default: onnxruntime's choice)
   --json                   print settings, output files and timings as JSON on stdout
@@ -114,6 +116,7 @@ const OPTIONS = {
   'depth-map': { type: 'string' },
   'from-png': { type: 'string' },
   out: { type: 'string' },
+  'embeds-out': { type: 'string' },
   'low-memory': { type: 'boolean' },
   threads: { type: 'string' },
   json: { type: 'boolean' },
@@ -923,6 +926,8 @@ export async function generate(argv: readonly string[], io: CliIo): Promise<CliR
     `${manifest.name}: ${settings.mode} ${settings.width}×${settings.height}, seed ${settings.seed}, ` +
       `${settings.priorSteps} prior + ${settings.steps} ${schedulerDescription(settings, manifest)} steps\n`,
   );
+  let imageEmbeds: { dims: readonly number[]; data: number[] } | undefined;
+  const embedsOut = values['embeds-out'];
   try {
     const result = await runPipeline(
       models,
@@ -930,8 +935,22 @@ export async function generate(argv: readonly string[], io: CliIo): Promise<CliR
       {
         lowMemory: values['low-memory'] === true,
         onProgress: (p) => io.stderr(`${progressLine(p)}\n`),
+        ...(embedsOut
+          ? {
+              trace: (name: string, data: Float32Array | BigInt64Array, dims: readonly number[]) => {
+                if (name === 'image_embeds' && data instanceof Float32Array) {
+                  imageEmbeds = { dims: [...dims], data: Array.from(data) };
+                }
+              },
+            }
+          : {}),
       },
     );
+    if (embedsOut) {
+      if (!imageEmbeds)
+        throw new CliError(`--embeds-out: the ${settings.mode} run made no prior image embedding.`);
+      await writeFile(embedsOut, `${JSON.stringify(imageEmbeds)}\n`);
+    }
     if (result.truncatedPrompt) {
       io.stderr(
         `warning: the prompt is longer than CLIP's 77 tokens; ${result.truncatedPrompt.droppedTokens} tokens were dropped after "${result.truncatedPrompt.keptText}"\n`,

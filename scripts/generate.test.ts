@@ -189,6 +189,39 @@ describe('npm run generate (in process)', () => {
     expect((await readPng(again)).settings).toEqual({ ...expectedSettings, seed: 7, numImages: 1 });
   });
 
+  it('--embeds-out writes the prior’s image embeddings, those of the same run, with the same pixels', async () => {
+    const out = path.join(work, 'embeds.png');
+    const embedsFile = path.join(work, 'embeds.json');
+    const result = await cli(
+      ...TINY,
+      '--prompt',
+      'a red cat',
+      '--seed',
+      '7',
+      '--out',
+      out,
+      '--embeds-out',
+      embedsFile,
+    );
+    expect(result.code).toBe(0);
+    const written = JSON.parse(await readFile(embedsFile, 'utf8')) as { dims: number[]; data: number[] };
+    const settings = (await readPng(out)).settings;
+    let traced: number[] = [];
+    const reference = await runPipeline(
+      openTinyModelSet(),
+      { settings },
+      {
+        trace: (name, data) => {
+          if (name === 'image_embeds') traced = Array.from(data, Number);
+        },
+      },
+    );
+    expect(written.dims).toEqual([1, traced.length]);
+    expect(written.data).toEqual(traced);
+    const { image } = await readPng(out);
+    expect(Buffer.from(image.data).equals(Buffer.from(reference.images[0]?.data ?? []))).toBe(true);
+  });
+
   it('resizes an input picture of another size to the output size (Pillow bicubic) for img2img', async () => {
     const big = path.join(TINY_DIR, 'reference-mix/inputs/down_wide.png'); // 400×300
     const out = path.join(work, 'img2img.png');

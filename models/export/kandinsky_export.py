@@ -47,6 +47,7 @@ import hub_export  # noqa: E402
 from checks import compare_graph, format_report, manifest_check, torch_references  # noqa: E402
 from onnx_export import export_graph, load_exported, save_graph, sha256_file  # noqa: E402
 import precision as precision_tools  # noqa: E402
+import quality as quality_tools  # noqa: E402
 import tiny_tokenizer  # noqa: E402
 
 CONTRACT_VERSION = "1"
@@ -268,6 +269,26 @@ def export_set(args) -> None:
         (out_dir / "check_report.json").write_text(json.dumps(checks, indent=2) + "\n", encoding="utf-8")
     total = sum(f["bytes"] for c in components.values() for f in c["files"])
     print(f"manifest: {len(components)} components, {total / 1e6:.2f} MB -> {out_dir / 'manifest.json'}")
+    if getattr(args, "quality", False):
+        record_quality(args, out_dir)
+
+
+def record_quality(args, out_dir: Path) -> None:
+    """`--quality`: the set's end-to-end figure against the fp32 torch pipeline, into its manifest."""
+    if args.size == "pretrained":
+        pipes = quality_tools.TorchPipelines.pretrained(args.prior, args.decoder)
+    else:
+        pipes = quality_tools.TorchPipelines.tiny(out_dir / "tokenizer", "full" if args.size == "full" else "tiny")
+    print("measuring end-to-end quality (the set's graphs on the CLI against fp32 diffusers)", flush=True)
+    started = time.time()
+    result = quality_tools.measure(out_dir, pipes, **quality_tools.settings_from(args, full=args.size in ("full", "pretrained")))
+    quality_tools.write_quality(out_dir / "manifest.json", result["quality"])
+    figure = result["quality"]
+    print(
+        f"quality: PSNR {figure['psnr']:.2f} dB, SSIM {figure['ssim']:.4f}, embedding cosine "
+        f"{figure['embeddingCosine']:.6f}, {time.time() - started:.1f} s",
+        flush=True,
+    )
 
 
 def record_constants(spec, model, out_dir: Path, components: Dict[str, dict], dims: dict) -> None:
@@ -411,6 +432,13 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--shard-mb", type=float, help="external-data shard size (default 256; tiny set 1)")
     parser.add_argument("--components", nargs="+", help="export only these graph components")
     parser.add_argument("--check", action="store_true", help="compare every graph with its torch module")
+    parser.add_argument(
+        "--quality",
+        action="store_true",
+        help="measure the whole text-to-image pipeline on the exported graphs against fp32 torch "
+        "(PSNR, SSIM, embedding cosine; export/quality.py) and record it in the manifest",
+    )
+    quality_tools.add_arguments(parser)
     parser.add_argument("--skip-reference", action="store_true", help="tiny set: keep the existing reference/")
     parser.add_argument("--no-clean", dest="clean", action="store_false", help="keep other files in --out")
     parser.add_argument(

@@ -6,7 +6,8 @@
 
 Each argument is a folder the export tool wrote (manifest.json beside its files). The first becomes
 `manifest.json`, the one users open; each other becomes `manifest.<precision>.json`, listed in the
-first's `variants` with its text-to-image download and its worst `--check` cosine, which the app
+first's `variants` with its text-to-image download, its worst `--check` cosine and its end-to-end
+`quality` (`--quality`) where the export measured them, which the app
 reads to pick a precision before downloading anything (workers/precision.ts). Every export's files
 go to a subfolder named after its precision, and its manifest's paths say so; a variant's `modelId`
 gains `-<precision>`, so the store keeps each precision's files apart. Files are hard-linked where
@@ -108,6 +109,8 @@ def publish(folders: List[Path], out: Path) -> dict:
         cosine = text_to_image_check_cosine(manifest)
         if cosine is not None:
             entry["checkCosine"] = cosine
+        if "quality" in manifest:  # the export's --quality figure: the app chooses by the picture
+            entry["quality"] = manifest["quality"]
         variants.append(entry)
     if variants:
         opened["variants"] = variants
@@ -129,6 +132,7 @@ def main(argv: Optional[List[str]] = None) -> None:
             f"{variant['manifest']:>26}: {variant['precision']:>8}"
             + (f", text to image {variant['textToImageBytes'] / 1e9:.2f} GB" if "textToImageBytes" in variant else "")
             + (f", --check cosine {cosine:.6f}" if cosine is not None else "")
+            + (f", PSNR {variant['quality']['psnr']:.2f} dB" if "quality" in variant else "")
         )
 
 

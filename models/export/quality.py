@@ -1,0 +1,320 @@
+"""`--quality`: the end-to-end figure of an exported (quantised) set.
+
+Calibration prompts × seeds run through the whole text-to-image pipeline twice: the set's graphs
+through the shipped engine (the CLI, `dist-cli/generate.mjs`, onnxruntime-node on the CPU) and the
+fp32 torch modules of the same checkpoints through diffusers (KandinskyV22PriorPipeline, then
+KandinskyV22Pipeline drawing from the same generator: what KandinskyV22CombinedPipeline does, and
+the CLI's default seed mode). Both final pictures are 8-bit (diffusers' float output rounded as the
+engine rounds it, `round(x · 255)`), and the figure compares them:
+
+- `psnr`: 10 · log10(255² / MSE), the MSE over every pixel and RGB channel of every picture;
+  capped at 100 dB (identical pictures have no finite PSNR and the manifest holds finite numbers);
+- `ssim`: SSIM of Wang et al. 2004 (Gaussian window 11×11, σ 1.5, K1 0.01, K2 0.03, L 255, the
+  window's valid positions only), computed per RGB channel and averaged over channels and pictures;
+- `embeddingCosine`: the worst cosine, over the runs, between the prior's image embedding from the
+  set's graphs and from torch.
+
+    python models/export/quality.py SET_DIR --tiny [--write]
+    python models/export/quality.py SET_DIR --prior DIR --decoder DIR [--write]
+
+`--write` records the figure as the manifest's `quality` (models/CONTRACT.md) and changes no other
+byte of it. The export tool runs the same with `--quality`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence
+
+import numpy as np
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent.parent
+CLI = REPO / "dist-cli" / "generate.mjs"
+
+# The calibration list: short, varied subjects (an animal, a landscape, a portrait, an object).
+PROMPTS = [
+    "a red cat, 4k photo",
+    "a lighthouse on a cliff at sunset, oil painting",
+    "portrait of an old fisherman, detailed",
+]
+SEEDS = [0, 42]
+PSNR_CAP = 100.0
+
+
+# ---------------------------------------------------------------------------------------------
+# The figures
+# ---------------------------------------------------------------------------------------------
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR in dB of two 8-bit pictures (any shape, same shape), capped at PSNR_CAP."""
+    if a.shape != b.shape:
+        raise ValueError(f"psnr: shapes {a.shape} and {b.shape} differ")
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    if mse == 0.0:
+        return PSNR_CAP
+    return min(PSNR_CAP, 10.0 * math.log10(255.0**2 / mse))
+
+
+def _gaussian_window(size: int = 11, sigma: float = 1.5) -> np.ndarray:
+    x = np.arange(size, dtype=np.float64) - (size - 1) / 2
+    g = np.exp(-(x**2) / (2 * sigma**2))
+    return g / g.sum()
+
+
+def _filter_valid(image: np.ndarray, window: np.ndarray) -> np.ndarray:
+    """Separable 2-D correlation with a 1-D window, valid positions only (image H×W)."""
+    n = window.size
+    rows = sum(window[k] * image[:, k : image.shape[1] - n + 1 + k] for k in range(n))
+    return sum(window[k] * rows[k : rows.shape[0] - n + 1 + k, :] for k in range(n))
+
+
+def ssim_channel(a: np.ndarray, b: np.ndarray, data_range: float = 255.0) -> float:
+    """Mean SSIM (Wang et al. 2004) of two single-channel pictures H×W."""
+    if a.shape != b.shape or a.ndim != 2:
+        raise ValueError(f"ssim: need two H×W pictures of one shape, got {a.shape} and {b.shape}")
+    window = _gaussian_window()
+    if min(a.shape) < window.size:
+        raise ValueError(f"ssim: pictures must be at least {window.size} pixels a side, got {a.shape}")
+    x, y = a.astype(np.float64), b.astype(np.float64)
+    c1, c2 = (0.01 * data_range) ** 2, (0.03 * data_range) ** 2
+    mu_x, mu_y = _filter_valid(x, window), _filter_valid(y, window)
+    sxx = _filter_valid(x * x, window) - mu_x**2
+    syy = _filter_valid(y * y, window) - mu_y**2
+    sxy = _filter_valid(x * y, window) - mu_x * mu_y
+    num = (2 * mu_x * mu_y + c1) * (2 * sxy + c2)
+    den = (mu_x**2 + mu_y**2 + c1) * (sxx + syy + c2)
+    return float(np.mean(num / den))
+
+
+def ssim(a: np.ndarray, b: np.ndarray) -> float:
+    """SSIM of two 8-bit RGB pictures H×W×3: the mean of the three channels' SSIM."""
+    if a.shape != b.shape or a.ndim != 3 or a.shape[2] != 3:
+        raise ValueError(f"ssim: need two H×W×3 pictures of one shape, got {a.shape} and {b.shape}")
+    return float(np.mean([ssim_channel(a[:, :, c], b[:, :, c]) for c in range(3)]))
+
+
+def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    x, y = a.ravel().astype(np.float64), b.ravel().astype(np.float64)
+    return float(x @ y / (np.linalg.norm(x) * np.linalg.norm(y) + 1e-30))
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """diffusers' float picture in [0, 1] as the engine's bytes: round(clamp(x) · 255)."""
+    return np.round(np.clip(image.astype(np.float32), 0, 1) * 255).astype(np.uint8)
+
+
+# ---------------------------------------------------------------------------------------------
+# The two pipelines
+# ---------------------------------------------------------------------------------------------
+
+
+def run_engine(set_dir: Path, prompt: str, seed: int, steps: int, prior_steps: int, size: int, work: Path):
+    """The set's graphs through the shipped CLI: (8-bit picture H×W×3, image embedding)."""
+    from PIL import Image
+
+    if not CLI.is_file():
+        raise SystemExit(f"{CLI} is missing: build the CLI first (npm run generate -- --help builds it)")
+    out, embeds = work / f"engine-{seed}.png", work / f"engine-{seed}.json"
+    command = [
+        "node", str(CLI), "--model", str(set_dir), "--prompt", prompt, "--seed", str(seed),
+        "--size", f"{size}x{size}", "--steps", str(steps), "--prior-steps", str(prior_steps),
+        "--guidance", "4", "--prior-guidance", "4", "--threads", "1", "--out", str(out), "--embeds-out", str(embeds),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise RuntimeError(f"the CLI failed on {set_dir}:\n{done.stderr[-4000:]}")
+    picture = np.asarray(Image.open(out).convert("RGB"))
+    traced = json.loads(embeds.read_text(encoding="utf-8"))
+    return picture, np.asarray(traced["data"], dtype=np.float32).reshape(traced["dims"])
+
+
+class TorchPipelines:
+    """The fp32 diffusers pipelines of the checkpoints the set was exported from."""
+
+    def __init__(self, prior_pipe, decoder_pipe):
+        self.prior_pipe, self.decoder_pipe = prior_pipe, decoder_pipe
+
+    @classmethod
+    def tiny(cls, tokenizer_dir: Path, size: str = "tiny") -> "TorchPipelines":
+        """The seeded random modules of the tiny (or full-size) architecture, as exported."""
+        from diffusers import KandinskyV22Pipeline, KandinskyV22PriorPipeline
+
+        from architectures import build_component
+        from recording import TinyModules
+        from tiny_tokenizer import load_reference_tokenizer
+
+        modules = TinyModules(
+            **{name: build_component(name, size) for name in ("text_encoder", "image_encoder", "prior", "unet", "movq")}
+        )
+        tokenizer = load_reference_tokenizer(tokenizer_dir)
+        return cls(
+            KandinskyV22PriorPipeline(**modules.prior_components(tokenizer)),
+            KandinskyV22Pipeline(**modules.decoder_components()),
+        )
+
+    @classmethod
+    def pretrained(cls, prior_dir: Path, decoder_dir: Path) -> "TorchPipelines":
+        try:
+            import refenv_compat  # noqa: F401  (this project's machines: patches AddedToken, see TESTING.md)
+        except ImportError:
+            pass
+        import torch
+        from diffusers import KandinskyV22Pipeline, KandinskyV22PriorPipeline
+
+        return cls(
+            KandinskyV22PriorPipeline.from_pretrained(prior_dir, torch_dtype=torch.float32),
+            KandinskyV22Pipeline.from_pretrained(decoder_dir, torch_dtype=torch.float32),
+        )
+
+    def run(self, prompt: str, seed: int, steps: int, prior_steps: int, size: int):
+        """(8-bit picture H×W×3, image embedding): prior then decoder on one generator."""
+        import torch
+
+        for pipe in (self.prior_pipe, self.decoder_pipe):
+            pipe.set_progress_bar_config(disable=True)
+        generator = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            prior = self.prior_pipe(
+                prompt=prompt, num_inference_steps=prior_steps, guidance_scale=4.0, generator=generator,
+                output_type="pt", return_dict=False,
+            )
+            image = self.decoder_pipe(
+                image_embeds=prior[0], negative_image_embeds=prior[1], width=size, height=size,
+                num_inference_steps=steps, guidance_scale=4.0, generator=generator, output_type="np",
+            ).images
+        return to_uint8(image[0]), prior[0].float().numpy()
+
+
+def measure(
+    set_dir: Path,
+    torch_pipes: TorchPipelines,
+    prompts: Sequence[str] = PROMPTS,
+    seeds: Sequence[int] = SEEDS,
+    steps: int = 10,
+    prior_steps: int = 10,
+    size: int = 64,
+    log: Callable[[str], None] = print,
+) -> dict:
+    """The figure of the set in `set_dir` (its manifest's `quality`), and the time each side took."""
+    pairs, cosines = [], []
+    engine_s = torch_s = 0.0
+    with tempfile.TemporaryDirectory(prefix="kandinsky-quality-") as tmp:
+        for prompt in prompts:
+            for seed in seeds:
+                started = time.time()
+                got, got_embeds = run_engine(set_dir, prompt, seed, steps, prior_steps, size, Path(tmp))
+                engine_s += time.time() - started
+                started = time.time()
+                want, want_embeds = torch_pipes.run(prompt, seed, steps, prior_steps, size)
+                torch_s += time.time() - started
+                if got.shape != want.shape:
+                    raise ValueError(f"picture sizes differ: engine {got.shape}, torch {want.shape}")
+                pairs.append((got, want))
+                cosines.append(cosine(got_embeds, want_embeds))
+                log(
+                    f"  {prompt[:40]!r:>44} seed {seed}: PSNR {psnr(got, want):6.2f} dB, SSIM {ssim(got, want):.4f}, "
+                    f"embedding cosine {cosines[-1]:.6f}"
+                )
+    engine = np.stack([g for g, _ in pairs])
+    reference = np.stack([w for _, w in pairs])
+    figure = {
+        "psnr": round(psnr(engine, reference), 3),
+        "ssim": round(max(-1.0, min(1.0, float(np.mean([ssim(g, w) for g, w in pairs])))), 5),
+        "embeddingCosine": max(-1.0, min(1.0, round(min(cosines), 7))),
+        "prompts": len(prompts),
+        "seeds": len(seeds),
+        "steps": steps,
+        "priorSteps": prior_steps,
+        "size": size,
+    }
+    return {"quality": figure, "engineSeconds": engine_s, "torchSeconds": torch_s, "runs": len(pairs)}
+
+
+# ---------------------------------------------------------------------------------------------
+# The manifest
+# ---------------------------------------------------------------------------------------------
+
+
+def _dumps(manifest: dict) -> str:
+    return json.dumps(manifest, indent=2) + "\n"
+
+
+def write_quality(manifest_path: Path, quality: dict) -> None:
+    """Sets the manifest's `quality` and changes no other byte (the export tool's own format)."""
+    text = manifest_path.read_text(encoding="utf-8")
+    manifest = json.loads(text)
+    if _dumps(manifest) != text:
+        raise SystemExit(f"{manifest_path}: not in the export tool's format; write its quality by hand")
+    manifest["quality"] = quality  # a new key goes last; an old one is replaced where it stands
+    manifest_path.write_text(_dumps(manifest), encoding="utf-8")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--quality-prompts", nargs="+", help=f"calibration prompts (default: {len(PROMPTS)} built in)")
+    parser.add_argument("--quality-seeds", nargs="+", type=int, help=f"seeds per prompt (default {SEEDS})")
+    parser.add_argument("--quality-steps", type=int, default=None, help="decoder steps (default 10; 25 full size)")
+    parser.add_argument("--quality-prior-steps", type=int, default=None, help="prior steps (default 10; 25 full size)")
+    parser.add_argument("--quality-size", type=int, default=None, help="picture side in pixels (default 64; 512 full size)")
+
+
+def settings_from(args, full: bool) -> dict:
+    return {
+        "prompts": args.quality_prompts or PROMPTS,
+        "seeds": args.quality_seeds or SEEDS,
+        "steps": args.quality_steps or (25 if full else 10),
+        "prior_steps": args.quality_prior_steps or (25 if full else 10),
+        "size": args.quality_size or (512 if full else 64),
+    }
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    parser = argparse.ArgumentParser(description="End-to-end quality of an exported set against fp32 torch")
+    parser.add_argument("set", type=Path, help="the exported set's folder (manifest.json beside its files)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--tiny", action="store_true", help="the tiny random weights (--tiny-random, --random-weights tiny)")
+    source.add_argument("--full-size", action="store_true", help="the full-size random weights (--random-weights full-size)")
+    source.add_argument("--prior", type=Path, help="diffusers folder of kandinsky-2-2-prior (with --decoder)")
+    parser.add_argument("--decoder", type=Path, help="diffusers folder of kandinsky-2-2-decoder")
+    parser.add_argument("--write", action="store_true", help="record the figure in the set's manifest.json")
+    parser.add_argument("--json", type=Path, help="also write the figure and timings to this file")
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    if args.prior is not None and args.decoder is None:
+        parser.error("--prior needs --decoder")
+    import torch
+
+    torch.set_num_threads(1)
+    if args.prior is not None:
+        pipes = TorchPipelines.pretrained(args.prior, args.decoder)
+    else:
+        pipes = TorchPipelines.tiny(args.set / "tokenizer", "full" if args.full_size else "tiny")
+    settings = settings_from(args, full=args.full_size or args.prior is not None)
+    started = time.time()
+    result = measure(args.set, pipes, **settings)
+    result["seconds"] = round(time.time() - started, 1)
+    figure = result["quality"]
+    print(
+        f"{args.set}: PSNR {figure['psnr']:.2f} dB, SSIM {figure['ssim']:.4f}, embedding cosine "
+        f"{figure['embeddingCosine']:.6f} ({result['runs']} runs, {result['seconds']} s: engine "
+        f"{result['engineSeconds']:.1f} s, torch {result['torchSeconds']:.1f} s)"
+    )
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    if args.write:
+        write_quality(args.set / "manifest.json", figure)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(HERE))
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    main()

@@ -1,0 +1,117 @@
+/**
+ * models/export/quality.py, the export tool's `--quality`: its figures (PSNR, SSIM) on pictures
+ * whose answer is known, and the whole measurement on the committed tiny sets, where the fp32 set
+ * must match diffusers' pictures and the quantised one must reproduce the figure its manifest
+ * records for the same calibration run.
+ *
+ * Needs the Python reference environment (torch, diffusers: ../shared/TESTING.md) and the built
+ * CLI (dist-cli/generate.mjs, `npm run generate -- --help`), which CI does not have: without them
+ * the tests are skipped and say why. Here they take about 20 s.
+ */
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+import { type ManifestQuality, parseManifest } from './manifest';
+
+const MODELS = fileURLToPath(new URL('.', import.meta.url));
+const EXPORT = join(MODELS, 'export');
+const CLI = join(MODELS, '..', 'dist-cli', 'generate.mjs');
+const PYTHON = '/usr/bin/python3';
+
+const refenv = (
+  process.env.KANDINSKY_REFENV !== undefined
+    ? [process.env.KANDINSKY_REFENV]
+    : ['/tmp/refenv/env.sh', '/work/refenv/env.sh']
+).find((path) => existsSync(path));
+
+function whySkip(): string | null {
+  if (refenv === undefined)
+    return 'no Python reference environment (KANDINSKY_REFENV, /tmp/refenv/env.sh or /work/refenv/env.sh)';
+  if (!existsSync(CLI)) return `${CLI} is not built (npm run generate -- --help builds it)`;
+  try {
+    execFileSync('bash', ['-c', `. "${refenv}" && ${PYTHON} -c "import torch, diffusers"`], {
+      stdio: 'pipe',
+    });
+    return null;
+  } catch {
+    return `${refenv}: ${PYTHON} cannot import torch and diffusers`;
+  }
+}
+const skip = whySkip();
+if (skip !== null) console.warn(`models/quality.test.ts skipped: ${skip}`);
+
+const run = promisify(execFile);
+
+async function python(args: string[]): Promise<string> {
+  const script = `. "${refenv}" && cd "${EXPORT}" && exec ${PYTHON} "$@"`;
+  const { stdout } = await run('bash', ['-c', script, 'bash', ...args], { maxBuffer: 16 << 20 });
+  return stdout;
+}
+
+interface Measured {
+  readonly quality: ManifestQuality;
+  readonly runs: number;
+}
+
+async function measure(set: string, extra: string[]): Promise<Measured> {
+  const out = mkdtempSync(join(tmpdir(), 'kandinsky-quality-'));
+  try {
+    const json = join(out, 'quality.json');
+    await python(['quality.py', join(MODELS, 'fixtures', set), '--tiny', '--json', json, ...extra]);
+    return JSON.parse(readFileSync(json, 'utf8')) as Measured;
+  } finally {
+    rmSync(out, { recursive: true, force: true });
+  }
+}
+
+describe.skipIf(skip !== null)('export/quality.py', () => {
+  it('PSNR and SSIM give the known answers: identical, a known error, constant pictures', async () => {
+    const out = await python([
+      '-c',
+      `
+import json, math
+import numpy as np
+from quality import psnr, ssim, PSNR_CAP
+rng = np.random.default_rng(1)
+a = rng.integers(0, 256, (32, 40, 3)).astype(np.uint8)
+b = a.astype(np.int16); b[::2] += 4; b = np.clip(b, 0, 255).astype(np.uint8)
+mse = np.mean((a.astype(float) - b.astype(float)) ** 2)
+c1, c2 = np.full((16, 16, 3), 100, np.uint8), np.full((16, 16, 3), 140, np.uint8)
+print(json.dumps({
+  "same": [psnr(a, a), ssim(a, a)], "cap": PSNR_CAP,
+  "psnr": psnr(a, b), "expected": 10 * math.log10(255 ** 2 / mse),
+  "flat": ssim(c1, c2), "flatExpected": (2 * 100 * 140 + 2.55 ** 2) / (100 ** 2 + 140 ** 2 + 2.55 ** 2),
+  "noise": ssim(a, rng.integers(0, 256, (32, 40, 3)).astype(np.uint8)),
+}))
+`,
+    ]);
+    const r = JSON.parse(out) as Record<string, number | number[]>;
+    expect(r.same).toEqual([r.cap, 1]);
+    expect(r.psnr as number).toBeCloseTo(r.expected as number, 10);
+    // Two constant pictures: the variance terms are C2/C2, SSIM is the luminance term alone.
+    expect(r.flat as number).toBeCloseTo(r.flatExpected as number, 10);
+    expect(Math.abs(r.noise as number)).toBeLessThan(0.1); // independent noise: no structure shared
+  });
+
+  it('the fp32 tiny set gives diffusers’ pictures; the int4c6 one what its manifest records', async () => {
+    const fp32 = await measure('tiny', ['--quality-prompts', 'a red cat, 4k photo', '--quality-seeds', '0']);
+    expect(fp32.runs).toBe(1);
+    expect(fp32.quality.psnr).toBeGreaterThan(60); // rounding of a few pixels at most
+    expect(fp32.quality.ssim).toBeGreaterThan(0.9999);
+    expect(fp32.quality.embeddingCosine).toBeGreaterThan(0.999999);
+
+    const manifest = parseManifest(
+      JSON.parse(readFileSync(join(MODELS, 'fixtures', 'tiny-int4c6', 'manifest.json'), 'utf8')),
+    );
+    const recorded = manifest.quality;
+    expect(recorded).toBeDefined();
+    const int4c6 = await measure('tiny-int4c6', []); // the default calibration run, as recorded
+    expect(int4c6.runs).toBe((recorded?.prompts ?? 0) * (recorded?.seeds ?? 0));
+    expect(int4c6.quality).toEqual(recorded);
+    expect(int4c6.quality.psnr).toBeLessThan(fp32.quality.psnr);
+  }, 120_000);
+});
