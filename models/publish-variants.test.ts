@@ -15,7 +15,7 @@ import { newProfile } from '../test-support/store.node';
 import { ortCpu } from '../test-support/tiny-fixture.node';
 import {
   DEFAULT_CHECK_COSINE,
-  holdsCheck,
+  holdsFigures,
   textToImageBytes,
   textToImageCheckCosine,
 } from '../workers/precision';
@@ -140,7 +140,7 @@ describe('publish_variants.py', () => {
       'fp32',
       'fp32: the best precision this set publishes',
     ]);
-    expect(auto.precision.options.map((o) => [o.precision, holdsCheck(o)])).toEqual([
+    expect(auto.precision.options.map((o) => [o.precision, holdsFigures(o)])).toEqual([
       ['fp32', true],
       ['int4c6', false],
       ['int4', false],

@@ -1,6 +1,6 @@
 /** The typed surface of the generator worker, shared by the worker and the UI client. */
 
-import type { Precision } from '../models/manifest';
+import type { ManifestQuality, Precision } from '../models/manifest';
 import type { PipelineProgress } from './engine/hooks';
 import type { MaskImage } from './engine/image';
 import type { RgbaImage } from './engine/png';
@@ -179,6 +179,8 @@ export interface ModelSetInfo {
       readonly textToImageBytes: number;
       /** The worst `--check` cosine of its text-to-image graphs against PyTorch fp32; null: not recorded. */
       readonly checkCosine: number | null;
+      /** Its end-to-end figure against PyTorch fp32 (export `--quality`); null: not recorded. */
+      readonly quality: ManifestQuality | null;
     }[];
   };
   readonly components: readonly ModelComponentInfo[];

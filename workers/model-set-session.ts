@@ -183,6 +183,7 @@ export class ModelSetSession implements ModelApi {
           supported: supports(adapter, o),
           textToImageBytes: o.textToImageBytes,
           checkCosine: o.checkCosine,
+          quality: o.quality,
         })),
       },
     };

@@ -12,9 +12,14 @@ import { toWireError } from './errors';
 import {
   type AdapterFeatures,
   choosePrecision,
+  DEFAULT_TARGET_PSNR,
+  holdsCheck,
+  holdsFigures,
   manifestPrecision,
+  NEARLY_IDENTICAL_PSNR,
   type PrecisionOption,
   precisionOptions,
+  qualityInWords,
   textToImageBytes,
   textToImageCheckCosine,
 } from './precision';
@@ -25,12 +30,26 @@ const option = (
   precision: PrecisionOption['precision'],
   manifest: string | null = null,
   checkCosine: number | null = null,
+  psnr: number | null = null,
 ): PrecisionOption => ({
   precision,
   requiredFeatures: precision === 'fp16' ? ['shader-f16'] : [],
   manifest,
   textToImageBytes: REAL_BYTES[precision],
   checkCosine,
+  quality:
+    psnr === null
+      ? null
+      : {
+          psnr,
+          ssim: 0.9,
+          embeddingCosine: 0.9999,
+          prompts: 3,
+          seeds: 2,
+          steps: 25,
+          priorSteps: 25,
+          size: 512,
+        },
 });
 const all = [
   option('fp32'),
@@ -131,6 +150,58 @@ describe('choosePrecision', () => {
       'WEBGPU_FEATURE_MISSING',
     );
     expect(codeOf(() => choosePrecision([option('fp32')], withF16, 'int8'))).toBe('INVALID_INPUT');
+  });
+
+  describe('with --quality figures recorded (the end-to-end PSNR decides)', () => {
+    // --check cosines that would pass int4c6 (0.9993), PSNRs that don't: the picture decides.
+    const measured = (int4c6Psnr: number) => [
+      option('fp32', null, 1, 100),
+      option('fp16', 'manifest.fp16.json', 0.999998, 45),
+      option('int8', 'manifest.int8.json', 0.9999, 36),
+      option('int4', 'manifest.int4.json', 0.982, 22),
+      option('int4c6', 'manifest.int4c6.json', 0.9993, int4c6Psnr),
+    ];
+
+    it('picks the smallest download whose PSNR reaches the target, saying so', () => {
+      const decision = choosePrecision(measured(DEFAULT_TARGET_PSNR), withoutF16, 'auto');
+      expect(decision.option.precision).toBe('int4c6');
+      expect(decision.reason).toBe(
+        `int4c6: the smallest download whose pictures hold (PSNR ${DEFAULT_TARGET_PSNR.toFixed(1)} dB ≥ ${DEFAULT_TARGET_PSNR} dB against full precision)`,
+      );
+    });
+
+    it('passes over a variant whose --check holds but whose pictures do not', () => {
+      const decision = choosePrecision(measured(DEFAULT_TARGET_PSNR - 0.1), withF16, 'auto');
+      expect(decision.option.precision).toBe('int8');
+      expect(decision.reason).toMatch(/^int8: the smallest download whose pictures hold \(PSNR 36\.0 dB/);
+      expect(holdsFigures(measured(29)[4] as PrecisionOption)).toBe(false);
+      expect(holdsCheck(measured(29)[4] as PrecisionOption)).toBe(true);
+    });
+
+    it('a PSNR under the target rules an option out even with no --check, as the tiny sets measure', () => {
+      // The tiny random sets' figures (models/fixtures/tiny-int4*/manifest.json): 12–15 dB.
+      const tiny = [
+        option('fp32', null, 1),
+        option('int4c6', 'c.json', null, 14.65),
+        option('int4', 'i.json', null, 12.24),
+      ];
+      expect(choosePrecision(tiny, withF16, 'auto').option.precision).toBe('fp32');
+      // Without a figure int4c6 is not a default; with one above the target it is.
+      expect(
+        choosePrecision([option('fp32'), option('int4c6', 'c.json')], withF16, 'auto').option.precision,
+      ).toBe('fp32');
+      const good = [option('fp32'), option('int4c6', 'c.json', null, 41)];
+      expect(choosePrecision(good, withF16, 'auto').option.precision).toBe('int4c6');
+    });
+
+    it('says a figure in words', () => {
+      expect(qualityInWords({ psnr: 100 })).toBe('nearly identical to full precision');
+      expect(qualityInWords({ psnr: NEARLY_IDENTICAL_PSNR })).toBe('nearly identical to full precision');
+      expect(qualityInWords({ psnr: NEARLY_IDENTICAL_PSNR - 0.01 })).toBe('small differences');
+      expect(qualityInWords({ psnr: DEFAULT_TARGET_PSNR })).toBe('small differences');
+      expect(qualityInWords({ psnr: DEFAULT_TARGET_PSNR - 0.01 })).toBe('visible differences');
+      expect(qualityInWords({ psnr: 0 })).toBe('visible differences');
+    });
   });
 });
 

@@ -6,7 +6,7 @@
  * Pure: no ORT, no I/O.
  */
 import { REQUIRED_COMPONENTS } from '../models/contract';
-import type { Manifest, Precision } from '../models/manifest';
+import type { Manifest, ManifestQuality, Precision } from '../models/manifest';
 import { KandinskyError } from './errors';
 
 export const PRECISION_CHOICES = ['auto', 'fp16', 'fp32', 'int8', 'int4', 'int4c6'] as const;
@@ -31,6 +31,12 @@ export interface PrecisionOption {
    * the publisher recorded none.
    */
   readonly checkCosine: number | null;
+  /**
+   * The end-to-end figure of the option's whole text-to-image pipeline against PyTorch float32
+   * (the export tool's `--quality`: the variant entry's `quality`, or the opened manifest's own);
+   * null when the publisher recorded none. Where present, it decides instead of `checkCosine`.
+   */
+  readonly quality: ManifestQuality | null;
 }
 
 /**
@@ -39,6 +45,16 @@ export interface PrecisionOption {
  * variant that holds it on the real weights is as good a default as fp16, and smaller.
  */
 export const DEFAULT_CHECK_COSINE = 0.999;
+
+/**
+ * The PSNR (dB, the final 8-bit pictures against the fp32 PyTorch pipeline's at the same seeds) an
+ * option with a `quality` figure must reach for 'auto' to pick it by download size. Provisional:
+ * 30 dB is where 8-bit pictures are commonly taken to show small differences only (40 dB and up:
+ * nearly identical); issue 22 fixes it from side-by-side pictures of the real weights.
+ */
+export const DEFAULT_TARGET_PSNR = 30;
+/** At and above this PSNR the pictures are, in words, nearly identical to full precision. */
+export const NEARLY_IDENTICAL_PSNR = 40;
 
 /**
  * Preference of 'auto' among options without `--check` figures, best first. fp16: half the
@@ -99,6 +115,7 @@ export function precisionOptions(manifest: Manifest): PrecisionOption[] {
       manifest: null,
       textToImageBytes: textToImageBytes(manifest),
       checkCosine: textToImageCheckCosine(manifest),
+      quality: manifest.quality ?? null,
     });
   }
   for (const variant of manifest.variants ?? []) {
@@ -109,6 +126,7 @@ export function precisionOptions(manifest: Manifest): PrecisionOption[] {
       manifest: variant.manifest,
       textToImageBytes: variant.textToImageBytes,
       checkCosine: variant.checkCosine ?? null,
+      quality: variant.quality ?? null,
     });
   }
   return options;
@@ -164,9 +182,39 @@ export function holdsCheck(option: Pick<PrecisionOption, 'checkCosine'>): boolea
   return option.checkCosine !== null && option.checkCosine >= DEFAULT_CHECK_COSINE;
 }
 
+type Figures = Pick<PrecisionOption, 'checkCosine' | 'quality'>;
+
+/** Whether the publisher recorded any figure for an option (`--quality` or `--check`). */
+function hasFigures(option: Figures): boolean {
+  return option.quality !== null || option.checkCosine !== null;
+}
+
+/**
+ * Whether an option's recorded figures make it a default candidate: its end-to-end PSNR reaches
+ * DEFAULT_TARGET_PSNR where it has a `quality` figure (what a person sees decides), else its
+ * `--check` cosine holds DEFAULT_CHECK_COSINE.
+ */
+export function holdsFigures(option: Figures): boolean {
+  return option.quality !== null ? option.quality.psnr >= DEFAULT_TARGET_PSNR : holdsCheck(option);
+}
+
+/** An end-to-end figure in words a person understands (the model manager). */
+export function qualityInWords(quality: Pick<ManifestQuality, 'psnr'>): string {
+  if (quality.psnr >= NEARLY_IDENTICAL_PSNR) return 'nearly identical to full precision';
+  if (quality.psnr >= DEFAULT_TARGET_PSNR) return 'small differences';
+  return 'visible differences';
+}
+
+function figuresReason(option: PrecisionOption): string {
+  return option.quality !== null
+    ? `pictures hold (PSNR ${option.quality.psnr.toFixed(1)} dB ≥ ${DEFAULT_TARGET_PSNR} dB against full precision)`
+    : `--check holds (cosine ${formatCosine(option.checkCosine)} ≥ ${DEFAULT_CHECK_COSINE})`;
+}
+
 /**
  * The option to open. 'auto', among the options the adapter runs, leaving out any whose recorded
- * `--check` cosine is under DEFAULT_CHECK_COSINE: the first of fp16 (only with shader-f16), int8,
+ * figures don't hold (`holdsFigures`: end-to-end PSNR under DEFAULT_TARGET_PSNR where recorded, else
+ * a `--check` cosine under DEFAULT_CHECK_COSINE): the first of fp16 (only with shader-f16), int8,
  * fp32 that the set publishes, unless an option whose recorded figures hold is a smaller
  * text-to-image download, then the smallest of those (a set exported with `--check` at every
  * precision so opens its smallest good download); else any option the adapter supports. A named
@@ -190,19 +238,19 @@ export function choosePrecision(
   }
   const runnable = options.filter((o) => supports(adapter, o));
   // A recorded figure under the bar rules an option out; one without figures is judged by its kind.
-  const trusted = runnable.filter((o) => o.checkCosine === null || holdsCheck(o));
+  const trusted = runnable.filter((o) => !hasFigures(o) || holdsFigures(o));
   const ordered = fixedOrderChoice(options, trusted);
   const rank = (o: PrecisionOption) => {
     const at = AUTO_ORDER.indexOf(o.precision);
     return at < 0 ? AUTO_ORDER.length : at;
   };
   const [smallest] = trusted
-    .filter(holdsCheck)
+    .filter(holdsFigures)
     .sort((a, b) => a.textToImageBytes - b.textToImageBytes || rank(a) - rank(b));
   if (smallest && (!ordered || smallest.textToImageBytes < ordered.option.textToImageBytes)) {
     return {
       option: smallest,
-      reason: `${smallest.precision}: the smallest download whose --check holds (cosine ${formatCosine(smallest.checkCosine)} ≥ ${DEFAULT_CHECK_COSINE})`,
+      reason: `${smallest.precision}: the smallest download whose ${figuresReason(smallest)}`,
     };
   }
   if (ordered) return ordered;
