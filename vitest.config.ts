@@ -2,7 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['{src,workers,models,scripts,test-support}/**/*.test.ts'],
+    include: ['{src,workers,models,scripts,test-support,bench}/**/*.test.ts'],
     environment: 'node',
     testTimeout: 60_000,
   },

@@ -1,7 +1,8 @@
 /**
  * The performance suite (`npm run bench`): engine overhead (onnxruntime-node, and the app's own
  * loop on WebGPU), CFG batching, load memory, store vs memory load, graph capture on WebGPU,
- * low-memory peak, download size per precision preset, and time to first image in Chromium. Writes
+ * low-memory peak, download size per precision preset, size against end-to-end quality per
+ * precision (bench/quantization.node.ts), and time to first image in Chromium. Writes
  * bench/results.json and bench/results.md.
  *
  *   npx vitest run --config bench/bench.config.node.ts bench/kandinsky.bench.node.ts
@@ -24,6 +25,7 @@ import { measureCapture, measureWebGpuCfg, measureWebGpuLoop } from './capture-b
 import { measureCfg, measureOverhead } from './engine-timing.node';
 import { availableBytes } from './memory.node';
 import type { Probe } from './probes.probe.node';
+import { measureTinyQuality, quantizationSection } from './quantization.node';
 import { renderMarkdown } from './report.node';
 import { FULL_DIR, fullSet, fullSetPresent, midSet, midUnetExported, REPO, tinySet } from './sets.node';
 
@@ -39,6 +41,7 @@ const ALL = [
   'store',
   'lowmem',
   'download',
+  'quantization',
   'browser',
 ] as const;
 type Section = (typeof ALL)[number];
@@ -252,6 +255,24 @@ it.runIf(wanted.has('download'))(
       record('download', { goalBytes: 2.0e9, ...(JSON.parse(stdout) as object) });
     } catch (error) {
       record('download', skipped(`bench/download_sizes.py failed: ${String(error).slice(0, 500)}`));
+    }
+  },
+  HOUR,
+);
+
+it.runIf(wanted.has('quantization'))(
+  'quantization: size of the real text→image set against the end-to-end figure per precision',
+  async () => {
+    const download = results.download as { textToImage?: Record<string, number> } | undefined;
+    if (!download?.textToImage) {
+      record('quantization', skipped('needs the download section (bytes of the real set) first'));
+      return;
+    }
+    try {
+      const figures = await measureTinyQuality(REPO);
+      record('quantization', { ...quantizationSection(download.textToImage, figures, 'tiny-random') });
+    } catch (error) {
+      record('quantization', skipped(`models/export/quality.py failed: ${String(error).slice(0, 500)}`));
     }
   },
   HOUR,

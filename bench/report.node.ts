@@ -179,6 +179,34 @@ export function renderMarkdown(results: Json): string {
     );
   }
 
+  const quantization = results.quantization as Json | undefined;
+  out.push(
+    '',
+    '## Quantization: real text→image download against the end-to-end picture (export `--quality`)',
+    '',
+  );
+  out.push(...measured(results.quantization));
+  const quantizationNote = why(quantization);
+  if (quantizationNote) out.push(quantizationNote);
+  else if (quantization) {
+    const chosen = quantization.default as Json;
+    const run = quantization.calibration as Json;
+    out.push(
+      `Figures from the **${String(quantization.weights)}** weights (bytes: the real set's): ${String(run.prompts)} prompts × ${String(run.seeds)} seeds, ${String(run.priorSteps)} prior + ${String(run.steps)} decoder steps, ${String(run.size)}×${String(run.size)}, the set's graphs on the CLI against fp32 diffusers. PSNR over the 8-bit pictures (100 = identical), SSIM per RGB channel (Gaussian 11×11, σ 1.5), embedding cosine: the prior's image embedding, worst run.`,
+      '',
+      '| variant | text→image | PSNR (dB) | SSIM | embedding cosine |',
+      '| --- | ---: | ---: | ---: | ---: |',
+    );
+    for (const r of rows(quantization))
+      out.push(
+        `| ${String(r.variant)} | ${gb(r.bytes as number)} | ${(r.psnr as number).toFixed(2)} | ${(r.ssim as number).toFixed(4)} | ${(r.embeddingCosine as number).toFixed(6)} |`,
+      );
+    out.push(
+      '',
+      `Target PSNR ${String(quantization.targetPsnr)} dB; the app opens **${String(chosen.variant)}** (${gb(chosen.bytes as number)}): ${String(quantization.defaultReason)}.`,
+    );
+  }
+
   const capture = results.capture as Json | undefined;
   out.push(
     '',

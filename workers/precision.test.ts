@@ -178,6 +178,16 @@ describe('choosePrecision', () => {
       expect(holdsCheck(measured(29)[4] as PrecisionOption)).toBe(true);
     });
 
+    it('says so when fp16 runs here but its figures do not hold', () => {
+      const low = [option('fp32', null, 1, 80), option('fp16', 'f.json', 0.999998, 29)];
+      expect(choosePrecision(low, withF16, 'auto').reason).toBe(
+        "fp32: the fp16 models' recorded figures don't hold",
+      );
+      expect(choosePrecision(low, withoutF16, 'auto').reason).toBe(
+        'fp32: this GPU has no shader-f16 for the fp16 models',
+      );
+    });
+
     it('a PSNR under the target rules an option out even with no --check, as the tiny sets measure', () => {
       // The tiny random sets' figures (models/fixtures/tiny-int4*/manifest.json): 12–15 dB.
       const tiny = [

@@ -162,16 +162,20 @@ export interface PrecisionDecision {
 function fixedOrderChoice(
   options: readonly PrecisionOption[],
   candidates: readonly PrecisionOption[],
+  adapter: AdapterFeatures | null,
 ): PrecisionDecision | null {
+  const fp16 = options.find((o) => o.precision === 'fp16');
   for (const precision of AUTO_ORDER) {
     const option = candidates.find((o) => o.precision === precision);
     if (!option) continue;
     const reason =
       precision === 'fp16'
         ? 'fp16: this GPU has shader-f16'
-        : options.some((o) => o.precision === 'fp16')
-          ? `${precision}: this GPU has no shader-f16 for the fp16 models`
-          : `${precision}: the best precision this set publishes`;
+        : fp16 && supports(adapter, fp16)
+          ? `${precision}: the fp16 models' recorded figures don't hold`
+          : fp16
+            ? `${precision}: this GPU has no shader-f16 for the fp16 models`
+            : `${precision}: the best precision this set publishes`;
     return { option, reason };
   }
   return null;
@@ -239,7 +243,7 @@ export function choosePrecision(
   const runnable = options.filter((o) => supports(adapter, o));
   // A recorded figure under the bar rules an option out; one without figures is judged by its kind.
   const trusted = runnable.filter((o) => !hasFigures(o) || holdsFigures(o));
-  const ordered = fixedOrderChoice(options, trusted);
+  const ordered = fixedOrderChoice(options, trusted, adapter);
   const rank = (o: PrecisionOption) => {
     const at = AUTO_ORDER.indexOf(o.precision);
     return at < 0 ? AUTO_ORDER.length : at;

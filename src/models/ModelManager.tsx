@@ -1,23 +1,15 @@
 import { useId } from 'react';
 import type { PrecisionChoice } from '../../workers/api';
 import { formatBytes } from '../../workers/format';
-import { formatCosine, PRECISION_CHOICES } from '../../workers/precision';
+import { PRECISION_CHOICES } from '../../workers/precision';
 import { DownloadBar } from './DownloadBar';
 import { FEATURE_LABELS } from './model-source';
+import { precisionOptionLabel } from './precision-label';
 import type { ModelSetState } from './use-model-set';
 
 interface Props {
   readonly model: ModelSetState;
 }
-
-const PRECISION_LABELS: Record<PrecisionChoice, string> = {
-  auto: 'Automatic (from this GPU)',
-  fp16: 'fp16 — half size, needs shader-f16',
-  fp32: 'fp32 — runs everywhere, largest',
-  int8: 'int8 weights — a quarter of fp32',
-  int4: 'int4 weights — smallest, lower quality',
-  int4c6: 'int4, 6-bit convolutions',
-};
 
 /**
  * The full model manager: the set's source (URL or folder), precision, features to download,
@@ -108,12 +100,7 @@ export function ModelManager({ model }: Props) {
                   const option = info.precision.options.find((o) => o.precision === choice);
                   return (
                     <option key={choice} value={choice} disabled={option !== undefined && !option.supported}>
-                      {PRECISION_LABELS[choice]}
-                      {option?.textToImageBytes ? ` · ${formatBytes(option.textToImageBytes)}` : ''}
-                      {typeof option?.checkCosine === 'number'
-                        ? ` · checked: cosine ${formatCosine(option.checkCosine)}`
-                        : ''}
-                      {option && !option.supported ? ' (not on this GPU)' : ''}
+                      {precisionOptionLabel(choice, option)}
                     </option>
                   );
                 })}
