@@ -63,6 +63,10 @@ const KNOWN_NON_LOADING_HOSTS: Readonly<Record<string, string>> = {
   'web.dev': 'link in an onnxruntime-web console warning about cross-origin isolation',
   'rolldown.rs': 'link in the bundler’s error for a missing require()',
   'bit.ly': 'link in a Workbox console warning (service worker)',
+  'models.example.org': 'an example origin (a reserved domain) in the message for a bad VITE_MODEL_ORIGINS',
+  host: 'the source box’s placeholder text (https://host/set/manifest.json)',
+  'huggingface.co':
+    'the default Hub endpoint for repo ids (models/model-origins.ts): a build accepts repo ids and lists the Hub in its CSP only with VITE_HUB_IDS; the default build refuses them and its CSP allows no other origin (pwa.spec.ts)',
 };
 
 function builtTextFiles(dir: string): string[] {
