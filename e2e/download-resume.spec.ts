@@ -12,7 +12,7 @@
  * generates the recorded case's picture.
  */
 import { execFile } from 'node:child_process';
-import { createReadStream, existsSync, readFileSync, statSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -22,6 +22,7 @@ import { reference, referenceTensor } from '../test-support/tiny-fixture.node';
 import { nodeZlib } from '../workers/engine/node-zlib.node';
 import { decodePng } from '../workers/engine/png';
 import { closeModelManager, openModelManager, setSmallRun } from './app-page';
+import { type StaticHost, serveStatic } from './static-host';
 
 const ROOT = path.resolve(import.meta.dirname, '..');
 const DIST = path.join(ROOT, 'dist-e2e/hosted');
@@ -52,20 +53,7 @@ const requiredFiles = Object.values(manifest.components)
   .flatMap((c) => c.files);
 const requiredBytes = requiredFiles.reduce((n, f) => n + f.bytes, 0);
 
-const TYPES: Record<string, string> = {
-  '.html': 'text/html',
-  '.js': 'text/javascript',
-  '.mjs': 'text/javascript',
-  '.css': 'text/css',
-  '.wasm': 'application/wasm',
-  '.json': 'application/json',
-  '.webmanifest': 'application/manifest+json',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-  '.onnx': 'application/octet-stream',
-};
-
-let app: Server;
+let app: StaticHost | undefined;
 let unlisted: Server;
 let unlistedRequests = 0;
 let hosted: HostedSet;
@@ -83,24 +71,9 @@ test.beforeAll(async () => {
       VITE_STORE_CHUNK_BYTES: String(CHUNK),
     },
   });
-  app = createServer((request, response) => {
-    const url = new URL(request.url ?? '/', APP);
-    let file = path.join(DIST, decodeURIComponent(url.pathname));
-    if (!file.startsWith(DIST)) {
-      response.writeHead(403).end();
-      return;
-    }
-    if (existsSync(file) && statSync(file).isDirectory()) file = path.join(file, 'index.html');
-    if (!existsSync(file)) {
-      response.writeHead(404).end();
-      return;
-    }
-    // A static host: no isolation headers, so the first visit is not cross-origin isolated (where a
-    // CORS failure can be told from no network); from the reload on, the service worker isolates it.
-    response.writeHead(200, { 'Content-Type': TYPES[path.extname(file)] ?? 'application/octet-stream' });
-    createReadStream(file).pipe(response);
-  });
-  await new Promise<void>((resolve) => app.listen(APP_PORT, '127.0.0.1', resolve));
+  // A static host: no isolation headers, so the first visit is not cross-origin isolated (where a
+  // CORS failure can be told from no network); from the reload on, the service worker isolates it.
+  app = await serveStatic(DIST, { port: APP_PORT });
   unlisted = createServer((_request, response) => {
     unlistedRequests++;
     response.writeHead(200, { 'Access-Control-Allow-Origin': '*' }).end('{}');
@@ -115,7 +88,7 @@ test.beforeAll(async () => {
 
 test.afterAll(async () => {
   await hosted?.close();
-  await new Promise((resolve) => app?.close(resolve));
+  await app?.close();
   await new Promise((resolve) => unlisted?.close(resolve));
 });
 

@@ -3,26 +3,12 @@
  * COOP/COEP headers (like many static hosts): the service worker must precache the shell and the
  * ORT runtime, add the isolation headers itself, and keep the app working offline.
  */
-import { createReadStream, existsSync, statSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import path from 'node:path';
 import { expect, test } from '@playwright/test';
+import { type StaticHost, serveStatic } from './static-host';
 
 const DIST = path.resolve(import.meta.dirname, '../dist');
 const SUB_PATH = '/apps/kandinsky/';
-const TYPES: Record<string, string> = {
-  '.html': 'text/html',
-  '.js': 'text/javascript',
-  '.mjs': 'text/javascript',
-  '.css': 'text/css',
-  '.wasm': 'application/wasm',
-  '.json': 'application/json',
-  '.webmanifest': 'application/manifest+json',
-  '.svg': 'image/svg+xml',
-  '.png': 'image/png',
-};
-
 /** The browser globals the tests read inside page.evaluate (e2e files compile with Node types only). */
 interface PageGlobals {
   readonly crossOriginIsolated: boolean;
@@ -34,37 +20,16 @@ interface PageGlobals {
 }
 const isolated = () => (globalThis as unknown as PageGlobals).crossOriginIsolated;
 
-let server: Server;
+let host: StaticHost;
 let origin = '';
 
 test.beforeAll(async () => {
-  if (!existsSync(path.join(DIST, 'index.html'))) throw new Error('Build the app first (npm run build).');
-  server = createServer((request, response) => {
-    const url = new URL(request.url ?? '/', 'http://localhost');
-    if (!url.pathname.startsWith(SUB_PATH)) {
-      response.writeHead(404).end();
-      return;
-    }
-    let file = path.join(DIST, decodeURIComponent(url.pathname.slice(SUB_PATH.length)));
-    if (!file.startsWith(DIST)) {
-      response.writeHead(403).end();
-      return;
-    }
-    if (existsSync(file) && statSync(file).isDirectory()) file = path.join(file, 'index.html');
-    if (!existsSync(file)) {
-      response.writeHead(404).end();
-      return;
-    }
-    // Deliberately no Cross-Origin-Opener/Embedder-Policy headers.
-    response.writeHead(200, { 'Content-Type': TYPES[path.extname(file)] ?? 'application/octet-stream' });
-    createReadStream(file).pipe(response);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  origin = `http://localhost:${(server.address() as AddressInfo).port}`;
+  host = await serveStatic(DIST, { subPath: SUB_PATH });
+  origin = host.origin;
 });
 
 test.afterAll(async () => {
-  await new Promise((resolve) => server.close(resolve));
+  await host.close();
 });
 
 test('under a sub-path without isolation headers: installable, isolated by the service worker, offline', async ({

@@ -113,6 +113,8 @@ test('image → image and inpaint: pick a picture, see it cropped, paint and cle
   page,
 }, testInfo) => {
   await open(page);
+  // On this software adapter the app starts at the set's smallest size (device-defaults.ts).
+  await page.getByRole('radio', { name: /Square 1:1/ }).check();
   await page.getByRole('tab', { name: 'Image → Image' }).click();
   await page.getByLabel('Choose picture…').setInputFiles({
     name: 'gradient.png',

@@ -127,13 +127,14 @@ export function GenerateScreen({
     if (fitted.width !== settings.width || fitted.height !== settings.height) return;
     appliedDefaults.current = device.key;
     const appSize = clampSize(DEFAULT_SETTINGS.width, DEFAULT_SETTINGS.height, limits);
-    const untouched =
-      settings.steps === DEFAULT_SETTINGS.steps &&
-      settings.priorSteps === DEFAULT_SETTINGS.priorSteps &&
-      settings.width === appSize.width &&
-      settings.height === appSize.height;
-    if (untouched) update(defaults);
-  }, [profile.defaults, device, limits, settings, update]);
+    // Judged on the form as it is when the update lands, not as it was rendered.
+    const untouched = (current: GenerationSettings) =>
+      current.steps === DEFAULT_SETTINGS.steps &&
+      current.priorSteps === DEFAULT_SETTINGS.priorSteps &&
+      current.width === appSize.width &&
+      current.height === appSize.height;
+    form.updateIf(untouched, defaults);
+  }, [profile.defaults, device, limits, settings, form.updateIf]);
   const shape = jobShape(settings, limits);
   const jobEstimate = shape ? generation.estimate(shape) : null;
   const [submitProblem, setSubmitProblem] = useState<Extract<RequestCheck, { ok: false }> | null>(null);

@@ -1,4 +1,4 @@
-import { useEffect, useId, useState } from 'react';
+import { useEffect, useId, useRef, useState } from 'react';
 import type { SizeLimits } from '../../workers/engine/settings';
 import { checkCustomSize, presetIdFor, presetProblem, SIZE_PRESETS, sizeRangeText } from './size-presets';
 
@@ -18,11 +18,16 @@ export function SizePicker({ width, height, limits, onChange }: Props) {
   const [custom, setCustom] = useState(presetIdFor(width, height) === 'custom');
   const [widthText, setWidthText] = useState(String(width));
   const [heightText, setHeightText] = useState(String(height));
-  // Follow size changes from outside (reused settings, "match picture").
+  /** The size last typed in the custom fields: typing a preset's size keeps the fields open. */
+  const typed = useRef<{ width: number; height: number } | null>(null);
+  // Follow size changes from outside (reused settings, an imported PNG, "match picture", the
+  // device's defaults): a preset's size shows as that preset, any other as custom.
   useEffect(() => {
     setWidthText(String(width));
     setHeightText(String(height));
+    const fromTyping = typed.current?.width === width && typed.current.height === height;
     if (presetIdFor(width, height) === 'custom') setCustom(true);
+    else if (!fromTyping) setCustom(false);
   }, [width, height]);
 
   // A custom size typed before the model set's own limits were known (the app starts with
@@ -43,7 +48,8 @@ export function SizePicker({ width, height, limits, onChange }: Props) {
     setHeightText(nextHeight);
     // The settings keep the size as typed; the request rounds it up (build-request.ts), as diffusers does.
     if (checkCustomSize(nextWidth, nextHeight, limits).ok) {
-      onChange({ width: Number(nextWidth), height: Number(nextHeight) });
+      typed.current = { width: Number(nextWidth), height: Number(nextHeight) };
+      onChange(typed.current);
     }
   };
 

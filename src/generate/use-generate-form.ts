@@ -40,6 +40,18 @@ export function useGenerateForm() {
     [setStored],
   );
 
+  /**
+   * `patch` only if the settings at the moment of the update pass `when`: a decision made from a
+   * rendered form must not undo a change that landed in between (an imported PNG, a click).
+   */
+  const updateIf = useCallback(
+    (when: (current: GenerationSettings) => boolean, patch: Partial<GenerationSettings>) =>
+      setStored((previous) =>
+        when(previous.settings) ? { ...previous, settings: { ...previous.settings, ...patch } } : previous,
+      ),
+    [setStored],
+  );
+
   /** A new picture starts a new mask: strokes drawn on another picture mean nothing here. */
   const setSource = useCallback((next: SourceImage | null) => {
     setSourceState((previous) => {
@@ -63,6 +75,7 @@ export function useGenerateForm() {
     setTab,
     settings,
     update,
+    updateIf,
     randomSeed,
     setRandomSeed,
     source,
