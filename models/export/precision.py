@@ -16,6 +16,13 @@ int4  weight-only, 4-bit blocks of 32 with a scale per block (symmetric, zero po
 int4c6  int4 with 6-bit convolutions: MatMul / Gemm weights 4-bit (MatMulNBits) and Gather int8 as
       at int4, and the same Conv weights as 6-bit blocks of 32 (symmetric, codes 0..63, zero point
       32), 0.8125 bytes per weight (below); their quantisation error is ~4x smaller than 4-bit's.
+searched  bits chosen per weight by a plan ({initializer: 4 | 6 | 8 | 16 | 32}, quantize_plan; the
+      plan comes from precision_search.py): each weight is stored as the presets store it at those
+      bits (4: MatMulNBits or 4-bit Conv blocks, 6: 6-bit Conv blocks, 8: int8 per channel), or as
+      float16 cast to float32 in the graph (16: the Cast reads only an initializer, so constant
+      folding makes it a float32 weight at load), or float32 (32); compute stays float32, so it
+      needs no shader-f16. The presets int8 / int4 / int4c6 are plans too (one bits per kind), and
+      run through the same code (quantize_weights), byte for byte what they were before plans.
 
 Block scales are stored as float16 (`<weight>__scales_f16`; 2 bytes per 32 weights instead of 4)
 and cast to float32 in the graph (`Cast` -> `<weight>__scales`), because MatMulNBits takes scales
@@ -97,7 +104,13 @@ INT4_BLOCK = 32  # the block length of every blocked preset (4-bit and 6-bit ali
 QUANT_PRESETS = {"int8": (8, 8), "int4": (4, 4), "int4c6": (4, 6)}
 
 
-def convert(graph: onnx.ModelProto, precision: str, component: str) -> Tuple[onnx.ModelProto, dict]:
+def convert(
+    graph: onnx.ModelProto, precision: str, component: str, plan: Optional[Dict[str, int]] = None
+) -> Tuple[onnx.ModelProto, dict]:
+    """The graph at `precision`; `searched` takes the graph's plan ({weight: bits}, quantize_plan)
+    and its info gains `plan`, the float parameters at each bits ({"4": n, ...}: plan_summary)."""
+    if plan is not None and precision != "searched":
+        raise ValueError(f"{component}: a per-weight plan is for the searched precision, not {precision}")
     if precision == "fp32":
         return graph, {"precision": "fp32", "required_features": []}
     if precision == "fp16":
@@ -105,7 +118,22 @@ def convert(graph: onnx.ModelProto, precision: str, component: str) -> Tuple[onn
     if precision in QUANT_PRESETS:
         linear_bits, conv_bits = QUANT_PRESETS[precision]
         return quantize_weights(graph, linear_bits, conv_bits), {"precision": precision, "required_features": []}
-    raise ValueError(f"unknown precision {precision!r} (known: fp32, fp16, {', '.join(QUANT_PRESETS)})")
+    if precision == "searched":
+        if plan is None:
+            raise ValueError(f"{component}: the searched precision needs a plan (precision_search.py)")
+        sizes = {i.name: int(np.prod(i.dims)) for i in graph.graph.initializer}
+        graph, applied = quantize_plan(graph, plan)
+        return graph, {"precision": "searched", "required_features": [], "plan": plan_summary(applied, sizes)}
+    raise ValueError(f"unknown precision {precision!r} (known: fp32, fp16, {', '.join(QUANT_PRESETS)}, searched)")
+
+
+def plan_summary(applied: Dict[str, int], sizes: Dict[str, int]) -> Dict[str, int]:
+    """How many parameters of the plan's weights got each bits: {"4": n, "6": n, ...}, every key of
+    PLAN_BITS present (0 where none), in that order (the manifest's `plan`)."""
+    summary = {str(bits): 0 for bits in PLAN_BITS}
+    for name, bits in applied.items():
+        summary[str(bits)] += sizes[name]
+    return summary
 
 
 # ---------------------------------------------------------------------------------------------
@@ -520,6 +548,65 @@ def quantize_weights(model: onnx.ModelProto, linear_bits: int, conv_bits: int) -
     length allows, else int8). Gather weights are int8 at every preset."""
     if linear_bits not in (4, 8) or conv_bits not in (4, 6, 8):
         raise ValueError(f"unsupported bits: MatMul {linear_bits} (4 or 8), Conv {conv_bits} (4, 6 or 8)")
+
+    def bits_of(name: str, kind: str) -> int:
+        return {"linear": linear_bits, "conv": conv_bits}.get(kind, 8)
+
+    model, _ = _quantize(model, bits_of, microsoft_opset=linear_bits == 4)
+    return model
+
+
+# Bits a plan may give each kind of weight (PLAN_BITS: all of them). 16 is a float16 initializer
+# cast to float32 in the graph (folded at load: compute stays float32), 32 leaves it as it is.
+PLAN_BITS = (4, 6, 8, 16, 32)
+PLAN_BITS_BY_KIND = {"linear": (4, 8, 16, 32), "conv": (4, 6, 8, 16, 32), "gather": (8, 16, 32)}
+
+
+def weight_kinds(model: onnx.ModelProto) -> Dict[str, str]:
+    """{initializer name: 'linear' | 'conv' | 'gather'} of every weight a plan may name: the float32
+    initializers of >= MIN_QUANT_ELEMENTS that MatMul / Gemm / Conv / Gather read as their weight."""
+    initializers = {i.name: i for i in model.graph.initializer}
+    kinds: Dict[str, str] = {}
+    for node in model.graph.node:
+        for k, name in enumerate(node.input):
+            init = initializers.get(name)
+            if _weight_axis(node, k) is None or init is None or init.data_type != TensorProto.FLOAT:
+                continue
+            if int(np.prod(init.dims)) < MIN_QUANT_ELEMENTS or _weight_axis(node, k) >= len(init.dims):
+                continue
+            kind = {"MatMul": "linear", "Gemm": "linear", "Conv": "conv", "Gather": "gather"}[node.op_type]
+            if kinds.setdefault(name, kind) != kind:
+                raise ValueError(f"{name} is read both as a {kinds[name]} and a {kind} weight")
+    return kinds
+
+
+def quantize_plan(model: onnx.ModelProto, plan: Dict[str, int]) -> Tuple[onnx.ModelProto, Dict[str, int]]:
+    """Weight-only quantisation with bits chosen per weight: plan = {initializer name: 4 | 6 | 8 |
+    16 | 32}. Linear (MatMul / Gemm) weights: 4 (MatMulNBits), 8, 16, 32; Conv weights: 4 or 6
+    (blocks of 32), 8, 16, 32; Gather weights: 8, 16, 32. Where a row does not allow blocks (a Conv
+    row length not a multiple of 32; a MatMul weight MatMulNBits cannot take) 4 and 6 become 8, as
+    at the presets. Weights the plan leaves out stay float32. Returns the graph and the bits each
+    weight got, {name: bits}. Names that are not weights, and bits a kind cannot have, are errors."""
+    kinds = weight_kinds(model)
+    for name, bits in plan.items():
+        if name not in kinds:
+            raise ValueError(f"plan: {name!r} is not a weight this graph quantises (MatMul/Gemm/Conv/Gather, >= {MIN_QUANT_ELEMENTS} elements)")
+        if bits not in PLAN_BITS_BY_KIND[kinds[name]]:
+            raise ValueError(f"plan: {name!r} is a {kinds[name]} weight; its bits are {PLAN_BITS_BY_KIND[kinds[name]]}, got {bits!r}")
+    return _quantize(model, lambda name, kind: plan.get(name, 32), microsoft_opset=False)
+
+
+def _fp16_weight(name: str, array: np.ndarray) -> Tuple[List[onnx.TensorProto], List[onnx.NodeProto]]:
+    """A weight stored as float16 and cast to float32 in the graph (folded at load)."""
+    stored = numpy_helper.from_array(np.clip(array, -FP16_MAX, FP16_MAX).astype(np.float16), name + "__f16")
+    out = name + "__from_f16"
+    return [stored], [helper.make_node("Cast", [stored.name], [out], to=TensorProto.FLOAT, name=out)]
+
+
+def _quantize(model: onnx.ModelProto, bits_of, microsoft_opset: bool) -> Tuple[onnx.ModelProto, Dict[str, int]]:
+    """The weight-only quantisation both the presets and plans run: bits_of(name, kind) gives each
+    eligible weight's bits (kind 'linear' | 'conv' | 'gather'); returns the graph and the bits
+    each weight got."""
     graph = model.graph
     initializers = {i.name: i for i in graph.initializer}
     consumers: Dict[str, List[Tuple[onnx.NodeProto, int]]] = defaultdict(list)
@@ -532,14 +619,19 @@ def quantize_weights(model: onnx.ModelProto, linear_bits: int, conv_bits: int) -
     replaced: Set[str] = set()
     dequantized: Dict[str, str] = {}
     shifts_added: Set[str] = set()
+    applied: Dict[str, int] = {}
+    used_nbits = False
 
     def eligible(name: str) -> bool:
         init = initializers.get(name)
         return init is not None and init.data_type == TensorProto.FLOAT and int(np.prod(init.dims)) >= MIN_QUANT_ELEMENTS
 
     for node in graph.node:
-        # int4: plain 2-D weights of MatMul (and Gemm without transposed A) become MatMulNBits.
-        if linear_bits == 4 and node.op_type in ("MatMul", "Gemm") and eligible(node.input[1]) and len(consumers[node.input[1]]) == 1:
+        # 4 bits: plain 2-D weights of MatMul (and Gemm without transposed A) become MatMulNBits.
+        if (
+            node.op_type in ("MatMul", "Gemm") and eligible(node.input[1]) and len(consumers[node.input[1]]) == 1
+            and bits_of(node.input[1], "linear") == 4
+        ):
             attrs = {a.name: a for a in node.attribute}
             weight = numpy_helper.to_array(initializers[node.input[1]])
             plain_gemm = node.op_type == "Gemm" and attrs.get("transA", helper.make_attribute("transA", 0)).i == 0 and (
@@ -553,6 +645,8 @@ def quantize_weights(model: onnx.ModelProto, linear_bits: int, conv_bits: int) -
                 new_inits.extend(tensors)
                 new_nodes.extend(nodes)
                 replaced.add(node.input[1])
+                applied[node.input[1]] = 4
+                used_nbits = True
                 continue
         for k, name in enumerate(node.input):
             axis = _weight_axis(node, k)
@@ -562,9 +656,19 @@ def quantize_weights(model: onnx.ModelProto, linear_bits: int, conv_bits: int) -
                 array = numpy_helper.to_array(initializers[name])
                 if axis >= array.ndim:
                     continue
-                if conv_bits in (4, 6) and int4_conv_weight(node.op_type, k, array.shape):
-                    unpack = _int4_conv_dequantize if conv_bits == 4 else _conv6_dequantize
+                kind = {"Conv": "conv", "Gather": "gather"}.get(node.op_type, "linear")
+                bits = bits_of(name, kind)
+                if bits == 32:
+                    applied[name] = 32
+                    dequantized[name] = name
+                    continue
+                if bits == 16:
+                    tensors, deqs = _fp16_weight(name, array)
+                    applied[name] = 16
+                elif bits in (4, 6) and int4_conv_weight(node.op_type, k, array.shape):
+                    unpack = _int4_conv_dequantize if bits == 4 else _conv6_dequantize
                     tensors, deqs = unpack(name, array)
+                    applied[name] = bits
                     for amount, shift_name in SHIFTS.items():  # shared scalars, added at first use
                         used = any(shift_name in d.input[1:] for d in deqs)
                         if used and shift_name not in shifts_added:
@@ -573,6 +677,7 @@ def quantize_weights(model: onnx.ModelProto, linear_bits: int, conv_bits: int) -
                 else:
                     tensors, deq = _int8_dequantize(name, array, axis)
                     deqs = [deq]
+                    applied[name] = 8
                 new_inits.extend(tensors)
                 new_nodes.extend(deqs)
                 dequantized[name] = deqs[-1].output[0]
@@ -585,6 +690,6 @@ def quantize_weights(model: onnx.ModelProto, linear_bits: int, conv_bits: int) -
     graph.initializer.extend(kept + new_inits)
     del graph.node[:]
     graph.node.extend(_topological(new_nodes, graph))
-    if linear_bits == 4 and not any(o.domain == "com.microsoft" for o in model.opset_import):
+    if (microsoft_opset or used_nbits) and not any(o.domain == "com.microsoft" for o in model.opset_import):
         model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
-    return model
+    return model, applied

@@ -1,0 +1,196 @@
+/**
+ * models/export/precision.py's per-weight plans (the `searched` precision): the presets are plans
+ * with one bits per kind of weight and come out byte for byte the same either way; a plan that
+ * mixes every bits runs on onnxruntime, stores each weight as asked, loses no more than its
+ * coarsest bits allow, and onnxruntime folds its float16 weights' Casts at session creation; a
+ * float32 plan is the fp32 graph's outputs exactly; bad plans are refused by name.
+ *
+ * Needs the Python reference environment with onnx (graphs run on onnxruntime-node) (../shared/TESTING.md); without
+ * it the test is skipped and says why.
+ */
+import { execFile, execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import ort from 'onnxruntime-node';
+import { describe, expect, it } from 'vitest';
+
+const MODELS = fileURLToPath(new URL('.', import.meta.url));
+const EXPORT = join(MODELS, 'export');
+const PYTHON = '/usr/bin/python3';
+
+const refenv = (
+  process.env.KANDINSKY_REFENV !== undefined
+    ? [process.env.KANDINSKY_REFENV]
+    : ['/tmp/refenv/env.sh', '/work/refenv/env.sh']
+).find((path) => existsSync(path));
+
+function whySkip(): string | null {
+  if (refenv === undefined)
+    return 'no Python reference environment (KANDINSKY_REFENV, /tmp/refenv/env.sh or /work/refenv/env.sh)';
+  try {
+    execFileSync('bash', ['-c', `. "${refenv}" && ${PYTHON} -c "import onnx, numpy"`], {
+      stdio: 'pipe',
+    });
+    return null;
+  } catch {
+    return `${refenv}: ${PYTHON} cannot import onnx and numpy`;
+  }
+}
+const skip = whySkip();
+if (skip !== null) console.warn(`models/precision-plan.test.ts skipped: ${skip}`);
+
+const run = promisify(execFile);
+
+async function python(code: string): Promise<string> {
+  const script = `. "${refenv}" && cd "${EXPORT}" && exec ${PYTHON} -c "$1"`;
+  const { stdout } = await run('bash', ['-c', script, 'bash', code], { maxBuffer: 16 << 20 });
+  return stdout;
+}
+
+const TINY = join(MODELS, 'fixtures', 'tiny');
+
+describe.skipIf(skip !== null)('export/precision.py plans', () => {
+  it('the presets are plans: int8, int4 and int4c6 give the same graph bytes as a plan or a preset', async () => {
+    const out = await python(`
+import json, onnx
+import precision as P
+same = {}
+for component in ("unet", "movq_decoder", "image_encoder"):
+    path = "${TINY}/" + component + ".onnx"
+    for preset, (linear, conv) in P.QUANT_PRESETS.items():
+        kinds = P.weight_kinds(onnx.load(path))
+        plan = {n: {"linear": linear, "conv": conv, "gather": 8}[k] for n, k in kinds.items()}
+        a, _ = P.quantize_plan(onnx.load(path), plan)
+        b, _ = P.convert(onnx.load(path), preset, component)
+        same[component + ":" + preset] = [a.graph.SerializeToString() == b.graph.SerializeToString(), len(kinds)]
+print(json.dumps(same))
+`);
+    const same = JSON.parse(out) as Record<string, [boolean, number]>;
+    expect(Object.keys(same)).toHaveLength(9);
+    for (const [key, [equal, weights]] of Object.entries(same)) {
+      expect(weights, key).toBeGreaterThan(0);
+      expect(equal, key).toBe(true);
+    }
+  }, 60_000);
+
+  it('a plan mixing 4, 6, 8, 16 and 32 bits runs, stores each weight as asked and folds its float16 Casts', async () => {
+    const work = mkdtempSync(join(tmpdir(), 'kandinsky-plan-'));
+    try {
+      const out = await python(`
+import json, os
+import numpy as np, onnx
+import precision as P
+from onnx_runner import run_many
+from sensitivity import sample_feeds
+path = "${TINY}/unet.onnx"
+work = "${work}"
+kinds = P.weight_kinds(onnx.load(path))
+plan = {}
+for i, (name, kind) in enumerate(sorted(kinds.items())):
+    choices = P.PLAN_BITS_BY_KIND[kind]
+    plan[name] = choices[i % len(choices)]
+mixed, info = P.convert(onnx.load(path), "searched", "unet", plan)
+whole, _ = P.quantize_plan(onnx.load(path), {n: 32 for n in kinds})
+_, applied = P.quantize_plan(onnx.load(path), plan)
+onnx.save(mixed, os.path.join(work, "mixed.onnx"))
+onnx.save(whole, os.path.join(work, "whole.onnx"))
+feeds, output = sample_feeds("unet", 4, 32)
+models = [path, os.path.join(work, "mixed.onnx"), os.path.join(work, "whole.onnx")]
+results = run_many([(m, f, [output]) for m in models for f in feeds])
+n = len(feeds)
+cos, exact = [], True
+for j in range(n):
+    r, m, w = (results[k * n + j][output].ravel().astype(np.float64) for k in range(3))
+    cos.append(float(r @ m / np.linalg.norm(r) / np.linalg.norm(m)))
+    exact = exact and bool(np.array_equal(r, w))
+inits = {i.name: i.data_type for i in mixed.graph.initializer}
+def form(name):
+    if name + "__f16" in inits: return "fp16"
+    if name + "__q4" in inits: return "nbits" if kinds[name] == "linear" else "q4"
+    if name + "__q6a" in inits: return "q6"
+    if name + "__int8" in inits: return "int8"
+    return "fp32" if inits.get(name) == 1 else "?"
+print(json.dumps({"cos": cos, "exact": exact, "bits": sorted(set(plan.values())), "summary": info["plan"],
+                  "stored": {n: [kinds[n], b, applied[n], form(n)] for n, b in plan.items()},
+                  "types": [v.type.tensor_type.elem_type for v in list(mixed.graph.input) + list(mixed.graph.output)]}))
+`);
+      const r = JSON.parse(out) as {
+        cos: number[];
+        exact: boolean;
+        bits: number[];
+        summary: Record<string, number>;
+        stored: Record<string, [string, number, number, string]>;
+        types: number[];
+      };
+      expect(r.bits).toEqual([4, 6, 8, 16, 32]);
+      expect(r.exact).toBe(true); // a float32 plan is the fp32 graph
+      // Down to 4 bits in places: the tiny UNet measures ~0.996 at int4c6 and ~0.98 at int4; a
+      // broken unpacking or a weight in the wrong layout gives a cosine near 0.
+      for (const c of r.cos) expect(c).toBeGreaterThan(0.97);
+      const FORMS: Record<string, Record<number, string[]>> = {
+        linear: { 4: ['nbits', 'int8'], 8: ['int8'], 16: ['fp16'], 32: ['fp32'] },
+        conv: { 4: ['q4', 'int8'], 6: ['q6', 'int8'], 8: ['int8'], 16: ['fp16'], 32: ['fp32'] },
+        gather: { 8: ['int8'], 16: ['fp16'], 32: ['fp32'] },
+      };
+      const forms = new Set<string>();
+      for (const [name, [kind, asked, got, form]] of Object.entries(r.stored)) {
+        expect(FORMS[kind]?.[asked], `${name} (${kind} at ${asked})`).toContain(form);
+        expect(got === asked || (form === 'int8' && got === 8), name).toBe(true);
+        forms.add(form);
+      }
+      expect([...forms].sort()).toEqual(['fp16', 'fp32', 'int8', 'nbits', 'q4', 'q6']);
+      expect(Object.keys(r.summary)).toEqual(['4', '6', '8', '16', '32']);
+      for (const bits of ['4', '6', '8', '16', '32']) expect(r.summary[bits]).toBeGreaterThan(0);
+      for (const type of r.types) expect(type).toBe(1); // graph inputs and outputs float32 (CONTRACT.md)
+
+      // onnxruntime folds every float16 weight's Cast at session creation (compute stays float32).
+      const optimized = join(work, 'optimized.onnx');
+      await ort.InferenceSession.create(join(work, 'mixed.onnx'), {
+        optimizedModelFilePath: optimized,
+        graphOptimizationLevel: 'basic', // constant folding; onnxruntime-web's default ('all') includes it
+      });
+      const casts = await python(`
+import onnx
+graph = onnx.load("${optimized}").graph
+print(sum(1 for n in graph.node if n.op_type == "Cast" and any(i.endswith("__f16") for i in n.input)))
+print(sum(1 for i in onnx.load("${work}/mixed.onnx").graph.initializer if i.name.endswith("__f16")))
+`);
+      const [left, stored] = casts.trim().split('\n').map(Number);
+      expect(stored).toBeGreaterThan(0);
+      expect(left).toBe(0);
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  }, 120_000);
+
+  it('refuses a plan naming a non-weight, bits a kind cannot have, or a plan for a preset', async () => {
+    const out = await python(`
+import json, onnx
+import precision as P
+path = "${TINY}/unet.onnx"
+kinds = P.weight_kinds(onnx.load(path))
+linear = next(n for n, k in kinds.items() if k == "linear")
+errors = []
+for call in (lambda: P.quantize_plan(onnx.load(path), {"no_such_weight": 8}),
+             lambda: P.quantize_plan(onnx.load(path), {linear: 6}),
+             lambda: P.quantize_plan(onnx.load(path), {linear: 12}),
+             lambda: P.convert(onnx.load(path), "int8", "unet", {linear: 8}),
+             lambda: P.convert(onnx.load(path), "searched", "unet")):
+    try:
+        call()
+        errors.append(None)
+    except ValueError as e:
+        errors.append(str(e))
+print(json.dumps(errors))
+`);
+    const errors = JSON.parse(out) as (string | null)[];
+    expect(errors[0]).toMatch(/'no_such_weight' is not a weight/);
+    expect(errors[1]).toMatch(/linear weight; its bits are \(4, 8, 16, 32\), got 6/);
+    expect(errors[2]).toMatch(/got 12/);
+    expect(errors[3]).toMatch(/plan is for the searched precision, not int8/);
+    expect(errors[4]).toMatch(/searched precision needs a plan/);
+  }, 60_000);
+});
