@@ -86,7 +86,7 @@ export function quantizationSection(
 }
 
 /** The tiny sets measured, by precision: committed fixtures, or `--random-weights tiny` exports. */
-export function tinySetDirs(repo: string): Record<Precision, string> {
+export function tinySetDirs(repo: string): Record<Exclude<Precision, 'searched'>, string> {
   const fixtures = join(repo, 'models', 'fixtures');
   const random = join(repo, 'models', '.random-tiny');
   return {

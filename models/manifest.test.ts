@@ -228,6 +228,37 @@ describe('parseManifest', () => {
     );
   });
 
+  it('a searched graph records its plan (parameters per bits), and only a searched one', () => {
+    const plan = { '4': 1000, '6': 2000, '8': 300, '16': 40, '32': 5 };
+    const searched = structuredClone(good) as Json;
+    searched.components.unet.precision = 'searched';
+    searched.components.unet.plan = plan;
+    const parsed = parseManifest(searched);
+    expect(parsed.components.unet?.kind === 'onnx' && parsed.components.unet.plan).toEqual(plan);
+    expectRejected(
+      (m) => (m.components.unet.precision = 'searched'),
+      'MANIFEST_INCONSISTENT',
+      'components.unet.precision',
+    );
+    expectRejected((m) => (m.components.unet.plan = plan), 'MANIFEST_INCONSISTENT', 'components.unet.plan');
+    const withPlan = (edit: Record<string, unknown>) => (m: Json) => {
+      m.components.unet.precision = 'searched';
+      m.components.unet.plan = { ...plan, ...edit };
+    };
+    expectRejected(withPlan({ '4': -1 }), 'MANIFEST_INVALID', 'components.unet.plan.4');
+    expectRejected(withPlan({ '6': 1.5 }), 'MANIFEST_INVALID', 'components.unet.plan.6');
+    expectRejected(withPlan({ '8': 2 ** 41 }), 'MANIFEST_INVALID', 'components.unet.plan.8');
+    expectRejected(withPlan({ '2': 7 }), 'MANIFEST_INVALID', 'components.unet.plan.2');
+    expectRejected(
+      (m) => {
+        m.components.unet.precision = 'searched';
+        m.components.unet.plan = { '4': 1 };
+      },
+      'MANIFEST_INVALID',
+      'components.unet.plan.6',
+    );
+  });
+
   it('rejects schema errors with the field named', () => {
     expectRejected(
       (m) => (m.components.unet.precision = 'fp8'),

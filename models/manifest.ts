@@ -211,9 +211,27 @@ function positiveUpTo(max: number, open = false) {
 
 /**
  * Weight precisions (models/README.md, Precisions): int8, int4 and int4c6 (int4 with 6-bit
- * convolutions) are weight-only quantisations that compute in float32.
+ * convolutions) are weight-only quantisations that compute in float32; `searched` chooses 4, 6, 8,
+ * 16 or 32 bits per weight (the export tool's precision search, to reach an end-to-end PSNR
+ * target at the smallest size), also weight-only with float32 compute, its bits in `plan`.
  */
-const PRECISIONS = ['fp32', 'fp16', 'int8', 'int4', 'int4c6'] as const;
+const PRECISIONS = ['fp32', 'fp16', 'int8', 'int4', 'int4c6', 'searched'] as const;
+
+/** Parameters of one graph: bounded far above any (the full-size UNet has 1.2 G). */
+const PLAN_PARAMETERS = intIn(0, 2 ** 40);
+/**
+ * A `searched` graph's plan in brief: how many parameters of its quantisable weights (MatMul,
+ * Gemm, Conv and Gather weights of ≥ 4096 elements) got each bits (4, 6, 8: quantised; 16:
+ * float16 at rest, cast to float32 at load; 32: float32). Every key present, 0 where none.
+ */
+const PlanBits = z.strictObject({
+  '4': PLAN_PARAMETERS,
+  '6': PLAN_PARAMETERS,
+  '8': PLAN_PARAMETERS,
+  '16': PLAN_PARAMETERS,
+  '32': PLAN_PARAMETERS,
+});
+export type ManifestPlanBits = z.infer<typeof PlanBits>;
 
 /** A cosine similarity as the export tool reports it: in [-1, 1]. */
 const Cosine = z.number().min(-1).max(1);
@@ -234,6 +252,8 @@ const OnnxComponent = z.strictObject({
   requiredFeatures: RequiredFeatures,
   files: Files,
   check: GraphCheck.optional(),
+  /** A `searched` graph's bits per parameter (PlanBits); present exactly when precision is `searched`. */
+  plan: PlanBits.optional(),
   ...common,
 });
 const TensorComponent = z.strictObject({
@@ -609,6 +629,16 @@ const ManifestSchema = z
             'MANIFEST_INCONSISTENT',
             at('files'),
             'an onnx component lists its graph file first, then only external-data shards',
+          );
+        }
+        if ((component.precision === 'searched') !== (component.plan !== undefined)) {
+          fail(
+            ctx,
+            'MANIFEST_INCONSISTENT',
+            at(component.plan === undefined ? 'precision' : 'plan'),
+            component.plan === undefined
+              ? 'a searched graph records its plan (bits per parameter)'
+              : `a plan belongs to searched graphs, not ${component.precision}`,
           );
         }
         if (component.precision === 'fp16' && !component.requiredFeatures.includes('shader-f16')) {

@@ -25,7 +25,14 @@ import {
 } from './precision';
 
 /** Text-to-image bytes of the real set per precision (models/README.md), for the options below. */
-const REAL_BYTES = { fp32: 12.06e9, fp16: 6.03e9, int8: 3.02e9, int4: 1.73e9, int4c6: 1.97e9 };
+const REAL_BYTES = {
+  fp32: 12.06e9,
+  fp16: 6.03e9,
+  int8: 3.02e9,
+  int4: 1.73e9,
+  int4c6: 1.97e9,
+  searched: 1.85e9, // a plan between int4 and int4c6 (an example, not a measurement)
+};
 const option = (
   precision: PrecisionOption['precision'],
   manifest: string | null = null,
@@ -202,6 +209,28 @@ describe('choosePrecision', () => {
       ).toBe('fp32');
       const good = [option('fp32'), option('int4c6', 'c.json', null, 41)];
       expect(choosePrecision(good, withF16, 'auto').option.precision).toBe('int4c6');
+    });
+
+    it('opens a searched set only by its own picture figure, when it is the smallest that holds', () => {
+      const searched = (psnr: number | null, cosine: number | null = null) => [
+        ...measured(29), // int4c6 under the target: int8 would be the default
+        option('searched', 'manifest.searched.json', cosine, psnr),
+      ];
+      const decision = choosePrecision(searched(DEFAULT_TARGET_PSNR + 0.5), withF16, 'auto');
+      expect(decision.option.precision).toBe('searched');
+      expect(decision.reason).toMatch(/^searched: the smallest download whose pictures hold \(PSNR 30\.5 dB/);
+      // Under the target, or with only a --check cosine (however good), or no figure: not a default.
+      for (const figures of [searched(DEFAULT_TARGET_PSNR - 0.1), searched(null, 0.99999), searched(null)]) {
+        expect(choosePrecision(figures, withF16, 'auto').option.precision).toBe('int8');
+      }
+      expect(holdsFigures(option('searched', 's.json', 0.99999))).toBe(false);
+      // Not even the fallback while another option runs; asked for by name it opens.
+      const alone = [option('fp16', 'f.json'), option('searched', 's.json')];
+      expect(choosePrecision(alone, withoutF16, 'auto').option.precision).toBe('searched');
+      expect(
+        choosePrecision([option('searched', 's.json'), option('fp32')], withoutF16, 'auto').option.precision,
+      ).toBe('fp32');
+      expect(choosePrecision(searched(null), withF16, 'searched').option.precision).toBe('searched');
     });
 
     it('says a figure in words', () => {

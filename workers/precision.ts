@@ -9,7 +9,7 @@ import { REQUIRED_COMPONENTS } from '../models/contract';
 import type { Manifest, ManifestQuality, Precision } from '../models/manifest';
 import { KandinskyError } from './errors';
 
-export const PRECISION_CHOICES = ['auto', 'fp16', 'fp32', 'int8', 'int4', 'int4c6'] as const;
+export const PRECISION_CHOICES = ['auto', 'fp16', 'fp32', 'int8', 'int4', 'int4c6', 'searched'] as const;
 /** What the user asked for: 'auto' (the adapter decides) or one precision. */
 export type PrecisionChoice = (typeof PRECISION_CHOICES)[number];
 
@@ -57,7 +57,9 @@ export const DEFAULT_TARGET_PSNR = 30;
 export const NEARLY_IDENTICAL_PSNR = 40;
 
 /**
- * Preference of 'auto' among options without `--check` figures, best first. fp16: half the
+ * Preference of 'auto' among options without `--check` figures, best first (`searched`, bits
+ * chosen per weight for a PSNR target, is never among them: 'auto' opens it only by its own
+ * `quality` figure, `holdsFigures`). fp16: half the
  * download and memory of fp32 and the fastest WebGPU kernels, numerically equal to fp32 where it
  * matters (norms and softmax stay fp32). int8: a quarter of fp32 at rest, fp32 compute, cosine
  * ≥ 0.9999 in `--check`. fp32: always runs. int4 and int4c6 (int4 with 6-bit convolutions) only
@@ -196,10 +198,12 @@ function hasFigures(option: Figures): boolean {
 /**
  * Whether an option's recorded figures make it a default candidate: its end-to-end PSNR reaches
  * DEFAULT_TARGET_PSNR where it has a `quality` figure (what a person sees decides), else its
- * `--check` cosine holds DEFAULT_CHECK_COSINE.
+ * `--check` cosine holds DEFAULT_CHECK_COSINE (never for `searched`: only its `quality` counts).
  */
-export function holdsFigures(option: Figures): boolean {
-  return option.quality !== null ? option.quality.psnr >= DEFAULT_TARGET_PSNR : holdsCheck(option);
+export function holdsFigures(option: Figures & { readonly precision?: Precision }): boolean {
+  if (option.quality !== null) return option.quality.psnr >= DEFAULT_TARGET_PSNR;
+  // A searched plan was made to hold a picture target: without its picture figure nothing says it does.
+  return option.precision !== 'searched' && holdsCheck(option);
 }
 
 /** An end-to-end figure in words a person understands (the model manager). */
@@ -242,7 +246,8 @@ export function choosePrecision(
   }
   const runnable = options.filter((o) => supports(adapter, o));
   // A recorded figure under the bar rules an option out; one without figures is judged by its kind.
-  const trusted = runnable.filter((o) => !hasFigures(o) || holdsFigures(o));
+  // `searched` is judged by its figures alone, like any option that has some.
+  const trusted = runnable.filter((o) => (!hasFigures(o) && o.precision !== 'searched') || holdsFigures(o));
   const ordered = fixedOrderChoice(options, trusted, adapter);
   const rank = (o: PrecisionOption) => {
     const at = AUTO_ORDER.indexOf(o.precision);
@@ -258,7 +263,9 @@ export function choosePrecision(
     };
   }
   if (ordered) return ordered;
-  const [fallback] = runnable;
+  const [fallback] = [...runnable].sort(
+    (a, b) => Number(a.precision === 'searched') - Number(b.precision === 'searched'),
+  );
   if (fallback)
     return { option: fallback, reason: `${fallback.precision}: the only precision this GPU can run` };
   const [first] = options;

@@ -35,6 +35,14 @@ describe('precisionOptionLabel', () => {
     ).toMatch(/· pictures: nearly identical to full precision \(PSNR 48\.0 dB\)$/);
   });
 
+  it('names a searched set by what it is: bits per weight chosen for the pictures', () => {
+    expect(
+      precisionOptionLabel('searched', option({ precision: 'searched', checkCosine: null, quality })),
+    ).toBe(
+      `searched — bits chosen per weight for picture quality · ${formatBytes(1_973_736_048)} · pictures: small differences (PSNR 34.6 dB)`,
+    );
+  });
+
   it('falls back to the --check cosine, and says when the GPU cannot run it', () => {
     expect(precisionOptionLabel('int4c6', option())).toBe(
       `int4, 6-bit convolutions · ${formatBytes(1_973_736_048)} · checked: cosine 0.9993`,

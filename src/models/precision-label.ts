@@ -11,6 +11,7 @@ export const PRECISION_LABELS: Record<PrecisionChoice, string> = {
   int8: 'int8 weights — a quarter of fp32',
   int4: 'int4 weights — smallest, lower quality',
   int4c6: 'int4, 6-bit convolutions',
+  searched: 'searched — bits chosen per weight for picture quality',
 };
 
 /**
