@@ -48,6 +48,7 @@ from checks import compare_graph, format_report, manifest_check, torch_reference
 from onnx_export import export_graph, load_exported, save_graph, sha256_file  # noqa: E402
 import precision as precision_tools  # noqa: E402
 import quality as quality_tools  # noqa: E402
+import realistic_weights  # noqa: E402
 import tiny_tokenizer  # noqa: E402
 
 CONTRACT_VERSION = "1"
@@ -110,9 +111,10 @@ class ModelSource:
 
     def __init__(
         self, size: str, prior_dir=None, decoder_dir=None, inpaint_dir=None, depth_dir=None, depth_estimator_dir=None,
-        variant: Optional[str] = None,
+        variant: Optional[str] = None, realistic: bool = False,
     ):
         self.size = size
+        self.realistic = realistic  # realistic_weights.py on the random modules
         self.variant = variant  # the weights variant to prefer (hub.local_weights_variant)
         self.dirs = {
             "prior": prior_dir,
@@ -140,7 +142,8 @@ class ModelSource:
 
     def _load(self, source: str) -> torch.nn.Module:
         if self.size in ("tiny", "full", "tiny-precision"):
-            return arch.build_component(source, "full" if self.size == "full" else "tiny")
+            module = arch.build_component(source, "full" if self.size == "full" else "tiny")
+            return realistic_weights.realistic(module, f"{source}.") if self.realistic else module
         from diffusers import PriorTransformer, UNet2DConditionModel, VQModel
         from transformers import CLIPTextModelWithProjection, CLIPVisionModelWithProjection
 
@@ -192,7 +195,7 @@ def export_set(args) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     source = ModelSource(
         size, args.prior, args.decoder, args.decoder_inpaint, args.controlnet_depth, args.depth_estimator,
-        getattr(args, "variant", None),
+        getattr(args, "variant", None), getattr(args, "realistic", False),
     )
     precision = args.precision
     shard_bytes = int(args.shard_mb * 1024 * 1024)
@@ -263,6 +266,9 @@ def export_set(args) -> None:
             record_depth_reference.record_all(out_dir)
 
     manifest = build_manifest(size, components, dims, args.size_range, checkpoint_schedulers(args))
+    if getattr(args, "realistic", False):  # another set than the plain random one: its own store id
+        manifest["modelId"] += "-realistic"
+        manifest["name"] += ", realistic weight statistics"
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     chunk_hashes.add_chunk_hashes(out_dir / "manifest.json")
     if checks:
@@ -278,7 +284,9 @@ def record_quality(args, out_dir: Path) -> None:
     if args.size == "pretrained":
         pipes = quality_tools.TorchPipelines.pretrained(args.prior, args.decoder)
     else:
-        pipes = quality_tools.TorchPipelines.tiny(out_dir / "tokenizer", "full" if args.size == "full" else "tiny")
+        pipes = quality_tools.TorchPipelines.tiny(
+            out_dir / "tokenizer", "full" if args.size == "full" else "tiny", getattr(args, "realistic", False)
+        )
     print("measuring end-to-end quality (the set's graphs on the CLI against fp32 diffusers)", flush=True)
     started = time.time()
     result = quality_tools.measure(out_dir, pipes, **quality_tools.settings_from(args, full=args.size in ("full", "pretrained")))
@@ -416,8 +424,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     mode.add_argument("--tiny-random", action="store_true", help="the committed tiny fixture set")
     mode.add_argument(
         "--random-weights",
-        choices=["full-size", "tiny"],
-        help="random weights at real dimensions (full-size) or the tiny ones (tiny: any precision, no reference)",
+        choices=["full-size", "tiny", "full-size-realistic", "tiny-realistic"],
+        help="random weights at real dimensions (full-size) or the tiny ones (tiny: any precision, no reference); "
+        "-realistic: with heavy tails and outlier input channels (export/realistic_weights.py)",
     )
     mode.add_argument("--prior", type=Path, help="diffusers folder of kandinsky-2-2-prior")
     hub_export.add_arguments(parser, mode)
@@ -461,8 +470,9 @@ def main(argv: Optional[List[str]] = None) -> None:
         if args.precision != "fp32":
             parser.error("the tiny fixture set is fp32 (the test adapter has no shader-f16)")
     elif args.random_weights:
-        args.size = "full" if args.random_weights == "full-size" else "tiny-precision"
-        folder = ".random-full" if args.size == "full" else ".random-tiny"
+        args.realistic = args.random_weights.endswith("-realistic")
+        args.size = "full" if args.random_weights.startswith("full-size") else "tiny-precision"
+        folder = (".random-full" if args.size == "full" else ".random-tiny") + ("-realistic" if args.realistic else "")
         args.out = args.out or MODELS_DIR / folder / args.precision
         args.shard_mb = args.shard_mb or (256 if args.size == "full" else 1)
         args.skip_reference = True

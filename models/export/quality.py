@@ -145,17 +145,22 @@ class TorchPipelines:
         self.prior_pipe, self.decoder_pipe = prior_pipe, decoder_pipe
 
     @classmethod
-    def tiny(cls, tokenizer_dir: Path, size: str = "tiny") -> "TorchPipelines":
-        """The seeded random modules of the tiny (or full-size) architecture, as exported."""
+    def tiny(cls, tokenizer_dir: Path, size: str = "tiny", realistic: bool = False) -> "TorchPipelines":
+        """The seeded random modules of the tiny (or full-size) architecture, as exported (with
+        realistic_weights.py's statistics where the set was exported with them)."""
         from diffusers import KandinskyV22Pipeline, KandinskyV22PriorPipeline
 
         from architectures import build_component
         from recording import TinyModules
         from tiny_tokenizer import load_reference_tokenizer
 
-        modules = TinyModules(
-            **{name: build_component(name, size) for name in ("text_encoder", "image_encoder", "prior", "unet", "movq")}
-        )
+        from realistic_weights import realistic as make_realistic
+
+        def module(name: str):
+            built = build_component(name, size)
+            return make_realistic(built, f"{name}.") if realistic else built
+
+        modules = TinyModules(**{name: module(name) for name in ("text_encoder", "image_encoder", "prior", "unet", "movq")})
         tokenizer = load_reference_tokenizer(tokenizer_dir)
         return cls(
             KandinskyV22PriorPipeline(**modules.prior_components(tokenizer)),
@@ -285,6 +290,9 @@ def main(argv: Optional[List[str]] = None) -> None:
     source.add_argument("--full-size", action="store_true", help="the full-size random weights (--random-weights full-size)")
     source.add_argument("--prior", type=Path, help="diffusers folder of kandinsky-2-2-prior (with --decoder)")
     parser.add_argument("--decoder", type=Path, help="diffusers folder of kandinsky-2-2-decoder")
+    parser.add_argument(
+        "--realistic", action="store_true", help="with --tiny / --full-size: the -realistic random weights (realistic_weights.py)"
+    )
     parser.add_argument("--write", action="store_true", help="record the figure in the set's manifest.json")
     parser.add_argument("--json", type=Path, help="also write the figure and timings to this file")
     add_arguments(parser)
@@ -297,7 +305,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     if args.prior is not None:
         pipes = TorchPipelines.pretrained(args.prior, args.decoder)
     else:
-        pipes = TorchPipelines.tiny(args.set / "tokenizer", "full" if args.full_size else "tiny")
+        pipes = TorchPipelines.tiny(args.set / "tokenizer", "full" if args.full_size else "tiny", args.realistic)
     settings = settings_from(args, full=args.full_size or args.prior is not None)
     started = time.time()
     result = measure(args.set, pipes, **settings)
