@@ -81,6 +81,7 @@ describe.skipIf(skip !== null)('export/precision_search.py', () => {
         '--components',
         'text_encoder',
         'prior',
+        'image_encoder', // writes negative_image_embeds, which text to image needs
         'unet',
         'movq_decoder',
         '--out',
