@@ -4,7 +4,13 @@ import { readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-import { checkFilePath, ManifestError, type ManifestErrorCode, parseManifest } from './manifest';
+import {
+  checkFilePath,
+  MAX_SAMPLE_PICTURE_BYTES,
+  ManifestError,
+  type ManifestErrorCode,
+  parseManifest,
+} from './manifest';
 
 const FIXTURE = join(dirname(fileURLToPath(import.meta.url)), 'fixtures', 'tiny', 'manifest.json');
 const good: unknown = JSON.parse(readFileSync(FIXTURE, 'utf8'));
@@ -276,6 +282,149 @@ describe('parseManifest', () => {
       'schedulers.decoder.timestep_spacing',
     );
     expectRejected((m) => (m.extra = true), 'MANIFEST_INVALID', 'extra');
+  });
+});
+
+describe('parseManifest: quality and its sample pictures', () => {
+  const digest = 'ab'.repeat(32);
+  const quality = () => ({
+    psnr: 31.5,
+    ssim: 0.91,
+    embeddingCosine: 0.9999,
+    prompts: 3,
+    seeds: 2,
+    steps: 10,
+    priorSteps: 10,
+    size: 64,
+    sample: {
+      prompt: 'a red cat, 4k photo',
+      seed: 0,
+      reference: { path: 'quality/reference.png', bytes: 5000, sha256: digest },
+      picture: { path: 'quality/picture.png', bytes: 4900, sha256: digest },
+    },
+  });
+  const withQuality = (edit: (q: Json) => void) => (m: Json) => {
+    m.quality = quality();
+    edit(m.quality);
+  };
+
+  it('accepts a quality with a sample, on the set and on a variant entry, and one without', () => {
+    const manifest = structuredClone(good) as Json;
+    manifest.quality = quality();
+    manifest.variants = [
+      {
+        precision: 'int8',
+        manifest: 'manifest.int8.json',
+        requiredFeatures: [],
+        textToImageBytes: 1000,
+        quality: { ...quality(), sample: { ...quality().sample, seed: 42 } },
+      },
+      { precision: 'int4', manifest: 'manifest.int4.json', requiredFeatures: [], textToImageBytes: 900 },
+    ];
+    const parsed = parseManifest(manifest);
+    expect(parsed.quality?.sample?.picture).toEqual({
+      path: 'quality/picture.png',
+      bytes: 4900,
+      sha256: digest,
+    });
+    expect(parsed.variants?.[0]?.quality?.sample?.seed).toBe(42);
+    const { sample: _, ...bare } = quality();
+    expect(parseManifest({ ...(good as object), quality: bare }).quality?.sample).toBeUndefined();
+  });
+
+  it('refuses a sample picture with an unsafe path, a bad size or hash, or an unknown key', () => {
+    expectRejected(
+      withQuality((q) => (q.sample.picture.path = '../picture.png')),
+      'MANIFEST_UNSAFE_PATH',
+      'quality.sample.picture.path',
+    );
+    expectRejected(
+      withQuality((q) => (q.sample.reference.path = 'https://elsewhere.example/r.png')),
+      'MANIFEST_UNSAFE_PATH',
+      'quality.sample.reference.path',
+    );
+    expectRejected(
+      withQuality((q) => (q.sample.picture.bytes = MAX_SAMPLE_PICTURE_BYTES + 1)),
+      'MANIFEST_INVALID_SIZE',
+      'quality.sample.picture.bytes',
+    );
+    for (const bytes of [0, -1, 1.5, '10']) {
+      expectRejected(
+        withQuality((q) => (q.sample.reference.bytes = bytes)),
+        bytes === '10' ? 'MANIFEST_INVALID' : 'MANIFEST_INVALID_SIZE',
+        'quality.sample.reference.bytes',
+      );
+    }
+    expectRejected(
+      withQuality((q) => (q.sample.picture.sha256 = 'AB'.repeat(32))),
+      'MANIFEST_INVALID_HASH',
+      'quality.sample.picture.sha256',
+    );
+    expectRejected(
+      withQuality((q) => (q.sample.picture.role = 'graph')),
+      'MANIFEST_INVALID',
+      'quality.sample.picture.role',
+    );
+    expectRejected(
+      withQuality((q) => (q.sample.negativePrompt = 'blurry')),
+      'MANIFEST_INVALID',
+      'quality.sample.negativePrompt',
+    );
+    expectRejected(
+      withQuality((q) => (q.sample.picture.path = 'Quality/Reference.png')),
+      'MANIFEST_INCONSISTENT',
+      'quality.sample.picture.path',
+    );
+  });
+
+  it('refuses a sample without a prompt or picture, an overlong prompt or a bad seed', () => {
+    expectRejected(
+      withQuality((q) => delete q.sample.reference),
+      'MANIFEST_INVALID',
+      'quality.sample.reference',
+    );
+    expectRejected(
+      withQuality((q) => (q.sample.prompt = '')),
+      'MANIFEST_INVALID',
+      'quality.sample.prompt',
+    );
+    expectRejected(
+      withQuality((q) => (q.sample.prompt = 'x'.repeat(501))),
+      'MANIFEST_INVALID',
+      'quality.sample.prompt',
+    );
+    expectRejected(
+      withQuality((q) => (q.sample.seed = -1)),
+      'MANIFEST_INVALID',
+      'quality.sample.seed',
+    );
+    expectRejected(
+      withQuality((q) => (q.sample.seed = 2 ** 60)),
+      'MANIFEST_INVALID',
+      'quality.sample.seed',
+    );
+  });
+
+  it('checks a variant entry’s sample alike', () => {
+    expectRejected(
+      (m) => {
+        const sample = quality().sample;
+        m.variants = [
+          {
+            precision: 'int8',
+            manifest: 'manifest.int8.json',
+            requiredFeatures: [],
+            textToImageBytes: 1000,
+            quality: {
+              ...quality(),
+              sample: { ...sample, picture: { ...sample.picture, path: '/etc/x.png' } },
+            },
+          },
+        ];
+      },
+      'MANIFEST_UNSAFE_PATH',
+      'variants[0].quality.sample.picture.path',
+    );
   });
 });
 

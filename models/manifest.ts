@@ -267,6 +267,51 @@ const TensorComponent = z.strictObject({
 const TokenizerComponent = z.strictObject({ kind: z.literal('tokenizer'), files: Files, ...common });
 const Component = z.discriminatedUnion('kind', [OnnxComponent, TensorComponent, TokenizerComponent]);
 
+/** A quality sample picture is small: a PNG of the calibration size (64–512 px a side), bytes. */
+export const MAX_SAMPLE_PICTURE_BYTES = 4 * 1024 * 1024;
+/** The longest calibration prompt a sample records, characters. */
+export const MAX_SAMPLE_PROMPT_CHARS = 500;
+
+/**
+ * One picture of a quality sample: a PNG beside the manifest (`path` relative to the folder of the
+ * manifest that lists it, the same rules as a component file's), its size and sha256. Not a
+ * component file: the store never downloads it; the model manager reads it on demand.
+ */
+const SamplePicture = z
+  .strictObject({ path: z.string(), bytes: z.number(), sha256: z.string() })
+  .superRefine((file, ctx) => {
+    const pathProblem = checkFilePath(file.path);
+    if (pathProblem)
+      fail(ctx, 'MANIFEST_UNSAFE_PATH', ['path'], `${pathProblem} (got ${JSON.stringify(file.path)})`);
+    if (!Number.isSafeInteger(file.bytes) || file.bytes <= 0 || file.bytes > MAX_SAMPLE_PICTURE_BYTES) {
+      fail(
+        ctx,
+        'MANIFEST_INVALID_SIZE',
+        ['bytes'],
+        `expected a whole number of bytes from 1 to ${MAX_SAMPLE_PICTURE_BYTES} (a small PNG), got ${described(file.bytes)}`,
+      );
+    }
+    if (!SHA256.test(file.sha256))
+      fail(ctx, 'MANIFEST_INVALID_HASH', ['sha256'], 'expected 64 lower-case hex digits');
+  });
+
+/**
+ * The first calibration run of `--quality` as two pictures: the prompt and seed, the fp32 PyTorch
+ * (diffusers) picture as `reference` and this set's picture (the CLI's) as `picture`, so a person
+ * can see the difference the figure measures.
+ */
+const QualitySample = z
+  .strictObject({
+    prompt: z.string().min(1).max(MAX_SAMPLE_PROMPT_CHARS),
+    seed: intIn(0, Number.MAX_SAFE_INTEGER),
+    reference: SamplePicture,
+    picture: SamplePicture,
+  })
+  .superRefine((sample, ctx) => {
+    if (sample.reference.path.toLowerCase() === sample.picture.path.toLowerCase())
+      fail(ctx, 'MANIFEST_INCONSISTENT', ['picture', 'path'], 'the two sample pictures are one file');
+  });
+
 /**
  * The set's end-to-end figure (the export tool's `--quality`, models/export/quality.py): calibration
  * prompts × seeds through the whole text-to-image pipeline on this set's graphs against the fp32
@@ -283,8 +328,12 @@ const Quality = z.strictObject({
   steps: intIn(1, 200),
   priorSteps: intIn(2, 100),
   size: intIn(8, 16_384),
+  /** The first calibration run's two pictures (QualitySample); absent in sets exported before it. */
+  sample: QualitySample.optional(),
 });
 export type ManifestQuality = z.infer<typeof Quality>;
+export type ManifestQualitySample = z.infer<typeof QualitySample>;
+export type ManifestSamplePicture = z.infer<typeof SamplePicture>;
 
 /**
  * Another precision of the same model set, published next to it (models/CONTRACT.md, "Precision
