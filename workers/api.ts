@@ -209,6 +209,24 @@ export interface ModelDownloadProgress {
   readonly etaSeconds: number | null;
 }
 
+/**
+ * A precision option's quality sample (models/CONTRACT.md, `quality.sample`): the first
+ * calibration run of the export's `--quality` as two verified PNGs, for the model manager's
+ * side-by-side comparison. The buffers are transferred, not copied.
+ */
+export interface QualitySample {
+  readonly precision: Precision;
+  /** The calibration prompt and seed both pictures were made from. */
+  readonly prompt: string;
+  readonly seed: number;
+  /** The option's PSNR against fp32 over all calibration runs, dB (its `quality.psnr`). */
+  readonly psnr: number;
+  /** The fp32 PyTorch (diffusers) picture, PNG bytes. */
+  readonly reference: Uint8Array<ArrayBuffer>;
+  /** The option's own picture (the engine on its graphs), PNG bytes. */
+  readonly picture: Uint8Array<ArrayBuffer>;
+}
+
 export interface ModelApi {
   /**
    * Reads and validates a model set's manifest and makes it the current set; nothing is downloaded.
@@ -234,6 +252,15 @@ export interface ModelApi {
   verifyModels(): Promise<
     { readonly componentId: string; readonly state: 'verified' | 'damaged' | 'absent' }[]
   >;
+  /**
+   * The quality sample of one of the open set's precision options (`precision.options`), read on
+   * demand through the set's source; null when that option records no sample (no `quality`, or a
+   * `quality` without `sample`). Rejects with INVALID_INPUT when the set publishes no such
+   * precision, NOT_CACHED when no set is open, SIZE_MISMATCH or INTEGRITY_MISMATCH when the
+   * served bytes are not the listed ones, MANIFEST_INVALID when they are no PNG, and the
+   * source's own codes (SOURCE_FORBIDDEN, SOURCE_FILE_MISSING, SOURCE_UNREACHABLE, HTTP_ERROR).
+   */
+  readQualitySample(precision: Precision): Promise<QualitySample | null>;
   /** Asks the browser to keep our storage under pressure; returns what it answered. */
   requestPersistence(): Promise<'granted' | 'denied' | 'unsupported'>;
 }

@@ -3,6 +3,8 @@
  * and the generation jobs on it (generation.ts). `generator.worker.ts` exposes it over comlink; a
  * Node test drives the same object with onnxruntime-node, fake-indexeddb and a local HTTP server.
  */
+
+import type { Precision } from '../models/manifest';
 import type {
   GenerateRequest,
   GenerateResult,
@@ -55,6 +57,10 @@ export class GeneratorService implements ModelApi {
 
   modelSetInfo() {
     return this.session.modelSetInfo();
+  }
+
+  readQualitySample(precision: Precision) {
+    return this.session.readQualitySample(precision);
   }
 
   downloadModels(features: readonly string[], onProgress: (progress: ModelDownloadProgress) => void) {

@@ -83,6 +83,10 @@ const api: GeneratorApi = {
   cancel: (jobId) => service.cancel(jobId),
   openModelSet: (source, precision) => service.openModelSet(source, precision),
   modelSetInfo: () => service.modelSetInfo(),
+  async readQualitySample(precision) {
+    const sample = await service.readQualitySample(precision);
+    return sample && Comlink.transfer(sample, [sample.reference.buffer, sample.picture.buffer]);
+  },
   downloadModels: (features, onProgress) => service.downloadModels(features, onProgress),
   pauseDownload: () => service.pauseDownload(),
   deleteModels: (ids) => service.deleteModels(ids),

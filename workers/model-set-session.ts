@@ -5,8 +5,8 @@
  */
 import { createStore, get, set, type UseStore } from 'idb-keyval';
 import { FEATURES, REQUIRED_COMPONENTS } from '../models/contract';
-import { type Manifest, parseManifest } from '../models/manifest';
-import type { ModelApi, ModelDownloadProgress, ModelSetInfo, ModelSourceSpec } from './api';
+import { type Manifest, type Precision, parseManifest } from '../models/manifest';
+import type { ModelApi, ModelDownloadProgress, ModelSetInfo, ModelSourceSpec, QualitySample } from './api';
 import { ModelSet } from './engine/model-set';
 import type { DeviceTensors, InferenceSession, OrtRuntime } from './engine/ort';
 import { featureComponents } from './engine/request';
@@ -20,9 +20,11 @@ import {
   choosePrecision,
   manifestPrecision,
   type PrecisionChoice,
+  type PrecisionOption,
   precisionOptions,
   supports,
 } from './precision';
+import { readSamplePicture } from './quality-sample';
 import { FileSource, type ModelSource, type ModelStore, type OriginPolicy, UrlSource } from './store';
 
 export interface ModelSetSessionOptions {
@@ -48,6 +50,10 @@ export interface ModelSetSessionOptions {
 export interface OpenSet {
   readonly source: ModelSource;
   readonly manifest: Manifest;
+  /** What was opened (the URL or picked files): the other options' files are read from it. */
+  readonly spec: ModelSourceSpec;
+  /** The precision options of the manifest the person opened, with their variant manifests. */
+  readonly options: readonly PrecisionOption[];
   /** The precision variants the opened manifest publishes, and which one is current and why. */
   readonly precision: ModelSetInfo['precision'];
   /** Sessions live as long as the set is open, so later generations skip loading. */
@@ -171,6 +177,8 @@ export class ModelSetSession implements ModelApi {
     await this.close();
     this.current = {
       ...opened,
+      spec,
+      options,
       models: null,
       manifestRefreshFailure: this.manifestFallback,
       precision: {
@@ -188,6 +196,31 @@ export class ModelSetSession implements ModelApi {
       },
     };
     return this.modelSetInfo();
+  }
+
+  async readQualitySample(precision: Precision): Promise<QualitySample | null> {
+    const { spec, options } = this.requireSet();
+    const option = options.find((o) => o.precision === precision);
+    if (!option) {
+      throw new KandinskyError(
+        'INVALID_INPUT',
+        `This model set publishes no ${precision} precision; choose one its Precision menu lists.`,
+      );
+    }
+    const sample = option.quality?.sample;
+    if (!option.quality || !sample) return null;
+    // Sample paths are relative to the manifest that lists them: the variant's, or the opened one.
+    const source = this.sourceOf(spec, option.manifest);
+    const reference = await readSamplePicture(source, sample.reference);
+    const picture = await readSamplePicture(source, sample.picture);
+    return {
+      precision,
+      prompt: sample.prompt,
+      seed: sample.seed,
+      psnr: option.quality.psnr,
+      reference,
+      picture,
+    };
   }
 
   private sourceOf(spec: ModelSourceSpec, variantPath: string | null): ModelSource {
