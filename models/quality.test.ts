@@ -2,19 +2,32 @@
  * models/export/quality.py, the export tool's `--quality`: its figures (PSNR, SSIM) on pictures
  * whose answer is known, and the whole measurement on the committed tiny sets, where the fp32 set
  * must match diffusers' pictures and the quantised one must reproduce the figure its manifest
- * records for the same calibration run.
+ * records for the same calibration run; `--write` saves the first run's two pictures and records
+ * them as `quality.sample`, the set's picture being the CLI's pixels for that prompt and seed.
  *
  * Needs the Python reference environment (torch, diffusers: ../shared/TESTING.md) and the built
  * CLI (dist-cli/generate.mjs, `npm run generate -- --help`), which CI does not have: without them
  * the tests are skipped and say why. Here they take about 20 s.
  */
 import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
+import { nodeZlib } from '../workers/engine/node-zlib.node';
+import { decodePng } from '../workers/engine/png';
 import { type ManifestQuality, parseManifest } from './manifest';
 
 const MODELS = fileURLToPath(new URL('.', import.meta.url));
@@ -113,5 +126,89 @@ print(json.dumps({
     expect(int4c6.runs).toBe((recorded?.prompts ?? 0) * (recorded?.seeds ?? 0));
     expect(int4c6.quality).toEqual(recorded);
     expect(int4c6.quality.psnr).toBeLessThan(fp32.quality.psnr);
+  }, 120_000);
+
+  it('--write saves the first run’s pictures beside the manifest and records them as quality.sample', async () => {
+    const work = mkdtempSync(join(tmpdir(), 'kandinsky-quality-sample-'));
+    try {
+      // A copy of the int4c6 export to write into: its files linked, its manifest its own.
+      const set = join(work, 'set');
+      mkdirSync(set);
+      const fixture = join(MODELS, 'fixtures', 'tiny-int4c6');
+      for (const name of readdirSync(fixture)) {
+        if (name !== 'manifest.json') symlinkSync(join(fixture, name), join(set, name));
+      }
+      // The export tool's own text (quality.py --write changes no other byte of it).
+      copyFileSync(join(fixture, 'manifest.json'), join(set, 'manifest.json'));
+      const prompt = 'a lighthouse on a cliff at sunset, oil painting';
+      const json = join(work, 'quality.json');
+      // One prompt at two seeds: the first run (seed 3) is the sample.
+      await python(
+        ['quality.py', set, '--tiny', '--write', '--json', json, '--quality-prompts', prompt].concat([
+          '--quality-seeds',
+          '3',
+          '0',
+        ]),
+      );
+      const written = JSON.parse(readFileSync(join(set, 'manifest.json'), 'utf8'));
+      const { quality: _, ...rest } = written;
+      const { quality: __, ...before } = JSON.parse(readFileSync(join(fixture, 'manifest.json'), 'utf8'));
+      expect(rest).toEqual(before);
+      const manifest = parseManifest(written);
+      const sample = manifest.quality?.sample;
+      expect(sample).toMatchObject({
+        prompt,
+        seed: 3,
+        reference: { path: 'quality/reference.png' },
+        picture: { path: 'quality/picture.png' },
+      });
+      // The figure without its sample is what --json reports (which holds no pixels).
+      const reported = JSON.parse(readFileSync(json, 'utf8')) as Measured & Record<string, unknown>;
+      expect(reported.first).toBeUndefined();
+      const { sample: ___, ...figure } = manifest.quality as ManifestQuality;
+      expect(reported.quality).toEqual({ ...figure, sample });
+      expect(figure.prompts * figure.seeds).toBe(2);
+
+      const decoded: Record<string, Uint8Array> = {};
+      for (const key of ['reference', 'picture'] as const) {
+        const listed = sample?.[key];
+        const bytes = readFileSync(join(set, listed?.path ?? ''));
+        expect(bytes.length).toBe(listed?.bytes);
+        expect(createHash('sha256').update(bytes).digest('hex')).toBe(listed?.sha256);
+        const image = await decodePng(new Uint8Array(bytes), nodeZlib, 1e7);
+        expect([image.width, image.height]).toEqual([64, 64]);
+        decoded[key] = image.data;
+      }
+      // `picture` is the CLI's picture for that prompt and seed, pixel for pixel; the reference differs.
+      const cliOut = join(work, 'cli.png');
+      await run('node', [
+        CLI,
+        '--model',
+        set,
+        '--prompt',
+        prompt,
+        '--seed',
+        '3',
+        '--size',
+        '64x64',
+        '--steps',
+        '10',
+        '--prior-steps',
+        '10',
+        '--guidance',
+        '4',
+        '--prior-guidance',
+        '4',
+        '--threads',
+        '1',
+        '--out',
+        cliOut,
+      ]);
+      const cli = await decodePng(new Uint8Array(readFileSync(cliOut)), nodeZlib, 1e7);
+      expect(Buffer.from(decoded.picture as Uint8Array).equals(Buffer.from(cli.data))).toBe(true);
+      expect(Buffer.from(decoded.reference as Uint8Array).equals(Buffer.from(cli.data))).toBe(false);
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
   }, 120_000);
 });

@@ -290,8 +290,7 @@ def record_quality(args, out_dir: Path) -> None:
     print("measuring end-to-end quality (the set's graphs on the CLI against fp32 diffusers)", flush=True)
     started = time.time()
     result = quality_tools.measure(out_dir, pipes, **quality_tools.settings_from(args, full=args.size in ("full", "pretrained")))
-    quality_tools.write_quality(out_dir / "manifest.json", result["quality"])
-    figure = result["quality"]
+    figure = quality_tools.record(out_dir, result)
     print(
         f"quality: PSNR {figure['psnr']:.2f} dB, SSIM {figure['ssim']:.4f}, embedding cosine "
         f"{figure['embeddingCosine']:.6f}, {time.time() - started:.1f} s",

@@ -235,12 +235,14 @@ def search(
     sensitivity_s = time.time() - started
     start, steps = ladder(errors, sizes, kinds_of)
     probes: Dict[int, dict] = {}
+    firsts: Dict[int, dict] = {}  # each probe's first calibration run: the chosen one's sample pictures
 
     def probe(k: int) -> dict:
         if k not in probes:
             t = time.time()
             built = build_set(fp32_dir, out_dir, plans_after(start, steps, k))
-            figure = Q.measure(out_dir, pipes, log=lambda _: None, **settings)["quality"]
+            measured = Q.measure(out_dir, pipes, log=lambda _: None, **settings)
+            figure, firsts[k] = measured["quality"], measured["first"]
             probes[k] = {"steps": k, "bytes": text_to_image_bytes(built), "quality": figure, "seconds": round(time.time() - t, 1)}
             log(f"  probe {k:4d}/{len(steps)} steps: {probes[k]['bytes'] / 1e6:7.3f} MB, PSNR {figure['psnr']:6.2f} dB")
         return probes[k]
@@ -264,7 +266,7 @@ def search(
     chosen = probe(hi)
     plans = plans_after(start, steps, hi)
     build_set(fp32_dir, out_dir, plans)  # the last probe built may have been another
-    Q.write_quality(out_dir / "manifest.json", chosen["quality"])
+    Q.record(out_dir, {"quality": chosen["quality"], "first": firsts[hi]}, log)
     seconds = round(time.time() - started, 1)
     report = {
         "targetPsnr": target,

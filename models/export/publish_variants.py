@@ -9,7 +9,8 @@ Each argument is a folder the export tool wrote (manifest.json beside its files)
 first's `variants` with its text-to-image download, its worst `--check` cosine and its end-to-end
 `quality` (`--quality`) where the export measured them, which the app
 reads to pick a precision before downloading anything (workers/precision.ts). Every export's files
-go to a subfolder named after its precision, and its manifest's paths say so; a variant's `modelId`
+(its quality sample pictures too) go to a subfolder named after its precision, and its manifest's
+paths (and its `variants` entry's sample) say so; a variant's `modelId`
 gains `-<precision>`, so the store keeps each precision's files apart. Files are hard-linked where
 the file system allows, else copied; hashes are not recomputed (the export tool wrote them).
 """
@@ -73,12 +74,17 @@ def _place(source: Path, target: Path) -> None:
 
 
 def _moved(manifest: dict, folder: Path, out: Path, prefix: str) -> dict:
-    """The manifest with every file under `prefix/`, the files placed there."""
+    """The manifest with every file under `prefix/`, the files placed there: its components' files
+    and its `quality.sample` pictures (`--quality`'s first run), whose paths are relative to the
+    manifest's folder, which for every published manifest is `out`."""
     moved = json.loads(json.dumps(manifest))
-    for component in moved["components"].values():
-        for entry in component["files"]:
-            _place(folder / entry["path"], out / prefix / entry["path"])
-            entry["path"] = f"{prefix}/{entry['path']}"
+    entries = [entry for component in moved["components"].values() for entry in component["files"]]
+    sample = moved.get("quality", {}).get("sample")
+    if sample is not None:
+        entries += [sample["reference"], sample["picture"]]
+    for entry in entries:
+        _place(folder / entry["path"], out / prefix / entry["path"])
+        entry["path"] = f"{prefix}/{entry['path']}"
     return moved
 
 
@@ -109,8 +115,8 @@ def publish(folders: List[Path], out: Path) -> dict:
         cosine = text_to_image_check_cosine(manifest)
         if cosine is not None:
             entry["checkCosine"] = cosine
-        if "quality" in manifest:  # the export's --quality figure: the app chooses by the picture
-            entry["quality"] = manifest["quality"]
+        if "quality" in variant:  # the --quality figure (and its sample, moved): the app chooses by it
+            entry["quality"] = variant["quality"]
         variants.append(entry)
     if variants:
         opened["variants"] = variants

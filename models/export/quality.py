@@ -18,12 +18,17 @@ engine rounds it, `round(x · 255)`), and the figure compares them:
     python models/export/quality.py SET_DIR --prior DIR --decoder DIR [--write]
 
 `--write` records the figure as the manifest's `quality` (models/CONTRACT.md) and changes no other
-byte of it. The export tool runs the same with `--quality`.
+byte of it. It also saves the first calibration run (the first prompt at the first seed) as two
+PNGs beside the manifest, `quality/reference.png` (fp32 diffusers) and `quality/picture.png` (the
+set's, the CLI's pixels), and records them as `quality.sample` with their sizes and sha256, so the
+model manager can show the difference the figure measures. The export tool runs the same with
+`--quality`.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -48,6 +53,10 @@ PROMPTS = [
 ]
 SEEDS = [0, 42]
 PSNR_CAP = 100.0
+# The sample's bounds in the manifest (models/manifest.ts: MAX_SAMPLE_PROMPT_CHARS, MAX_SAMPLE_PICTURE_BYTES).
+SAMPLE_PROMPT_CHARS = 500
+SAMPLE_PICTURE_BYTES = 4 * 1024 * 1024
+SAMPLE_FOLDER = "quality"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -210,7 +219,8 @@ def measure(
     size: int = 64,
     log: Callable[[str], None] = print,
 ) -> dict:
-    """The figure of the set in `set_dir` (its manifest's `quality`), and the time each side took."""
+    """The figure of the set in `set_dir` (its manifest's `quality`), the time each side took, and
+    under `first` the first run's prompt, seed and two 8-bit pictures (for `write_sample`; not JSON)."""
     pairs, cosines = [], []
     engine_s = torch_s = 0.0
     with tempfile.TemporaryDirectory(prefix="kandinsky-quality-") as tmp:
@@ -242,7 +252,9 @@ def measure(
         "priorSteps": prior_steps,
         "size": size,
     }
-    return {"quality": figure, "engineSeconds": engine_s, "torchSeconds": torch_s, "runs": len(pairs)}
+    got, want = pairs[0]
+    first = {"prompt": prompts[0], "seed": seeds[0], "reference": want, "picture": got}
+    return {"quality": figure, "engineSeconds": engine_s, "torchSeconds": torch_s, "runs": len(pairs), "first": first}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -262,6 +274,46 @@ def write_quality(manifest_path: Path, quality: dict) -> None:
         raise SystemExit(f"{manifest_path}: not in the export tool's format; write its quality by hand")
     manifest["quality"] = quality  # a new key goes last; an old one is replaced where it stands
     manifest_path.write_text(_dumps(manifest), encoding="utf-8")
+
+
+def write_sample(set_dir: Path, first: dict, log: Callable[[str], None] = print) -> Optional[dict]:
+    """Saves the first run's two pictures as PNGs in `set_dir/quality/` and returns the manifest's
+    `quality.sample` for them (paths relative to the set's folder, sizes, sha256); None, saving
+    nothing, when the run can't be a sample (a prompt over the manifest's bound, too large a PNG)."""
+    from PIL import Image
+
+    if not 0 < len(first["prompt"]) <= SAMPLE_PROMPT_CHARS:
+        log(f"  no sample pictures: the first prompt is not 1-{SAMPLE_PROMPT_CHARS} characters")
+        return None
+    folder = set_dir / SAMPLE_FOLDER
+    folder.mkdir(exist_ok=True)
+    sample = {"prompt": first["prompt"], "seed": int(first["seed"])}
+    for key in ("reference", "picture"):
+        path = folder / f"{key}.png"
+        Image.fromarray(np.ascontiguousarray(first[key]), "RGB").save(path, format="PNG", optimize=True)
+        data = path.read_bytes()
+        if len(data) > SAMPLE_PICTURE_BYTES:
+            log(f"  no sample pictures: {path} is {len(data)} bytes, over {SAMPLE_PICTURE_BYTES}")
+            for written in folder.glob("*.png"):
+                written.unlink()
+            return None
+        sample[key] = {
+            "path": f"{SAMPLE_FOLDER}/{key}.png",
+            "bytes": len(data),
+            "sha256": hashlib.sha256(data).hexdigest(),
+        }
+    return sample
+
+
+def record(set_dir: Path, result: dict, log: Callable[[str], None] = print) -> dict:
+    """Writes `result`'s figure, with the first run's sample pictures, into the set's manifest.json;
+    returns the `quality` written."""
+    quality = dict(result["quality"])
+    sample = write_sample(set_dir, result["first"], log)
+    if sample is not None:
+        quality["sample"] = sample
+    write_quality(set_dir / "manifest.json", quality)
+    return quality
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -316,10 +368,11 @@ def main(argv: Optional[List[str]] = None) -> None:
         f"{figure['embeddingCosine']:.6f} ({result['runs']} runs, {result['seconds']} s: engine "
         f"{result['engineSeconds']:.1f} s, torch {result['torchSeconds']:.1f} s)"
     )
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     if args.write:
-        write_quality(args.set / "manifest.json", figure)
+        result["quality"] = record(args.set, result)
+    if args.json:
+        printable = {key: value for key, value in result.items() if key != "first"}
+        args.json.write_text(json.dumps(printable, indent=2) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":
