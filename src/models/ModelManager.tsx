@@ -5,6 +5,7 @@ import { PRECISION_CHOICES } from '../../workers/precision';
 import { DownloadBar } from './DownloadBar';
 import { FEATURE_LABELS } from './model-source';
 import { precisionOptionLabel } from './precision-label';
+import { QualityCompare } from './QualityCompare';
 import type { ModelSetState } from './use-model-set';
 
 interface Props {
@@ -108,6 +109,19 @@ export function ModelManager({ model }: Props) {
             </label>{' '}
             <span className="detail">Using {info.precision.reason}</span>
           </p>
+          {(() => {
+            // The option in use: what the menu chose (auto's pick included) once the set reopened.
+            const current = info.precision.options.find((o) => o.precision === info.precision.current);
+            return current?.quality?.sample ? (
+              <QualityCompare
+                key={`${info.modelId}:${current.precision}`}
+                precision={current.precision}
+                quality={current.quality}
+                load={model.readQualitySample}
+                disabled={!model.ready}
+              />
+            ) : null;
+          })()}
 
           <fieldset className="features">
             <legend>What to download</legend>

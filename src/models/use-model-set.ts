@@ -1,6 +1,13 @@
 import * as Comlink from 'comlink';
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
-import type { GeneratorApi, ModelDownloadProgress, ModelSetInfo, PrecisionChoice } from '../../workers/api';
+import type {
+  GeneratorApi,
+  ModelDownloadProgress,
+  ModelSetInfo,
+  Precision,
+  PrecisionChoice,
+  QualitySample,
+} from '../../workers/api';
 import { toWireError, type WireError } from '../../workers/errors';
 import { PRECISION_CHOICES } from '../../workers/precision';
 import {
@@ -179,6 +186,12 @@ export function useModelSet(
     [api, run, show],
   );
 
+  /** A precision option's quality sample pair, read on demand (not a busy state: nothing changes). */
+  const readQualitySample = useCallback(
+    async (option: Precision): Promise<QualitySample | null> => (api ? api.readQualitySample(option) : null),
+    [api],
+  );
+
   const toggleFeature = useCallback(
     (feature: string) =>
       setWanted((current) => {
@@ -209,6 +222,7 @@ export function useModelSet(
     pause,
     verify,
     remove,
+    readQualitySample,
     toggleFeature,
   };
 }
