@@ -12,6 +12,7 @@ import { DEFAULT_SETTINGS } from '../workers/engine/settings';
 import { toWireError, type WireError } from '../workers/errors';
 import { GeneratorService } from '../workers/generator-service';
 import type { AdapterFeatures } from '../workers/precision';
+import type { OriginPolicy } from '../workers/store';
 import type { Profile } from './store.node';
 
 /**
@@ -27,6 +28,8 @@ export function serviceOn(
     readonly fetch?: typeof fetch;
     /** The adapter's features (workers/precision.ts); without it, no adapter is reported. */
     readonly adapter?: AdapterFeatures | null;
+    /** The origins sets may come from (the worker passes its build's); without it, any. */
+    readonly originPolicy?: OriginPolicy;
   } = {},
 ): GeneratorService {
   // idb-keyval's createStore opens the global indexedDB; point it at this profile's.
@@ -37,6 +40,7 @@ export function serviceOn(
     sessionOptions: options.sessionOptions ?? { executionProviders: ['cpu'] },
     settingsStore: createStore('kandinsky-web-settings', 'kv'),
     ...(options.fetch ? { fetch: options.fetch } : {}),
+    ...(options.originPolicy ? { originPolicy: options.originPolicy } : {}),
     ...(options.adapter !== undefined ? { adapter: async () => options.adapter ?? null } : {}),
   });
 }

@@ -1,16 +1,22 @@
 /**
  * readQualitySample (workers/quality-sample.ts through the model-set session): a set whose
  * manifest lists quality samples for its own precision and for a variant, served by a real local
- * HTTP server (and as a picked folder). The pictures come back byte for byte through the set's
- * source; tampered, resized, truncated, missing or non-PNG files are refused with their codes; an
- * option without a sample answers null.
+ * HTTP server, as a picked folder, and as the Hub hosts one (redirected to a content origin, under
+ * the build's origin policy). The pictures come back byte for byte through the set's source;
+ * tampered, resized, truncated, missing or non-PNG files are refused with their codes; an option
+ * without a sample answers null.
  */
 import { createHash } from 'node:crypto';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseManifest } from '../models/manifest';
 import { errorOf, serviceOn } from '../test-support/generator-service.node';
+import { startHostedSet } from '../test-support/hosted-set.node';
 import {
   type FaultServer,
+  FIXTURE_DIR,
   type ModelSet,
   newProfile,
   startFaultServer,
@@ -210,5 +216,47 @@ describe('readQualitySample', () => {
     expect(sample?.reference).toEqual(pictures['int4c6/quality/reference.png']);
     expect(sample?.picture).toEqual(pictures['int4c6/quality/picture.png']);
     await service.dispose();
+  });
+
+  it('follows the set’s origin policy: a redirect to an origin the build does not list is refused', async () => {
+    // The set in a folder, hosted as the Hub hosts one: file URLs redirect to a content origin.
+    const dir = mkdtempSync(join(tmpdir(), 'kandinsky-sample-hosted-'));
+    const hosted = await (async () => {
+      for (const name of readdirSync(FIXTURE_DIR)) {
+        if (name !== 'manifest.json') symlinkSync(join(FIXTURE_DIR, name), join(dir, name));
+      }
+      writeFileSync(join(dir, 'manifest.json'), set.manifestText);
+      for (const [path, bytes] of Object.entries(pictures)) {
+        mkdirSync(join(dir, dirname(path)), { recursive: true });
+        writeFileSync(join(dir, path), bytes);
+      }
+      return startHostedSet({ dir });
+    })();
+    try {
+      const read = async (origins: string[]) => {
+        const service = serviceOn(newProfile(), ortCpu, { originPolicy: { origins, pageOrigin: null } });
+        await service.openModelSet({ kind: 'url', url: hosted.manifestUrl() });
+        try {
+          return await service.readQualitySample('int4c6');
+        } finally {
+          await service.dispose();
+        }
+      };
+      const refused = await errorOf(read([hosted.frontOrigin]));
+      expect(refused).toMatchObject({ code: 'SOURCE_FORBIDDEN' });
+      expect(refused?.message).toContain(hosted.contentOrigin);
+      // fetch followed the redirect, the store refused its answer: nothing past the first picture.
+      expect(hosted.contentRequests.map((r) => r.path)).toEqual(['int4c6/quality/reference.png']);
+      const before = hosted.contentRequests.length;
+      const sample = await read([hosted.frontOrigin, hosted.contentOrigin]);
+      expect(sample?.picture).toEqual(pictures['int4c6/quality/picture.png']);
+      expect(hosted.contentRequests.slice(before).map((r) => r.path)).toEqual([
+        'int4c6/quality/reference.png',
+        'int4c6/quality/picture.png',
+      ]);
+    } finally {
+      await hosted.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
