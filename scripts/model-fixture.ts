@@ -7,7 +7,8 @@ import type { Plugin } from 'vite';
  * Serves the tiny random-weight model set (models/fixtures/tiny) from the app's own origin at
  * `<app>/models/tiny/` and copies it into the build: the demo model that makes `npm start` work on a
  * fresh machine, and the set every browser test downloads. Only files the manifest names are
- * published (plus, for the browser parity harness, the diffusers reference recordings).
+ * published, with its quality sample pictures where it lists them (plus, for the browser parity
+ * harness, the diffusers reference recordings).
  */
 export interface ModelFixtureOptions {
   /** Folder of the set, relative to the project root. */
@@ -29,12 +30,18 @@ function listFiles(root: string, dir = ''): string[] {
 }
 
 function publishedFiles(setDir: string, includeReference: boolean): string[] {
+  type Sample = { reference: { path: string }; picture: { path: string } };
   const manifest = JSON.parse(readFileSync(path.join(setDir, 'manifest.json'), 'utf8')) as {
     components: Record<string, { files: { path: string }[] }>;
+    quality?: { sample?: Sample };
   };
   const files = [
     'manifest.json',
     ...Object.values(manifest.components).flatMap((c) => c.files.map((f) => f.path)),
+    // The `--quality` sample pictures the model manager compares (models/CONTRACT.md).
+    ...(manifest.quality?.sample
+      ? [manifest.quality.sample.reference.path, manifest.quality.sample.picture.path]
+      : []),
   ];
   if (includeReference) {
     const recordings = readdirSync(setDir).filter(
