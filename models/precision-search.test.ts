@@ -116,7 +116,13 @@ describe.skipIf(skip !== null)('export/precision_search.py', () => {
       }
       const held = report.probes.filter((p) => p.quality.psnr >= TARGET).map((p) => p.steps);
       expect(Math.min(...held)).toBe(report.chosen.steps);
-      expect(manifest.quality).toEqual(report.chosen.quality);
+      // The chosen probe's figure, with its first calibration run's pictures saved beside it.
+      const { sample, ...figure } = manifest.quality ?? {};
+      expect(figure).toEqual(report.chosen.quality);
+      expect(sample).toMatchObject({ prompt: 'a red cat, 4k photo', seed: 0 });
+      for (const picture of [sample?.reference, sample?.picture]) {
+        expect(readFileSync(join(searched, picture?.path ?? 'missing')).length).toBe(picture?.bytes);
+      }
       for (const id of ['text_encoder', 'prior', 'unet', 'movq_decoder'] as const) {
         const c = manifest.components[id];
         expect(c?.kind === 'onnx' && c.precision).toBe('searched');
