@@ -140,6 +140,53 @@ describe('parseManifest: every number has sensible bounds', () => {
     );
     expectRefused((m) => (m.variants = Array(100).fill(variant)), 'variants');
   });
+
+  it('refuses quality sample pictures of absurd sizes, paths and prompts, and prototype keys in them', () => {
+    const picture = { path: 'quality/picture.png', bytes: 4096, sha256: 'c'.repeat(64) };
+    const withSample = (sample: Record<string, unknown>) => (m: Json) => {
+      m.quality = {
+        psnr: 30,
+        ssim: 0.9,
+        embeddingCosine: 1,
+        prompts: 1,
+        seeds: 1,
+        steps: 10,
+        priorSteps: 10,
+        size: 64,
+        sample: {
+          prompt: 'a red cat',
+          seed: 0,
+          reference: { ...picture, path: 'quality/reference.png' },
+          picture,
+          ...sample,
+        },
+      };
+    };
+    expect(() => parseManifest(edited(withSample({})))).not.toThrow();
+    for (const bytes of [1e300, 2 ** 53, Number.MAX_SAFE_INTEGER]) {
+      expectRefused(
+        withSample({ picture: { ...picture, bytes } }),
+        'quality.sample.picture.bytes',
+        'MANIFEST_INVALID_SIZE',
+      );
+    }
+    expectRefused(
+      withSample({ picture: { ...picture, path: `${'a/'.repeat(150)}p.png` } }),
+      'quality.sample.picture.path',
+      'MANIFEST_UNSAFE_PATH',
+    );
+    expectRefused(withSample({ prompt: 'x'.repeat(1_000_000) }), 'quality.sample.prompt');
+    expectRefused(withSample({ seed: 1e300 }), 'quality.sample.seed');
+    const text = JSON.stringify(edited(withSample({}))).replace(
+      '"picture":{',
+      '"picture":{"__proto__":{"bytes":1},',
+    );
+    const error = refusal(() => manifestFromJson(text));
+    expect({ code: error.code, field: error.field }).toEqual({
+      code: 'MANIFEST_UNSAFE_KEY',
+      field: 'quality.sample.picture.__proto__',
+    });
+  });
 });
 
 describe('parseManifest: prototype keys', () => {
