@@ -6,6 +6,7 @@
  * screen (first-run setup, create, the model manager dialog, the gallery), saving a full-page
  * screenshot of each as a test artifact. No generation runs.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import AxeBuilder from '@axe-core/playwright';
 import { expect, type Page, type TestInfo, test } from '@playwright/test';
@@ -83,11 +84,46 @@ test('phone, tablet and desktop: create first, no sideways scroll, skip link, pr
 }, testInfo) => {
   test.setTimeout(180_000);
   // The tiny set presented as a real one with a 256–1024 px range: 1:1 fits, the other presets don't.
+  // It publishes an end-to-end quality figure with a sample picture pair (the model manager's
+  // comparison); the reference picture is served damaged once, then as listed.
+  const sample = { reference: await gradientPng(96, 96), picture: await gradientPng(96, 80) };
+  const listed = (path: string, bytes: Buffer) => ({
+    path,
+    bytes: bytes.byteLength,
+    sha256: createHash('sha256').update(bytes).digest('hex'),
+  });
+  const quality = {
+    psnr: 34.2,
+    ssim: 0.97,
+    embeddingCosine: 0.9999,
+    prompts: 3,
+    seeds: 2,
+    steps: 25,
+    priorSteps: 25,
+    size: 96,
+    sample: {
+      prompt: 'a red cat, 4k photo',
+      seed: 42,
+      reference: listed('quality/reference.png', sample.reference),
+      picture: listed('quality/picture.png', sample.picture),
+    },
+  };
   await page.route('**/models/tiny/manifest.json', (route) =>
     route.fulfill({
-      json: { ...tinyManifest, source: 'pretrained', sizeRange: { minSide: 256, maxSide: 1024 } },
+      json: { ...tinyManifest, source: 'pretrained', sizeRange: { minSide: 256, maxSide: 1024 }, quality },
     }),
   );
+  let damagedOnce = false;
+  await page.route('**/models/tiny/quality/*.png', (route) => {
+    const name = new URL(route.request().url()).pathname.endsWith('/reference.png') ? 'reference' : 'picture';
+    const body = Buffer.from(sample[name]);
+    if (name === 'reference' && !damagedOnce) {
+      damagedOnce = true;
+      const at = body.byteLength - 20;
+      body.writeUInt8(body.readUInt8(at) ^ 0xff, at);
+    }
+    return route.fulfill({ body, contentType: 'image/png' });
+  });
   const errors: string[] = [];
   page.on('pageerror', (error) => errors.push(error.message));
   page.on('console', (message) => {
@@ -181,12 +217,34 @@ test('phone, tablet and desktop: create first, no sideways scroll, skip link, pr
 
   // The model manager: a dialog opened from the status line, fitting every width.
   await openModelManager(page);
+  // The precision's sample pair, on demand: a damaged picture is refused by name, then shown.
+  const compare = modelsDialog(page).getByTestId('quality-compare');
+  await compare.getByTestId('quality-compare-load').click();
+  await expect(compare.getByRole('alert')).toHaveAttribute('data-code', 'INTEGRITY_MISMATCH');
+  await expect(compare.getByTestId('quality-reference')).toHaveCount(0);
+  await compare.getByTestId('quality-compare-load').click();
+  await expect(compare.getByTestId('quality-reference')).toHaveJSProperty('naturalWidth', 96);
+  await expect(compare.getByTestId('quality-picture')).toHaveJSProperty('naturalWidth', 96);
+  await expect(compare.getByTestId('quality-picture')).toHaveJSProperty('naturalHeight', 80);
+  await expect(compare).toContainText('fp32 — PSNR 34.2 dB, small differences');
+  await expect(compare).toContainText('“a red cat, 4k photo”, seed 42');
   Object.assign(
     axe,
     await checkScreen(page, testInfo, 'model-manager', async (width) => {
       const box = await modelsDialog(page).boundingBox();
       expect(box && box.x >= 0 && box.x + box.width <= width.width).toBe(true);
       await expect(modelsDialog(page).getByTestId('model-components')).toBeVisible();
+      await compare.screenshot({
+        path: testInfo.outputPath(`quality-compare-${width.name}-${width.width}.png`),
+      });
+      // The two pictures sit inside the dialog at every width.
+      for (const id of ['quality-reference', 'quality-picture']) {
+        const picture = await compare.getByTestId(id).boundingBox();
+        expect(
+          picture && box && picture.x >= box.x && picture.x + picture.width <= box.x + box.width,
+          id,
+        ).toBe(true);
+      }
     }),
   );
   await page.keyboard.press('Escape');
