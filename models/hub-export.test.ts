@@ -1,26 +1,11 @@
-/**
- * The deployer's path from Hub checkpoints to a folder ready to host, against a local mock Hub:
- * models/export/tiny_checkpoints.py writes the tiny architectures' checkpoints in the Hub's layout
- * (fp32 + fp16 variant, a sharded UNet, an fp16-only repo, a depth estimator), mock_hub.py serves
- * them (LFS files redirected to a second origin, a token required), and
- * `kandinsky_export.py --hub ... --out DIR` downloads them with huggingface_hub and writes the
- * ready folder. The app's own manifest reader checks what it wrote; since those checkpoints hold
- * the fixture's weights, the fp32 graphs must be the fixture's, byte for byte.
- *
- * Needs the Python reference environment (torch, diffusers, transformers, huggingface_hub:
- * ../shared/TESTING.md), which CI does not have: without it the tests are skipped and say why.
- * KANDINSKY_REFENV names its env.sh where it is not /tmp/refenv/env.sh or /work/refenv/env.sh.
- * These tests add nothing to CI's time (skipped there); here they take 2–6 minutes.
- */
-import { execFile, execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type MockHub, startMockHub } from '../test-support/mock-hub.node';
+import { refEnv } from '../test-support/refenv.node';
 import { type Manifest, manifestFromJson } from './manifest';
 
 const MODELS = fileURLToPath(new URL('.', import.meta.url));
@@ -37,39 +22,11 @@ const REPOS = {
 };
 
 // KANDINSKY_REFENV, when set, is the only place looked at (a missing path skips the tests).
-const refenv = (
-  process.env.KANDINSKY_REFENV !== undefined
-    ? [process.env.KANDINSKY_REFENV]
-    : ['/tmp/refenv/env.sh', '/work/refenv/env.sh']
-).find((path) => existsSync(path));
-
-function whySkip(): string | null {
-  if (refenv === undefined)
-    return 'no Python reference environment (KANDINSKY_REFENV, /tmp/refenv/env.sh or /work/refenv/env.sh)';
-  try {
-    execFileSync('bash', ['-c', `. "${refenv}" && ${PYTHON} -c "import torch, diffusers, huggingface_hub"`], {
-      stdio: 'pipe',
-    });
-    return null;
-  } catch {
-    return `${refenv}: ${PYTHON} cannot import torch, diffusers and huggingface_hub`;
-  }
-}
-const skip = whySkip();
-if (skip !== null) console.warn(`models/hub-export.test.ts skipped: ${skip}`);
-
-const run = promisify(execFile);
-
+const ref = refEnv(import.meta.url, ['torch', 'diffusers', 'huggingface_hub']);
+const skip = ref.skip;
 /** Runs a Python script of models/export in the reference environment, online against the mock Hub. */
-async function python(args: string[], env: Record<string, string> = {}): Promise<string> {
-  // env.sh sets the Hub offline and its own HF_HOME: the variables after it win.
-  const online = Object.entries({ HF_HUB_OFFLINE: '0', TRANSFORMERS_OFFLINE: '0', ...env })
-    .map(([key, value]) => `${key}='${value}'`)
-    .join(' ');
-  const script = `. "${refenv}" && export ${online} && exec ${PYTHON} "$@"`;
-  const { stdout } = await run('bash', ['-c', script, 'bash', ...args], { maxBuffer: 64 << 20 });
-  return stdout;
-}
+const python = (args: string[], env: Record<string, string> = {}) =>
+  ref.python(args, { env: { HF_HUB_OFFLINE: '0', TRANSFORMERS_OFFLINE: '0', ...env } });
 
 const sha256 = (path: string): string => createHash('sha256').update(readFileSync(path)).digest('hex');
 /** A file's bytes as float32 (a copy: aligned, whatever pool the read used). */
@@ -120,7 +77,7 @@ describe.skipIf(skip !== null)('kandinsky_export.py --hub (mock Hub)', () => {
       ],
       { ...env, HF_HOME: join(work, 'hf-fp16') },
     );
-  }, 1_200_000);
+  }, 2_400_000); // a hang guard: the exports took 18 min on a loaded 2-core machine
   afterAll(async () => {
     await hub?.stop();
     if (work) rmSync(work, { recursive: true, force: true });
@@ -339,5 +296,5 @@ describe.skipIf(skip !== null)('kandinsky_export.py --hub (mock Hub)', () => {
       `${REPOS.prior}: ${hub.endpoint} answered 401 Invalid credentials in Authorization header`,
     );
     expect(existsSync(join(work, 'failed'))).toBe(false);
-  }, 120_000);
+  }, 600_000); // a hang guard, not a speed check
 });

@@ -1,54 +1,16 @@
-/**
- * models/export/precision.py's per-weight plans (the `searched` precision): the presets are plans
- * with one bits per kind of weight and come out byte for byte the same either way; a plan that
- * mixes every bits runs on onnxruntime, stores each weight as asked, loses no more than its
- * coarsest bits allow, and onnxruntime folds its float16 weights' Casts at session creation; a
- * float32 plan is the fp32 graph's outputs exactly; bad plans are refused by name.
- *
- * Needs the Python reference environment with onnx (graphs run on onnxruntime-node) (../shared/TESTING.md); without
- * it the test is skipped and says why.
- */
-import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import ort from 'onnxruntime-node';
 import { describe, expect, it } from 'vitest';
+import { refEnv } from '../test-support/refenv.node';
 
 const MODELS = fileURLToPath(new URL('.', import.meta.url));
-const EXPORT = join(MODELS, 'export');
-const PYTHON = '/usr/bin/python3';
 
-const refenv = (
-  process.env.KANDINSKY_REFENV !== undefined
-    ? [process.env.KANDINSKY_REFENV]
-    : ['/tmp/refenv/env.sh', '/work/refenv/env.sh']
-).find((path) => existsSync(path));
-
-function whySkip(): string | null {
-  if (refenv === undefined)
-    return 'no Python reference environment (KANDINSKY_REFENV, /tmp/refenv/env.sh or /work/refenv/env.sh)';
-  try {
-    execFileSync('bash', ['-c', `. "${refenv}" && ${PYTHON} -c "import onnx, numpy"`], {
-      stdio: 'pipe',
-    });
-    return null;
-  } catch {
-    return `${refenv}: ${PYTHON} cannot import onnx and numpy`;
-  }
-}
-const skip = whySkip();
-if (skip !== null) console.warn(`models/precision-plan.test.ts skipped: ${skip}`);
-
-const run = promisify(execFile);
-
-async function python(code: string): Promise<string> {
-  const script = `. "${refenv}" && cd "${EXPORT}" && exec ${PYTHON} -c "$1"`;
-  const { stdout } = await run('bash', ['-c', script, 'bash', code], { maxBuffer: 16 << 20 });
-  return stdout;
-}
+const ref = refEnv(import.meta.url, ['onnx', 'numpy']);
+const skip = ref.skip;
+const python = (code: string) => ref.python([code], { code: true });
 
 const TINY = join(MODELS, 'fixtures', 'tiny');
 
