@@ -28,9 +28,10 @@ with seed 0 read 4-5 dB above the full calibration near a 30 dB target: too leni
 4. Greedy descent. A move lowers a unit of weights one rung each (Linear 16 -> 8 -> 4, Conv 16 ->
    8 -> 6 -> 4, Gather 16 -> 8). Units are coarse to fine: a whole graph, then its groups (block x
    kind: `down_blocks.1` convolutions, `mid_block.attentions.0` linears, ...), then single
-   weights. Moves are tried best first, by bytes saved per estimated squared error added; a move
-   is kept only if its probe still reaches the target, and then its unit is queued for its next
-   rung. A refused unit is split into its groups (or its weights); a refused single weight stays
+   weights. The next move is the one that saves most among those whose estimated squared error
+   fits in what is left to the target (the last kept probe's MSE against the target's), or, where
+   none fits, the one that saves most per estimated error; it is kept only if its probe still
+   reaches the target, and then its unit is queued for its next rung. A refused unit is split into its groups (or its weights); a refused single weight stays
    where it is. The search stops when no move is left or after --max-probes probes.
 5. The last kept plan is measured on the full calibration (no new run where the search
    calibration is the full one). Where it misses the target, a bisection over the kept plans
@@ -385,21 +386,25 @@ def _search(prober: Prober, target, settings, errors, sizes, kinds_of, models, m
             inside = [(n,) for n in names]
         return [(component, g) for g in inside]
 
+    mse_target = 255.0**2 * 10 ** (-target / 10)
     frozen: Dict[Weight, int] = {}  # a single weight refused below these bits
     plans = start
     kept: List[dict] = [{"move": f"start: {start_name}", "bytes": presets[start_name]["bytes"], "quality": presets[start_name]["quality"], "plans": plans}]
     queue = [(c, tuple(sorted(kinds_of[c]))) for c in COMPONENTS if kinds_of[c]]
     stopped = "no move left"
     while queue:
+        # Within the error left to the target, the move that saves most; where none fits, the one
+        # that saves most per error (probes cost the same, whatever they save).
+        headroom = mse_target - mse(kept[-1])
         scored = []
         for unit in queue:
             saved, added = estimate(unit, plans)
             if saved > 0:
-                scored.append((saved / max(added, 1e-30), unit))
+                scored.append((added <= headroom, saved if added <= headroom else saved / max(added, 1e-30), unit))
         if not scored:
             break
-        scored.sort(key=lambda s: -s[0])
-        unit = scored[0][1]
+        scored.sort(key=lambda s: (not s[0], -s[1]))
+        unit = scored[0][2]
         queue.remove(unit)
         if len(prober.records) >= max_probes:
             stopped = f"--max-probes {max_probes} reached"
