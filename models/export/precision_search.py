@@ -88,7 +88,7 @@ PLAN_PRESETS = {
     "int8": {"linear": 8, "conv": 8, "gather": 8},
     "all16": {"linear": 16, "conv": 16, "gather": 16},
 }
-DEFAULT_TARGET_PSNR = 30.0
+DEFAULT_TARGET_PSNR = 30.0  # the app's too (workers/precision.ts); models/README.md says why
 DEFAULT_MAX_PROBES = 60
 
 Plans = Dict[str, Dict[str, int]]  # component -> {weight: bits}
