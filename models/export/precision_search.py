@@ -10,7 +10,7 @@ the shipped CLI against fp32 torch (quality.measure) on the search calibration: 
 calibration itself (quality.py's flags, 3 prompts x 2 seeds on the tiny sets), so every kept step
 is measured on it; --search-prompts / --search-seeds pick a cheaper one, and then the answer is
 measured again on the full calibration (step 5). On the tiny realistic set, the first two prompts
-with seed 0 read 4-5 dB above the full calibration near a 30 dB target: too lenient to steer by.
+with seed 0 read 3-5 dB above the full calibration near a 30 dB target: too lenient to steer by.
 
 1. Sensitivity, per weight (an estimate that orders the moves; nothing is kept on it alone). Each
    quantisable weight (precision.weight_kinds) is stored alone at 8 bits, the rest float32, and
@@ -31,8 +31,10 @@ with seed 0 read 4-5 dB above the full calibration near a 30 dB target: too leni
    weights. The next move is the one that saves most among those whose estimated squared error
    fits in what is left to the target (the last kept probe's MSE against the target's), or, where
    none fits, the one that saves most per estimated error; it is kept only if its probe still
-   reaches the target, and then its unit is queued for its next rung. A refused unit is split into its groups (or its weights); a refused single weight stays
-   where it is. The search stops when no move is left or after --max-probes probes.
+   reaches the target, and then its unit is queued for its next rung. A refused unit is split
+   into its groups (or its weights); a refused single weight stays where it is. The search stops
+   when no move is left or after --max-probes probes (default 60). Near the target one weight can
+   move PSNR by several dB either way, so the answer depends on the path (models/README.md).
 5. The last kept plan is measured on the full calibration (no new run where the search
    calibration is the full one). Where it misses the target, a bisection over the kept plans
    (the start must hold) finds a later one that holds, and the log says how far it fell back.
@@ -40,8 +42,9 @@ with seed 0 read 4-5 dB above the full calibration near a 30 dB target: too leni
 The set written to --out holds the required text-to-image components only (the optional ones,
 inpainting, depth, the MoVQ encoder and the image encoder, are not searched), at precision
 `searched` with each graph's `plan` (parameters per bits) and the full-calibration figure as
-`quality`; beside it `search.json` records the target, the presets and the per-graph
-amplification measured on the search calibration, every probe, the kept steps and the run time.
+`quality`; beside it `search.json` records the target, the per-graph amplification and the plan
+presets measured on the search calibration, the presets on the full one, every probe, the kept
+steps and the run time.
 The presets (fp16, int8, int4c6, int4, as the export tool writes them; fp16 is no plan, its
 activations are float16 too) are measured on the calibration and reported beside the answer
 (--no-presets skips them), and the log warns where the answer is larger than the smallest preset
@@ -489,7 +492,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--out", type=Path, required=True, help="where the searched set goes (replaced)")
     parser.add_argument(
         "--max-probes", type=int, default=DEFAULT_MAX_PROBES,
-        help=f"builds measured on the search calibration, at most (default {DEFAULT_MAX_PROBES})",
+        help=f"builds measured on the search calibration, at most (default {DEFAULT_MAX_PROBES}); the first ones, "
+        "always run, are all weights at 16 bits, each graph at 8 and the plan presets up to the first that holds",
     )
     parser.add_argument(
         "--search-prompts", nargs="+", help="a cheaper calibration for the probes: these prompts (default: the calibration's)"
