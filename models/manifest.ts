@@ -220,9 +220,10 @@ const PRECISIONS = ['fp32', 'fp16', 'int8', 'int4', 'int4c6', 'searched'] as con
 /** Parameters of one graph: bounded far above any (the full-size UNet has 1.2 G). */
 const PLAN_PARAMETERS = intIn(0, 2 ** 40);
 /**
- * A `searched` graph's plan in brief: how many parameters of its quantisable weights (MatMul,
- * Gemm, Conv and Gather weights of ≥ 4096 elements) got each bits (4, 6, 8: quantised; 16:
- * float16 at rest, cast to float32 at load; 32: float32). Every key present, 0 where none.
+ * A `searched` graph's plan in brief: how many parameters of the weights its plan names (MatMul,
+ * Gemm, Conv and Gather weights; those under 4096 elements at 16 or 32 only) got each bits (4, 6,
+ * 8: quantised; 16: float16 at rest, cast to float32 at load; 32: float32). Every key present, 0
+ * where none.
  */
 const PlanBits = z.strictObject({
   '4': PLAN_PARAMETERS,

@@ -436,7 +436,15 @@ def main(argv: Optional[List[str]] = None) -> None:
         "--depth-estimator", type=Path, help="transformers folder of LiheYoung/depth-anything-small-hf (Apache-2.0)"
     )
     parser.add_argument("--out", type=Path, help="output folder")
-    parser.add_argument("--precision", choices=["fp32", "fp16", "int8", "int4", "int4c6"], help="default fp32")
+    parser.add_argument(
+        "--precision",
+        choices=["fp32", "fp16", "int8", "int4", "int4c6", "searched"],
+        help="default fp32; searched: bits per weight by export/precision_search.py to --target-psnr",
+    )
+    parser.add_argument(
+        "--target-psnr", type=float, help="with --precision searched: the end-to-end PSNR to reach, dB (default 30)"
+    )
+    parser.add_argument("--max-probes", type=int, help="with --precision searched: probes at most (default 60)")
     parser.add_argument("--shard-mb", type=float, help="external-data shard size (default 256; tiny set 1)")
     parser.add_argument("--components", nargs="+", help="export only these graph components")
     parser.add_argument("--check", action="store_true", help="compare every graph with its torch module")
@@ -487,10 +495,50 @@ def main(argv: Optional[List[str]] = None) -> None:
         unknown = set(args.components) - set(arch.GRAPHS_BY_NAME)
         if unknown:
             parser.error(f"unknown components: {sorted(unknown)}")
+    if args.precision != "searched" and (args.target_psnr is not None or args.max_probes is not None):
+        parser.error("--target-psnr and --max-probes belong to --precision searched")
     if ready:
         hub_export.run(args, export_set)  # downloads (--hub), then every precision, HOSTING.md
+    elif args.precision == "searched":
+        export_searched(parser, args)
     else:
         export_set(args)
+
+
+SEARCHED_COMPONENTS = ["text_encoder", "prior", "image_encoder", "unet", "movq_decoder"]
+
+
+def export_searched(parser: argparse.ArgumentParser, args) -> None:
+    """`--precision searched`: the text-to-image set exported fp32 into a temporary folder, then
+    precision_search.py's search to --target-psnr writes the searched set (and search.json) to --out.
+    The search runs the calibration through the shipped CLI, so `--quality` is implied."""
+    import precision_search
+
+    target = precision_search.DEFAULT_TARGET_PSNR if args.target_psnr is None else args.target_psnr
+    if not 0 < target <= quality_tools.PSNR_CAP:
+        parser.error(f"--target-psnr must be above 0 and at most {quality_tools.PSNR_CAP} dB, got {target}")
+    max_probes = precision_search.DEFAULT_MAX_PROBES if args.max_probes is None else args.max_probes
+    if max_probes < 1:
+        parser.error(f"--max-probes must be at least 1, got {max_probes}")
+    if args.components:
+        parser.error("--precision searched exports the text-to-image set; --components does not apply")
+    if args.check:
+        parser.error("--precision searched measures end to end (quality.py); --check does not apply")
+    if args.size == "full":
+        print("note: a full-size search runs every probe at 512 x 512, 25 + 25 steps (hours each on a CPU)", flush=True)
+    out_dir = args.out
+    with tempfile.TemporaryDirectory(prefix="kandinsky-searched-fp32-") as work:
+        fp32 = argparse.Namespace(**vars(args))
+        fp32.precision, fp32.out, fp32.components, fp32.quality, fp32.check = "fp32", Path(work), SEARCHED_COMPONENTS, False, False
+        export_set(fp32)
+        if args.size == "pretrained":
+            pipes = quality_tools.TorchPipelines.pretrained(args.prior, args.decoder)
+        else:
+            full = args.size == "full"
+            realistic = getattr(args, "realistic", False)
+            pipes = quality_tools.TorchPipelines.tiny(Path(work) / "tokenizer", "full" if full else "tiny", realistic)
+        settings = quality_tools.settings_from(args, full=args.size in ("full", "pretrained"))
+        precision_search.search(Path(work), out_dir, target, pipes, settings, settings, max_probes)
 
 
 if __name__ == "__main__":

@@ -580,20 +580,44 @@ def weight_kinds(model: onnx.ModelProto) -> Dict[str, str]:
     return kinds
 
 
+def small_weights(model: onnx.ModelProto) -> Set[str]:
+    """The float32 initializers MatMul / Gemm / Conv / Gather read as their weight that are too small
+    to quantise (< MIN_QUANT_ELEMENTS): a plan may store them as float16 (16) or leave them (32).
+    On the tiny sets they are a large share of the bytes (the tiny text encoder's 32 x 32 linears);
+    at full size, a few hundred kilobytes."""
+    initializers = {i.name: i for i in model.graph.initializer}
+    small: Set[str] = set()
+    for node in model.graph.node:
+        for k, name in enumerate(node.input):
+            init = initializers.get(name)
+            if _weight_axis(node, k) is None or init is None or init.data_type != TensorProto.FLOAT:
+                continue
+            if int(np.prod(init.dims)) < MIN_QUANT_ELEMENTS:
+                small.add(name)
+    return small
+
+
 def quantize_plan(model: onnx.ModelProto, plan: Dict[str, int]) -> Tuple[onnx.ModelProto, Dict[str, int]]:
     """Weight-only quantisation with bits chosen per weight: plan = {initializer name: 4 | 6 | 8 |
     16 | 32}. Linear (MatMul / Gemm) weights: 4 (MatMulNBits), 8, 16, 32; Conv weights: 4 or 6
-    (blocks of 32), 8, 16, 32; Gather weights: 8, 16, 32. Where a row does not allow blocks (a Conv
-    row length not a multiple of 32; a MatMul weight MatMulNBits cannot take) 4 and 6 become 8, as
-    at the presets. Weights the plan leaves out stay float32. Returns the graph and the bits each
-    weight got, {name: bits}. Names that are not weights, and bits a kind cannot have, are errors."""
+    (blocks of 32), 8, 16, 32; Gather weights: 8, 16, 32; weights too small to quantise
+    (small_weights): 16, 32. Where a row does not allow blocks (a Conv row length not a multiple of
+    32; a MatMul weight MatMulNBits cannot take) 4 and 6 become 8, as at the presets. Weights the
+    plan leaves out stay float32. Returns the graph and the bits each weight got, {name: bits}.
+    Names that are not weights, and bits a kind cannot have, are errors."""
     kinds = weight_kinds(model)
+    small = small_weights(model) & set(plan)
+    for name in small:
+        if plan[name] not in (16, 32):
+            raise ValueError(f"plan: {name!r} is a weight under {MIN_QUANT_ELEMENTS} elements; its bits are (16, 32), got {plan[name]!r}")
     for name, bits in plan.items():
+        if name in small:
+            continue
         if name not in kinds:
             raise ValueError(f"plan: {name!r} is not a weight this graph quantises (MatMul/Gemm/Conv/Gather, >= {MIN_QUANT_ELEMENTS} elements)")
         if bits not in PLAN_BITS_BY_KIND[kinds[name]]:
             raise ValueError(f"plan: {name!r} is a {kinds[name]} weight; its bits are {PLAN_BITS_BY_KIND[kinds[name]]}, got {bits!r}")
-    return _quantize(model, lambda name, kind: plan.get(name, 32), microsoft_opset=False)
+    return _quantize(model, lambda name, kind: plan.get(name, 32), microsoft_opset=False, small=small)
 
 
 def _fp16_weight(name: str, array: np.ndarray) -> Tuple[List[onnx.TensorProto], List[onnx.NodeProto]]:
@@ -603,10 +627,12 @@ def _fp16_weight(name: str, array: np.ndarray) -> Tuple[List[onnx.TensorProto], 
     return [stored], [helper.make_node("Cast", [stored.name], [out], to=TensorProto.FLOAT, name=out)]
 
 
-def _quantize(model: onnx.ModelProto, bits_of, microsoft_opset: bool) -> Tuple[onnx.ModelProto, Dict[str, int]]:
+def _quantize(
+    model: onnx.ModelProto, bits_of, microsoft_opset: bool, small: Set[str] = frozenset()
+) -> Tuple[onnx.ModelProto, Dict[str, int]]:
     """The weight-only quantisation both the presets and plans run: bits_of(name, kind) gives each
-    eligible weight's bits (kind 'linear' | 'conv' | 'gather'); returns the graph and the bits
-    each weight got."""
+    eligible weight's bits (kind 'linear' | 'conv' | 'gather'), and of the weights in `small` (under
+    MIN_QUANT_ELEMENTS, 16 or 32 bits only); returns the graph and the bits each weight got."""
     graph = model.graph
     initializers = {i.name: i for i in graph.initializer}
     consumers: Dict[str, List[Tuple[onnx.NodeProto, int]]] = defaultdict(list)
@@ -624,7 +650,9 @@ def _quantize(model: onnx.ModelProto, bits_of, microsoft_opset: bool) -> Tuple[o
 
     def eligible(name: str) -> bool:
         init = initializers.get(name)
-        return init is not None and init.data_type == TensorProto.FLOAT and int(np.prod(init.dims)) >= MIN_QUANT_ELEMENTS
+        if init is None or init.data_type != TensorProto.FLOAT:
+            return False
+        return int(np.prod(init.dims)) >= MIN_QUANT_ELEMENTS or name in small
 
     for node in graph.node:
         # 4 bits: plain 2-D weights of MatMul (and Gemm without transposed A) become MatMulNBits.

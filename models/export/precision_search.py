@@ -1,38 +1,60 @@
 """Per-weight precision search: the smallest `searched` set (precision.py plans) whose end-to-end
-PSNR (quality.py) reaches a target.
+PSNR (quality.py) reaches a target, every kept step verified by a real build and a real run.
 
     . "$REFENV/env.sh" && /usr/bin/python3 models/export/precision_search.py \
         models/.random-tiny-realistic/fp32 --tiny --realistic --target-psnr 30 --out OUT
 
-From an exported fp32 set (the text-to-image graphs: text_encoder, prior, unet, movq_decoder):
+From an exported fp32 set (the text-to-image graphs: text_encoder, prior, unet, movq_decoder).
+A probe builds a set from a plan (precision.py, the real files) and runs the whole pipeline through
+the shipped CLI against fp32 torch (quality.measure) on the search calibration: by default the
+calibration itself (quality.py's flags, 3 prompts x 2 seeds on the tiny sets), so every kept step
+is measured on it; --search-prompts / --search-seeds pick a cheaper one, and then the answer is
+measured again on the full calibration (step 5). On the tiny realistic set, the first two prompts
+with seed 0 read 3-5 dB above the full calibration near a 30 dB target: too lenient to steer by.
 
-1. Sensitivity, per weight and bits. Each quantisable weight (precision.weight_kinds) is stored
-   alone at each of its kind's lower bits (Linear 4, 8; Conv 4, 6, 8; Gather 8) with
-   precision.quantize_plan, the rest float32, exactly as the set would store it, and the graph is
-   run on seeded inputs (sensitivity.py's for the UNet and the MoVQ decoder; seeded random values
-   of the graph's input shapes for the others). Its error is the output's squared error over the
-   output's energy, summed over outputs and averaged over inputs. 16 bits (float16 at rest) is
-   taken as 2^-16 of the 8-bit error (its rounding is 2^8 times finer), 32 as none.
-2. A ladder of plans. From every weight at its lowest bits, the step that removes the most
-   (summed) error per byte added raises one weight one rung (Linear 4 -> 8 -> 16, Conv 4 -> 6 ->
-   8 -> 16, Gather 8 -> 16); the plans after 0, 1, 2, ... steps grow in size. Errors of different
-   weights and graphs are added as if independent (a model, checked only by step 3).
-3. Bisection on the ladder: each probe builds the set (precision.py, the real files) and runs the
-   whole pipeline through the shipped CLI against fp32 torch (quality.measure); the answer is the
-   shortest prefix whose PSNR reaches the target, assuming PSNR grows along the ladder (the probes
-   are all reported, so a non-monotone step shows).
+1. Sensitivity, per weight (an estimate that orders the moves; nothing is kept on it alone). Each
+   quantisable weight (precision.weight_kinds) is stored alone at 8 bits, the rest float32, and
+   the graph is run on seeded inputs (sensitivity.py's for the UNet and the MoVQ decoder; seeded
+   random values of the graph's input shapes for the others): its error is the output's squared
+   error over the output's energy, summed over outputs. 6 and 4 bits are taken as 16x and 256x
+   that (a bit less halves the step, a quarter of the squared error), 16 bits as 2^-16 of it.
+2. Per-graph amplification: each graph with weights at 8 bits, the others at 16 bits, measured end
+   to end. The end-to-end squared error per unit of the graph's summed sensitivity scales the
+   estimates of step 1 so that moves in different graphs compare.
+3. The start: the smallest of the plan presets int4, int4c6, int8 (one bits per kind, as the
+   presets store them) and all weights at 16 bits, that reaches the target on the search
+   calibration. In every plan the search builds, the weights too small to quantise
+   (precision.small_weights: under 4096 elements) are float16 at rest, as in the fp16 preset.
+4. Greedy descent. A move lowers a unit of weights one rung each (Linear 16 -> 8 -> 4, Conv 16 ->
+   8 -> 6 -> 4, Gather 16 -> 8). Units are coarse to fine: a whole graph, then its groups (block x
+   kind: `down_blocks.1` convolutions, `mid_block.attentions.0` linears, ...), then single
+   weights. The next move is the one that saves most among those whose estimated squared error
+   fits in what is left to the target (the last kept probe's MSE against the target's), or, where
+   none fits, the one that saves most per estimated error; it is kept only if its probe still
+   reaches the target, and then its unit is queued for its next rung. A refused unit is split
+   into its groups (or its weights); a refused single weight stays where it is. The search stops
+   when no move is left or after --max-probes probes (default 60). Near the target one weight can
+   move PSNR by several dB either way, so the answer depends on the path (models/README.md).
+5. The last kept plan is measured on the full calibration (no new run where the search
+   calibration is the full one). Where it misses the target, a bisection over the kept plans
+   (the start must hold) finds a later one that holds, and the log says how far it fell back.
 
 The set written to --out holds the required text-to-image components only (the optional ones,
 inpainting, depth, the MoVQ encoder and the image encoder, are not searched), at precision
-`searched` with each graph's `plan` (parameters per bits) and the figure as `quality`; beside it
-`search.json` records the target, the probes, the per-step sizes and the run time.
+`searched` with each graph's `plan` (parameters per bits) and the full-calibration figure as
+`quality`; beside it `search.json` records the target, the per-graph amplification and the plan
+presets measured on the search calibration, the presets on the full one, every probe, the kept
+steps and the run time.
+The presets (fp16, int8, int4c6, int4, as the export tool writes them; fp16 is no plan, its
+activations are float16 too) are measured on the calibration and reported beside the answer
+(--no-presets skips them), and the log warns where the answer is larger than the smallest preset
+that holds.
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
-import heapq
 import json
 import shutil
 import sys
@@ -55,14 +77,25 @@ from onnx_runner import run_many  # noqa: E402
 from sensitivity import sample_feeds  # noqa: E402
 
 COMPONENTS = ("text_encoder", "prior", "unet", "movq_decoder")
-LADDER = {"linear": (4, 8, 16), "conv": (4, 6, 8, 16), "gather": (8, 16)}
+# The rungs a move walks down, per kind (32 bits is never searched: 16 bits starts the descent).
+RUNGS = {"linear": (16, 8, 4), "conv": (16, 8, 6, 4), "gather": (16, 8)}
 # Bytes per parameter as stored: blocks of 32 with a 2-byte scale (4 and 6 bits), int8 (the
 # per-channel scales are left out: under 1%), float16, float32.
 BYTES_PER_PARAMETER = {4: 18 / 32, 6: 26 / 32, 8: 1.0, 16: 2.0, 32: 4.0}
-FP16_FACTOR = 2.0**-16
-DEFAULT_TARGET_PSNR = 30.0
+# Squared-error factors relative to 8 bits (the step doubles per bit removed; 16 bits is float16).
+ERROR_FACTOR = {4: 256.0, 6: 16.0, 8: 1.0, 16: 2.0**-16, 32: 0.0}
+# The plan presets: bits per kind, as precision.QUANT_PRESETS stores them.
+PLAN_PRESETS = {
+    "int4": {"linear": 4, "conv": 4, "gather": 8},
+    "int4c6": {"linear": 4, "conv": 6, "gather": 8},
+    "int8": {"linear": 8, "conv": 8, "gather": 8},
+    "all16": {"linear": 16, "conv": 16, "gather": 16},
+}
+DEFAULT_TARGET_PSNR = 30.0  # the app's too (workers/precision.ts); models/README.md says why
+DEFAULT_MAX_PROBES = 60
 
 Plans = Dict[str, Dict[str, int]]  # component -> {weight: bits}
+Weight = Tuple[str, str]  # (component, initializer name)
 
 
 def generic_feeds(model: onnx.ModelProto, batch: int = 2) -> List[dict]:
@@ -101,13 +134,16 @@ def relative_error(got: Dict[str, np.ndarray], want: Dict[str, np.ndarray]) -> f
 
 
 def sensitivity(set_dir: Path, dims: dict, log: Callable[[str], None] = print):
-    """{component: {weight: {bits: error}}}, {component: {weight: parameters}}, {component: {weight: kind}}."""
-    errors: Dict[str, Dict[str, Dict[int, float]]] = {}
+    """{component: {weight: 8-bit error}}, {component: {weight: parameters}}, {component: {weight: kind}},
+    {component: graph}."""
+    errors: Dict[str, Dict[str, float]] = {}
     sizes: Dict[str, Dict[str, int]] = {}
     kinds_of: Dict[str, Dict[str, str]] = {}
+    models: Dict[str, onnx.ModelProto] = {}
     for component in COMPONENTS:
         path = set_dir / f"{component}.onnx"
         model = onnx.load(str(path))
+        models[component] = model
         kinds = P.weight_kinds(model)
         kinds_of[component] = kinds
         sizes[component] = {i.name: int(np.prod(i.dims)) for i in model.graph.initializer if i.name in kinds}
@@ -117,62 +153,62 @@ def sensitivity(set_dir: Path, dims: dict, log: Callable[[str], None] = print):
         feeds = component_feeds(component, model, dims)
         outputs = [o.name for o in model.graph.output]
         with tempfile.TemporaryDirectory(prefix=f"kandinsky-search-{component}-") as work:
-            runs, keys = [(str(path), f, outputs) for f in feeds], []
-            for name, kind in sorted(kinds.items()):
-                for bits in LADDER[kind][:-1]:  # 16 is estimated from 8
-                    quantised, applied = P.quantize_plan(copy.deepcopy(model), {name: bits})
-                    file = str(Path(work) / f"{len(keys)}.onnx")
-                    onnx.save(quantised, file)
-                    keys.append((name, bits, applied[name]))
-                    runs += [(file, f, outputs) for f in feeds]
+            runs, names = [(str(path), f, outputs) for f in feeds], sorted(kinds)
+            for k, name in enumerate(names):
+                quantised, _ = P.quantize_plan(copy.deepcopy(model), {name: 8})
+                file = str(Path(work) / f"{k}.onnx")
+                onnx.save(quantised, file)
+                runs += [(file, f, outputs) for f in feeds]
             results = run_many(runs)
         n = len(feeds)
-        for k, (name, bits, got) in enumerate(keys):
-            error = float(np.mean([relative_error(results[n + k * n + j], results[j]) for j in range(n)]))
-            errors[component].setdefault(name, {})[bits] = error
-        for name, by_bits in errors[component].items():
-            by_bits[16] = by_bits[8] * FP16_FACTOR
-            by_bits[32] = 0.0
-        log(f"  sensitivity {component}: {len(kinds)} weights, {len(keys)} quantised graphs")
-    return errors, sizes, kinds_of
+        for k, name in enumerate(names):
+            errors[component][name] = float(np.mean([relative_error(results[n + k * n + j], results[j]) for j in range(n)]))
+        log(f"  sensitivity {component}: {len(kinds)} weights at 8 bits")
+    return errors, sizes, kinds_of, models
 
 
-def ladder(errors, sizes, kinds_of) -> Tuple[Plans, List[Tuple[str, str, int]]]:
-    """The lowest plan and the greedy steps (component, weight, new bits), best error per byte first."""
-    start: Plans = {c: {} for c in COMPONENTS}
-    heap = []
-
-    def push(component: str, name: str, bits: int) -> None:
-        rungs = LADDER[kinds_of[component][name]]
-        at = rungs.index(bits)
-        if at + 1 >= len(rungs):
-            return
-        nxt = rungs[at + 1]
-        gain = errors[component][name][bits] - errors[component][name][nxt]
-        cost = sizes[component][name] * (BYTES_PER_PARAMETER[nxt] - BYTES_PER_PARAMETER[bits])
-        heapq.heappush(heap, (-gain / cost, component, name, nxt))
-
-    for component in COMPONENTS:
-        for name, kind in kinds_of[component].items():
-            start[component][name] = LADDER[kind][0]
-            push(component, name, LADDER[kind][0])
-    steps = []
-    while heap:
-        _, component, name, bits = heapq.heappop(heap)
-        steps.append((component, name, bits))
-        push(component, name, bits)
-    return start, steps
+def weight_groups(component: str, model: onnx.ModelProto, kinds: Dict[str, str]) -> Dict[str, List[str]]:
+    """{group: weights}: a graph's weights by block and kind, e.g. `mid_block.attentions.0 linear`.
+    The block comes from the weight's name, or (for exported names like `onnx::MatMul_12`) from the
+    name of the node that reads it."""
+    readers: Dict[str, str] = {}
+    for node in model.graph.node:
+        for name in node.input:
+            readers.setdefault(name, node.name)
+    groups: Dict[str, List[str]] = {}
+    for name in sorted(kinds):
+        path = name if not name.startswith("onnx::") else readers.get(name, name)
+        parts = [p for p in path.replace("/", ".").split(".") if p]
+        for prefix in ("unet", "movq", "decoder", "text_encoder", "text_model"):
+            if parts and parts[0] == prefix:
+                parts = parts[1:]
+        if parts and parts[0] in ("down_blocks", "up_blocks"):
+            block = ".".join(parts[:2])
+        elif parts and parts[0] == "mid_block":
+            block = ".".join(parts[:3])
+        else:
+            block = parts[0] if parts else name
+        groups.setdefault(f"{block} {kinds[name]}", []).append(name)
+    return groups
 
 
-def plans_after(start: Plans, steps, k: int) -> Plans:
-    plans = {c: dict(p) for c, p in start.items()}
-    for component, name, bits in steps[:k]:
-        plans[component][name] = bits
-    return plans
+def lower(bits: int, kind: str) -> Optional[int]:
+    rungs = RUNGS[kind]
+    return rungs[rungs.index(bits) + 1] if bits in rungs and rungs.index(bits) + 1 < len(rungs) else None
 
 
-def build_set(fp32_dir: Path, out_dir: Path, plans: Plans) -> dict:
-    """The searched set in out_dir: the fp32 set's required components, graphs quantised by plan."""
+def preset_plans(kinds_of: Dict[str, Dict[str, str]], bits_by_kind: Dict[str, int], small_of: Dict[str, set]) -> Plans:
+    """A preset's bits per kind as a plan, the weights too small to quantise at 16 bits (float16 at
+    rest, as the fp16 preset stores them; the presets leave them float32)."""
+    return {
+        c: {**{name: 16 for name in small_of[c]}, **{name: bits_by_kind[kind] for name, kind in kinds.items()}}
+        for c, kinds in kinds_of.items()
+    }
+
+
+def build_set(fp32_dir: Path, out_dir: Path, plans: Optional[Plans], precision: str = "searched") -> dict:
+    """The set in out_dir: the fp32 set's required components, graphs quantised by plan (or, with
+    plans None, at a preset precision)."""
     manifest = json.loads((fp32_dir / "manifest.json").read_text(encoding="utf-8"))
     if out_dir.exists():
         shutil.rmtree(out_dir)
@@ -188,27 +224,27 @@ def build_set(fp32_dir: Path, out_dir: Path, plans: Plans) -> dict:
             components[cid] = component
             continue
         graph = onnx.load(str(fp32_dir / f"{cid}.onnx"))
-        graph, info = P.convert(graph, "searched", cid, plans.get(cid, {}))
+        graph, info = P.convert(graph, precision, cid, None if plans is None else plans.get(cid, {}))
         shard = max(1 << 20, max((f["bytes"] for f in component["files"][1:]), default=1 << 20))
         graph_path, shards = save_graph(graph, out_dir, cid, shard)
         entry = {k: v for k, v in component.items() if k not in ("files", "check", "precision", "requiredFeatures")}
         files = [(graph_path, "graph")] + [(s, "external-data") for s in shards]
         components[cid] = {
             "kind": "onnx",
-            "precision": "searched",
-            "requiredFeatures": [],
+            "precision": info["precision"],
+            "requiredFeatures": info["required_features"],
             "files": [
                 {"path": p.relative_to(out_dir).as_posix(), "bytes": p.stat().st_size, "sha256": sha256_file(p), "role": r}
                 for p, r in files
             ],
-            "plan": info["plan"],
+            **({"plan": info["plan"]} if "plan" in info else {}),
             **{k: v for k, v in entry.items() if k not in ("kind",)},
         }
     manifest["components"] = components
     manifest.pop("quality", None)
     manifest.pop("variants", None)
     manifest["dims"].pop("depthImageSize", None)  # the depth estimator is optional, left out
-    manifest["modelId"] = f"{manifest['modelId']}-searched"[:100]
+    manifest["modelId"] = f"{manifest['modelId']}-{precision}"[:100]
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     chunk_hashes.add_chunk_hashes(out_dir / "manifest.json")
     return json.loads((out_dir / "manifest.json").read_text(encoding="utf-8"))
@@ -218,12 +254,48 @@ def text_to_image_bytes(manifest: dict) -> int:
     return sum(f["bytes"] for c in manifest["components"].values() if not c["optional"] for f in c["files"])
 
 
+class Prober:
+    """Builds and measures plans, each plan once (a cache by plan), counting the search's probes."""
+
+    def __init__(self, fp32_dir: Path, work: Path, pipes: "Q.TorchPipelines", settings: dict, log: Callable[[str], None]):
+        self.fp32_dir, self.work, self.pipes, self.settings, self.log = fp32_dir, work, pipes, settings, log
+        self.cache: Dict[tuple, dict] = {}
+        self.records: List[dict] = []
+        # Each measurement's first calibration run (pictures, not JSON): the answer's sample pictures.
+        self.firsts: Dict[int, dict] = {}
+
+    @staticmethod
+    def key(plans: Plans) -> tuple:
+        return tuple(sorted((c, n, b) for c, p in plans.items() for n, b in p.items()))
+
+    def measure(self, plans: Optional[Plans], what: str, precision: str = "searched", settings: Optional[dict] = None) -> dict:
+        if settings == self.settings:
+            settings = None  # the search calibration is the full one: a probe's figure is the answer's
+        key = (precision, settings is not None, self.key(plans or {}))
+        if key in self.cache:
+            return self.cache[key]
+        t = time.time()
+        built = build_set(self.fp32_dir, self.work, plans, precision)
+        measured = Q.measure(self.work, self.pipes, log=lambda _: None, **(settings or self.settings))
+        figure = measured["quality"]
+        record = {"what": what, "bytes": text_to_image_bytes(built), "quality": figure, "seconds": round(time.time() - t, 1)}
+        self.firsts[id(record)] = measured["first"]
+        if settings is None:
+            self.records.append(record)
+        self.cache[key] = record
+        self.log(f"  {'probe' if settings is None else 'full '} {len(self.records):3d} {what[:60]:<60} {record['bytes'] / 1e6:7.3f} MB, PSNR {figure['psnr']:6.2f} dB")
+        return record
+
+
 def search(
     fp32_dir: Path,
     out_dir: Path,
     target: float,
     pipes: "Q.TorchPipelines",
     settings: dict,
+    search_settings: dict,
+    max_probes: int = DEFAULT_MAX_PROBES,
+    compare_presets: bool = True,
     log: Callable[[str], None] = print,
 ) -> dict:
     started = time.time()
@@ -231,61 +303,187 @@ def search(
     precisions = {c["precision"] for c in manifest["components"].values() if c["kind"] == "onnx"}
     if precisions != {"fp32"}:
         raise SystemExit(f"{fp32_dir}: the search starts from an fp32 set, this one is {sorted(precisions)}")
-    errors, sizes, kinds_of = sensitivity(fp32_dir, manifest["dims"], log)
+    errors, sizes, kinds_of, models = sensitivity(fp32_dir, manifest["dims"], log)
     sensitivity_s = time.time() - started
-    start, steps = ladder(errors, sizes, kinds_of)
-    probes: Dict[int, dict] = {}
-    firsts: Dict[int, dict] = {}  # each probe's first calibration run: the chosen one's sample pictures
-
-    def probe(k: int) -> dict:
-        if k not in probes:
-            t = time.time()
-            built = build_set(fp32_dir, out_dir, plans_after(start, steps, k))
-            measured = Q.measure(out_dir, pipes, log=lambda _: None, **settings)
-            figure, firsts[k] = measured["quality"], measured["first"]
-            probes[k] = {"steps": k, "bytes": text_to_image_bytes(built), "quality": figure, "seconds": round(time.time() - t, 1)}
-            log(f"  probe {k:4d}/{len(steps)} steps: {probes[k]['bytes'] / 1e6:7.3f} MB, PSNR {figure['psnr']:6.2f} dB")
-        return probes[k]
-
-    if probe(len(steps))["quality"]["psnr"] < target:
-        raise SystemExit(
-            f"target {target} dB is out of reach: every weight at its highest searched bits gives "
-            f"{probes[len(steps)]['quality']['psnr']:.2f} dB"
-        )
-    lo, hi = -1, len(steps)  # probe(lo) fails (or lo = -1), probe(hi) holds
-    if probe(0)["quality"]["psnr"] >= target:
-        hi = 0
-    else:
-        lo = 0
-    while hi - lo > 1:
-        mid = (lo + hi) // 2
-        if probe(mid)["quality"]["psnr"] >= target:
-            hi = mid
-        else:
-            lo = mid
-    chosen = probe(hi)
-    plans = plans_after(start, steps, hi)
-    build_set(fp32_dir, out_dir, plans)  # the last probe built may have been another
-    Q.record(out_dir, {"quality": chosen["quality"], "first": firsts[hi]}, log)
-    seconds = round(time.time() - started, 1)
-    report = {
-        "targetPsnr": target,
-        "chosen": chosen,
-        "probes": [probes[k] for k in sorted(probes)],
-        "steps": len(steps),
-        "weights": {c: len(k) for c, k in kinds_of.items()},
-        "sensitivitySeconds": round(sensitivity_s, 1),
-        "seconds": seconds,
-        "calibration": {k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in settings.items()},
-        "plans": plans,
-        "ladder": [list(step) for step in steps],
-    }
+    with tempfile.TemporaryDirectory(prefix="kandinsky-search-") as tmp:
+        prober = Prober(fp32_dir, Path(tmp) / "set", pipes, search_settings, log)
+        report = _search(prober, target, settings, errors, sizes, kinds_of, models, max_probes, compare_presets, log)
+    plans, first = report.pop("_plans"), report.pop("_first")
+    build_set(fp32_dir, out_dir, plans)
+    # The figure, with the answer's first calibration run saved beside it as the sample pictures.
+    Q.record(out_dir, {"quality": report["chosen"]["quality"], "first": first}, log)
+    report["sensitivitySeconds"] = round(sensitivity_s, 1)
+    report["seconds"] = round(time.time() - started, 1)
+    report["plans"] = plans
     (out_dir / "search.json").write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    chosen = report["chosen"]
     log(
-        f"searched: {chosen['bytes'] / 1e6:.3f} MB, PSNR {chosen['quality']['psnr']:.2f} dB >= {target} dB "
-        f"({len(probes)} probes, {seconds} s, sensitivity {sensitivity_s:.1f} s)"
+        f"searched: {chosen['bytes'] / 1e6:.3f} MB, PSNR {chosen['quality']['psnr']:.2f} dB (target {target} dB, full "
+        f"calibration; {len(report['probes'])} probes, {report['seconds']} s, sensitivity {sensitivity_s:.1f} s)"
     )
     return report
+
+
+def _search(prober: Prober, target, settings, errors, sizes, kinds_of, models, max_probes, compare_presets, log) -> dict:
+    holds = lambda record: record["quality"]["psnr"] >= target  # noqa: E731
+    small_of = {c: P.small_weights(m) for c, m in models.items()}
+    all16 = preset_plans(kinds_of, PLAN_PRESETS["all16"], small_of)
+    top = prober.measure(all16, "all weights at 16 bits")
+    if not holds(top):
+        raise SystemExit(f"target {target} dB is out of reach: every weight at 16 bits gives {top['quality']['psnr']:.2f} dB")
+
+    # Per-graph amplification: one graph at 8 bits, the others at 16.
+    amplification: Dict[str, dict] = {}
+    mse = lambda record: 255.0**2 * 10 ** (-record["quality"]["psnr"] / 10)  # noqa: E731
+    for component in COMPONENTS:
+        if not kinds_of[component]:
+            continue
+        plans = {c: dict(p) for c, p in all16.items()}
+        plans[component].update({n: 8 for n in kinds_of[component]})
+        record = prober.measure(plans, f"{component} at 8 bits, the rest at 16")
+        added = max(mse(record) - mse(top), 1e-12)
+        amplification[component] = {
+            "psnr": record["quality"]["psnr"],
+            "bytes": record["bytes"],
+            "sensitivity": sum(errors[component].values()),
+            "msePerSensitivity": added / max(sum(errors[component].values()), 1e-30),
+        }
+
+    # The start: the smallest plan preset that holds.
+    presets = {"all16": top}
+    start_name, start = "all16", all16
+    for name in ("int4", "int4c6", "int8"):
+        plans = preset_plans(kinds_of, PLAN_PRESETS[name], small_of)
+        presets[name] = prober.measure(plans, f"{name} as a plan (small weights at 16)")
+        if holds(presets[name]):
+            start_name, start = name, plans
+            break
+
+    # Units: whole graphs, their groups, single weights.
+    groups = {c: weight_groups(c, models[c], kinds_of[c]) for c in COMPONENTS}
+
+    def estimate(unit: Tuple[str, Tuple[str, ...]], plans: Plans) -> Tuple[float, float]:
+        """(bytes saved, end-to-end squared error added) of lowering the unit one rung."""
+        component, names = unit
+        saved = added = 0.0
+        for name in names:
+            bits = plans[component][name]
+            nxt = lower(bits, kinds_of[component][name])
+            if nxt is None or frozen.get((component, name)) == bits:
+                continue
+            saved += sizes[component][name] * (BYTES_PER_PARAMETER[bits] - BYTES_PER_PARAMETER[nxt])
+            added += errors[component][name] * (ERROR_FACTOR[nxt] - ERROR_FACTOR[bits])
+        return saved, added * amplification.get(component, {}).get("msePerSensitivity", 1.0)
+
+    def lowered(unit, plans: Plans) -> Plans:
+        component, names = unit
+        out = {c: dict(p) for c, p in plans.items()}
+        for name in names:
+            bits = plans[component][name]
+            nxt = lower(bits, kinds_of[component][name])
+            if nxt is not None and frozen.get((component, name)) != bits:
+                out[component][name] = nxt
+        return out
+
+    def children(unit) -> List[Tuple[str, Tuple[str, ...]]]:
+        component, names = unit
+        if len(names) == 1:
+            return []
+        inside = [tuple(g) for g in groups[component].values() if set(g) <= set(names)]
+        if len(inside) <= 1:  # a group: its weights
+            inside = [(n,) for n in names]
+        return [(component, g) for g in inside]
+
+    mse_target = 255.0**2 * 10 ** (-target / 10)
+    frozen: Dict[Weight, int] = {}  # a single weight refused below these bits
+    plans = start
+    kept: List[dict] = [{"move": f"start: {start_name}", "bytes": presets[start_name]["bytes"], "quality": presets[start_name]["quality"], "plans": plans}]
+    queue = [(c, tuple(sorted(kinds_of[c]))) for c in COMPONENTS if kinds_of[c]]
+    stopped = "no move left"
+    while queue:
+        # Within the error left to the target, the move that saves most; where none fits, the one
+        # that saves most per error (probes cost the same, whatever they save).
+        headroom = mse_target - mse(kept[-1])
+        scored = []
+        for unit in queue:
+            saved, added = estimate(unit, plans)
+            if saved > 0:
+                scored.append((added <= headroom, saved if added <= headroom else saved / max(added, 1e-30), unit))
+        if not scored:
+            break
+        scored.sort(key=lambda s: (not s[0], -s[1]))
+        unit = scored[0][2]
+        queue.remove(unit)
+        if len(prober.records) >= max_probes:
+            stopped = f"--max-probes {max_probes} reached"
+            break
+        component, names = unit
+        label = f"{component}: {names[0] if len(names) == 1 else next((g for g, ws in groups[component].items() if tuple(ws) == names), f'{len(names)} weights')}"
+        candidate = lowered(unit, plans)
+        record = prober.measure(candidate, f"lower {label}")
+        if holds(record):
+            plans = candidate
+            kept.append({"move": f"lower {label}", "bytes": record["bytes"], "quality": record["quality"], "plans": plans})
+            queue.append(unit)
+        elif len(names) == 1:
+            frozen[(component, names[0])] = plans[component][names[0]]
+        else:
+            queue.extend(children(unit))
+    log(f"  descent: {len(kept) - 1} moves kept, {len(prober.records)} probes ({stopped})")
+
+    # The answer on the full calibration: the newest kept plan if it holds; else bisection over the
+    # kept plans for a later one that holds (every answer is measured; the start must hold).
+    full = lambda k: prober.measure(kept[k]["plans"], f"full: {kept[k]['move']}", settings=settings)  # noqa: E731
+    last = len(kept) - 1
+    if holds(full(last)):
+        at = last
+    else:
+        if not holds(full(0)):
+            raise SystemExit(
+                f"the start ({start_name}) reaches {target} dB on the search calibration, "
+                f"{full(0)['quality']['psnr']:.2f} dB on the full one: widen --search-prompts / --search-seeds"
+            )
+        lo, hi = 0, last  # full(lo) holds, full(hi) does not
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            lo, hi = (mid, hi) if holds(full(mid)) else (lo, mid)
+        at = lo
+        log(
+            f"  kept step {last} gives {full(last)['quality']['psnr']:.2f} dB < {target} dB on the full calibration: "
+            f"fell back to kept step {at} of {last}"
+        )
+    fell_back = last - at
+    chosen = {"move": kept[at]["move"], "bytes": full(at)["bytes"], "quality": full(at)["quality"], "plans": kept[at]["plans"]}
+    first = prober.firsts[id(full(at))]
+    # The presets as the export tool writes them (fp16 is no plan: its activations are float16 too).
+    full_presets = {}
+    for name in ("int4", "int4c6", "int8", "fp16") if compare_presets else ():
+        full_presets[name] = prober.measure(None, f"full: preset {name}", precision=name, settings=settings)
+    meeting = [(r["bytes"], n) for n, r in full_presets.items() if holds(r)]
+    bound = min(meeting) if meeting else None
+    if bound is not None and chosen["bytes"] > bound[0]:
+        log(f"  warning: the searched set ({chosen['bytes']} B) is larger than the {bound[1]} preset ({bound[0]} B), which also holds")
+    plans = chosen.pop("plans")
+    return {
+        "_plans": plans,
+        "_first": first,
+        "targetPsnr": target,
+        "chosen": chosen,
+        "fellBack": fell_back,
+        "stopped": stopped,
+        "start": start_name,
+        "amplification": amplification,
+        "presets": {n: {"bytes": r["bytes"], "quality": r["quality"]} for n, r in presets.items()},
+        "presetsFull": {n: {"bytes": r["bytes"], "quality": r["quality"]} for n, r in full_presets.items()},
+        "smallestPresetHolding": None if bound is None else {"name": bound[1], "bytes": bound[0]},
+        "probes": prober.records,
+        "kept": [{k: v for k, v in step.items() if k != "plans"} for step in kept],
+        "weights": {c: len(k) for c, k in kinds_of.items()},
+        "groups": {c: len(g) for c, g in groups.items()},
+        "maxProbes": max_probes,
+        "calibration": {k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in settings.items()},
+        "searchCalibration": {k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in prober.settings.items()},
+    }
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -299,10 +497,27 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--realistic", action="store_true", help="the -realistic random weights (realistic_weights.py)")
     parser.add_argument("--target-psnr", type=float, default=DEFAULT_TARGET_PSNR, help=f"dB (default {DEFAULT_TARGET_PSNR})")
     parser.add_argument("--out", type=Path, required=True, help="where the searched set goes (replaced)")
+    parser.add_argument(
+        "--max-probes", type=int, default=DEFAULT_MAX_PROBES,
+        help=f"builds measured on the search calibration, at most (default {DEFAULT_MAX_PROBES}); the first ones, "
+        "always run, are all weights at 16 bits, each graph at 8 and the plan presets up to the first that holds",
+    )
+    parser.add_argument(
+        "--search-prompts", nargs="+", help="a cheaper calibration for the probes: these prompts (default: the calibration's)"
+    )
+    parser.add_argument("--search-seeds", nargs="+", type=int, help="... and these seeds (default: the calibration's)")
+    parser.add_argument(
+        "--no-presets", dest="compare_presets", action="store_false",
+        help="skip measuring the presets fp16, int8, int4c6, int4 on the calibration for comparison",
+    )
     Q.add_arguments(parser)
     args = parser.parse_args(argv)
     if not 0 < args.target_psnr <= Q.PSNR_CAP:
         parser.error(f"--target-psnr must be above 0 and at most {Q.PSNR_CAP} dB, got {args.target_psnr}")
+    if args.max_probes < 1:
+        parser.error(f"--max-probes must be at least 1, got {args.max_probes}")
+    if args.prior is not None and args.decoder is None:
+        parser.error("--prior needs --decoder")
     if args.out.resolve() == args.set.resolve():
         parser.error("--out must not be the fp32 set")
     import torch
@@ -313,7 +528,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     else:
         pipes = Q.TorchPipelines.tiny(args.set / "tokenizer", "full" if args.full_size else "tiny", args.realistic)
     settings = Q.settings_from(args, full=args.full_size or args.prior is not None)
-    search(args.set, args.out, args.target_psnr, pipes, settings)
+    search_settings = dict(settings, prompts=args.search_prompts or settings["prompts"], seeds=args.search_seeds or settings["seeds"])
+    search(args.set, args.out, args.target_psnr, pipes, settings, search_settings, args.max_probes, args.compare_presets)
 
 
 if __name__ == "__main__":
