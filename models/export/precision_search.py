@@ -489,12 +489,7 @@ def _search(prober: Prober, target, settings, errors, sizes, kinds_of, models, m
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description="Per-weight precision search to an end-to-end PSNR target")
     parser.add_argument("set", type=Path, help="an exported fp32 set (manifest.json beside its graphs)")
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--tiny", action="store_true", help="the tiny random weights")
-    source.add_argument("--full-size", action="store_true", help="the full-size random weights")
-    source.add_argument("--prior", type=Path, help="diffusers folder of kandinsky-2-2-prior (with --decoder)")
-    parser.add_argument("--decoder", type=Path)
-    parser.add_argument("--realistic", action="store_true", help="the -realistic random weights (realistic_weights.py)")
+    Q.add_weights_arguments(parser)
     parser.add_argument("--target-psnr", type=float, default=DEFAULT_TARGET_PSNR, help=f"dB (default {DEFAULT_TARGET_PSNR})")
     parser.add_argument("--out", type=Path, required=True, help="where the searched set goes (replaced)")
     parser.add_argument(
@@ -516,17 +511,9 @@ def main(argv: Optional[List[str]] = None) -> None:
         parser.error(f"--target-psnr must be above 0 and at most {Q.PSNR_CAP} dB, got {args.target_psnr}")
     if args.max_probes < 1:
         parser.error(f"--max-probes must be at least 1, got {args.max_probes}")
-    if args.prior is not None and args.decoder is None:
-        parser.error("--prior needs --decoder")
     if args.out.resolve() == args.set.resolve():
         parser.error("--out must not be the fp32 set")
-    import torch
-
-    torch.set_num_threads(1)
-    if args.prior is not None:
-        pipes = Q.TorchPipelines.pretrained(args.prior, args.decoder)
-    else:
-        pipes = Q.TorchPipelines.tiny(args.set / "tokenizer", "full" if args.full_size else "tiny", args.realistic)
+    pipes = Q.torch_pipelines_from(args, parser)
     settings = Q.settings_from(args, full=args.full_size or args.prior is not None)
     search_settings = dict(settings, prompts=args.search_prompts or settings["prompts"], seeds=args.search_seeds or settings["seeds"])
     search(args.set, args.out, args.target_psnr, pipes, settings, search_settings, args.max_probes, args.compare_presets)

@@ -334,9 +334,8 @@ def settings_from(args, full: bool) -> dict:
     }
 
 
-def main(argv: Optional[List[str]] = None) -> None:
-    parser = argparse.ArgumentParser(description="End-to-end quality of an exported set against fp32 torch")
-    parser.add_argument("set", type=Path, help="the exported set's folder (manifest.json beside its files)")
+def add_weights_arguments(parser: argparse.ArgumentParser) -> None:
+    """The torch side's weights: the random ones a set was exported from, or diffusers folders."""
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--tiny", action="store_true", help="the tiny random weights (--tiny-random, --random-weights tiny)")
     source.add_argument("--full-size", action="store_true", help="the full-size random weights (--random-weights full-size)")
@@ -345,19 +344,29 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument(
         "--realistic", action="store_true", help="with --tiny / --full-size: the -realistic random weights (realistic_weights.py)"
     )
-    parser.add_argument("--write", action="store_true", help="record the figure in the set's manifest.json")
-    parser.add_argument("--json", type=Path, help="also write the figure and timings to this file")
-    add_arguments(parser)
-    args = parser.parse_args(argv)
+
+
+def torch_pipelines_from(args: argparse.Namespace, parser: argparse.ArgumentParser) -> "TorchPipelines":
+    """The fp32 torch pipelines add_weights_arguments' flags name (one thread: steady timings)."""
     if args.prior is not None and args.decoder is None:
         parser.error("--prior needs --decoder")
     import torch
 
     torch.set_num_threads(1)
     if args.prior is not None:
-        pipes = TorchPipelines.pretrained(args.prior, args.decoder)
-    else:
-        pipes = TorchPipelines.tiny(args.set / "tokenizer", "full" if args.full_size else "tiny", args.realistic)
+        return TorchPipelines.pretrained(args.prior, args.decoder)
+    return TorchPipelines.tiny(args.set / "tokenizer", "full" if args.full_size else "tiny", args.realistic)
+
+
+def main(argv: Optional[List[str]] = None) -> None:
+    parser = argparse.ArgumentParser(description="End-to-end quality of an exported set against fp32 torch")
+    parser.add_argument("set", type=Path, help="the exported set's folder (manifest.json beside its files)")
+    add_weights_arguments(parser)
+    parser.add_argument("--write", action="store_true", help="record the figure in the set's manifest.json")
+    parser.add_argument("--json", type=Path, help="also write the figure and timings to this file")
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    pipes = torch_pipelines_from(args, parser)
     settings = settings_from(args, full=args.full_size or args.prior is not None)
     started = time.time()
     result = measure(args.set, pipes, **settings)
