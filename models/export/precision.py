@@ -562,21 +562,29 @@ PLAN_BITS = (4, 6, 8, 16, 32)
 PLAN_BITS_BY_KIND = {"linear": (4, 8, 16, 32), "conv": (4, 6, 8, 16, 32), "gather": (8, 16, 32)}
 
 
-def weight_kinds(model: onnx.ModelProto) -> Dict[str, str]:
-    """{initializer name: 'linear' | 'conv' | 'gather'} of every weight a plan may name: the float32
-    initializers of >= MIN_QUANT_ELEMENTS that MatMul / Gemm / Conv / Gather read as their weight."""
+def _float_weights(model: onnx.ModelProto):
+    """(node, weight name, element count, whether it has the weight's axis) for every float32
+    initializer a MatMul / Gemm / Conv / Gather reads as its weight (WEIGHT_INPUTS)."""
     initializers = {i.name: i for i in model.graph.initializer}
-    kinds: Dict[str, str] = {}
     for node in model.graph.node:
         for k, name in enumerate(node.input):
             init = initializers.get(name)
-            if _weight_axis(node, k) is None or init is None or init.data_type != TensorProto.FLOAT:
+            axis = _weight_axis(node, k)
+            if axis is None or init is None or init.data_type != TensorProto.FLOAT:
                 continue
-            if int(np.prod(init.dims)) < MIN_QUANT_ELEMENTS or _weight_axis(node, k) >= len(init.dims):
-                continue
-            kind = {"MatMul": "linear", "Gemm": "linear", "Conv": "conv", "Gather": "gather"}[node.op_type]
-            if kinds.setdefault(name, kind) != kind:
-                raise ValueError(f"{name} is read both as a {kinds[name]} and a {kind} weight")
+            yield node, name, int(np.prod(init.dims)), axis < len(init.dims)
+
+
+def weight_kinds(model: onnx.ModelProto) -> Dict[str, str]:
+    """{initializer name: 'linear' | 'conv' | 'gather'} of every weight a plan may name: the float32
+    initializers of >= MIN_QUANT_ELEMENTS that MatMul / Gemm / Conv / Gather read as their weight."""
+    kinds: Dict[str, str] = {}
+    for node, name, elements, has_axis in _float_weights(model):
+        if elements < MIN_QUANT_ELEMENTS or not has_axis:
+            continue
+        kind = {"MatMul": "linear", "Gemm": "linear", "Conv": "conv", "Gather": "gather"}[node.op_type]
+        if kinds.setdefault(name, kind) != kind:
+            raise ValueError(f"{name} is read both as a {kinds[name]} and a {kind} weight")
     return kinds
 
 
@@ -585,16 +593,7 @@ def small_weights(model: onnx.ModelProto) -> Set[str]:
     to quantise (< MIN_QUANT_ELEMENTS): a plan may store them as float16 (16) or leave them (32).
     On the tiny sets they are a large share of the bytes (the tiny text encoder's 32 x 32 linears);
     at full size, a few hundred kilobytes."""
-    initializers = {i.name: i for i in model.graph.initializer}
-    small: Set[str] = set()
-    for node in model.graph.node:
-        for k, name in enumerate(node.input):
-            init = initializers.get(name)
-            if _weight_axis(node, k) is None or init is None or init.data_type != TensorProto.FLOAT:
-                continue
-            if int(np.prod(init.dims)) < MIN_QUANT_ELEMENTS:
-                small.add(name)
-    return small
+    return {name for _, name, elements, _ in _float_weights(model) if elements < MIN_QUANT_ELEMENTS}
 
 
 def quantize_plan(model: onnx.ModelProto, plan: Dict[str, int]) -> Tuple[onnx.ModelProto, Dict[str, int]]:
