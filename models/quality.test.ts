@@ -100,6 +100,52 @@ print(json.dumps({
     expect(int4c6.quality.psnr).toBeLessThan(fp32.quality.psnr);
   }, 900_000); // a hang guard, not a speed check: a loaded 2-core machine took 222 s
 
+  it('quality_table.py: one row per preset of the fp32 set, torch references computed once and reused from the cache', async () => {
+    const work = mkdtempSync(join(tmpdir(), 'kandinsky-quality-table-'));
+    try {
+      const cache = join(work, 'references');
+      const table = (name: string, precisions: string[]) =>
+        python(
+          ['quality_table.py', join(MODELS, 'fixtures', 'tiny'), '--tiny', '--json', join(work, name)]
+            .concat(['--precisions', ...precisions, '--pictures', join(work, 'pictures')])
+            .concat(['--quality-prompts', 'a red cat, 4k photo', '--quality-seeds', '0', '7'])
+            .concat(['--quality-reference-cache', cache]),
+        ).then(() => JSON.parse(readFileSync(join(work, name), 'utf8')) as Table);
+      interface Row {
+        readonly precision: string;
+        readonly bytes: number;
+        readonly quality: ManifestQuality;
+        readonly picturePsnr: number;
+      }
+      interface Table {
+        readonly referencesComputed: number;
+        readonly rows: readonly Row[];
+      }
+      const first = await table('first.json', ['fp32', 'int4c6']);
+      expect(first.referencesComputed).toBe(2); // two seeds, computed once for both rows
+      expect(first.rows.map((r) => r.precision)).toEqual(['fp32', 'int4c6']);
+      const [fp32, int4c6] = first.rows as [Row, Row];
+      expect(fp32.quality.psnr).toBeGreaterThan(60);
+      expect(int4c6.quality.psnr).toBeLessThan(fp32.quality.psnr);
+      expect(int4c6.bytes).toBeLessThan(fp32.bytes / 2);
+      expect(readdirSync(join(work, 'pictures')).sort()).toEqual(['set-fp32.png', 'set-int4c6.png']);
+      const picture = await decodePng(
+        new Uint8Array(readFileSync(join(work, 'pictures', 'set-int4c6.png'))),
+        nodeZlib,
+        1e7,
+      );
+      expect([picture.width, picture.height]).toEqual([64 + 4 + 64, 64]); // fp32 | gap | the set
+      // A second process reads the references from the cache and measures the same figures.
+      const again = await table('again.json', ['int4c6']);
+      expect(again.referencesComputed).toBe(0);
+      expect(again.rows[0]?.quality).toEqual(int4c6.quality);
+      // The preset is built in the work folder and deleted after its row.
+      expect(readdirSync(work).sort()).toEqual(['again.json', 'first.json', 'pictures', 'references']);
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  }, 900_000); // a hang guard, not a speed check
+
   it('--write saves the first run’s pictures beside the manifest and records them as quality.sample', async () => {
     const work = mkdtempSync(join(tmpdir(), 'kandinsky-quality-sample-'));
     try {

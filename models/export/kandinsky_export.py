@@ -281,12 +281,7 @@ def export_set(args) -> None:
 
 def record_quality(args, out_dir: Path) -> None:
     """`--quality`: the set's end-to-end figure against the fp32 torch pipeline, into its manifest."""
-    if args.size == "pretrained":
-        pipes = quality_tools.TorchPipelines.pretrained(args.prior, args.decoder)
-    else:
-        pipes = quality_tools.TorchPipelines.tiny(
-            out_dir / "tokenizer", "full" if args.size == "full" else "tiny", getattr(args, "realistic", False)
-        )
+    pipes = quality_tools.export_pipelines(args, out_dir)
     print("measuring end-to-end quality (the set's graphs on the CLI against fp32 diffusers)", flush=True)
     started = time.time()
     result = quality_tools.measure(out_dir, pipes, **quality_tools.settings_from(args, full=args.size in ("full", "pretrained")))
@@ -531,12 +526,7 @@ def export_searched(parser: argparse.ArgumentParser, args) -> None:
         fp32 = argparse.Namespace(**vars(args))
         fp32.precision, fp32.out, fp32.components, fp32.quality, fp32.check = "fp32", Path(work), SEARCHED_COMPONENTS, False, False
         export_set(fp32)
-        if args.size == "pretrained":
-            pipes = quality_tools.TorchPipelines.pretrained(args.prior, args.decoder)
-        else:
-            full = args.size == "full"
-            realistic = getattr(args, "realistic", False)
-            pipes = quality_tools.TorchPipelines.tiny(Path(work) / "tokenizer", "full" if full else "tiny", realistic)
+        pipes = quality_tools.export_pipelines(args, Path(work))
         settings = quality_tools.settings_from(args, full=args.size in ("full", "pretrained"))
         precision_search.search(Path(work), out_dir, target, pipes, settings, settings, max_probes)
 

@@ -127,17 +127,17 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
 # ---------------------------------------------------------------------------------------------
 
 
-def run_engine(set_dir: Path, prompt: str, seed: int, steps: int, prior_steps: int, size: int, work: Path):
+def run_engine(set_dir: Path, prompt: str, seed: int, steps: int, prior_steps: int, size: int, work: Path, threads: int = 1):
     """The set's graphs through the shipped CLI: (8-bit picture H×W×3, image embedding)."""
     from PIL import Image
 
     if not CLI.is_file():
         raise SystemExit(f"{CLI} is missing: build the CLI first (npm run generate -- --help builds it)")
-    out, embeds = work / f"engine-{seed}.png", work / f"engine-{seed}.json"
+    out, embeds = work / "engine.png", work / "engine.json"
     command = [
         "node", str(CLI), "--model", str(set_dir), "--prompt", prompt, "--seed", str(seed),
         "--size", f"{size}x{size}", "--steps", str(steps), "--prior-steps", str(prior_steps),
-        "--guidance", "4", "--prior-guidance", "4", "--threads", "1", "--out", str(out), "--embeds-out", str(embeds),
+        "--guidance", "4", "--prior-guidance", "4", "--threads", str(threads), "--out", str(out), "--embeds-out", str(embeds),
     ]
     done = subprocess.run(command, capture_output=True, text=True)
     if done.returncode != 0:
@@ -148,61 +148,115 @@ def run_engine(set_dir: Path, prompt: str, seed: int, steps: int, prior_steps: i
 
 
 class TorchPipelines:
-    """The fp32 diffusers pipelines of the checkpoints the set was exported from."""
+    """The fp32 diffusers pipelines of the checkpoints the set was exported from, built on the first
+    reference asked for (a run whose references are all cached loads no torch module) and kept until
+    `release()`. Each reference (picture, embedding) is kept per run (prompt, seed, steps, prior
+    steps, size): the torch side is deterministic, so a search's probes and a table's variants
+    compute it once. With `cache_dir` the references are also kept on disk, under `label` (which
+    weights), for the next process: one full-size fp32 reference costs minutes."""
 
-    def __init__(self, prior_pipe, decoder_pipe):
-        self.prior_pipe, self.decoder_pipe = prior_pipe, decoder_pipe
+    def __init__(self, build: Callable[[], tuple], label: str, cache_dir: Optional[Path] = None):
+        self._build, self.label, self.cache_dir = build, label, cache_dir
+        self._pipes: Optional[tuple] = None
+        self._references: Dict[tuple, tuple] = {}
+        self.computed = 0  # references computed by torch in this process (not read from a cache)
 
     @classmethod
-    def tiny(cls, tokenizer_dir: Path, size: str = "tiny", realistic: bool = False) -> "TorchPipelines":
+    def tiny(
+        cls, tokenizer_dir: Path, size: str = "tiny", realistic: bool = False, cache_dir: Optional[Path] = None
+    ) -> "TorchPipelines":
         """The seeded random modules of the tiny (or full-size) architecture, as exported (with
         realistic_weights.py's statistics where the set was exported with them)."""
-        from diffusers import KandinskyV22Pipeline, KandinskyV22PriorPipeline
 
-        from architectures import build_component
-        from recording import TinyModules
-        from tiny_tokenizer import load_reference_tokenizer
+        def build():
+            from diffusers import KandinskyV22Pipeline, KandinskyV22PriorPipeline
 
-        from realistic_weights import realistic as make_realistic
+            from architectures import build_component
+            from recording import TinyModules
+            from tiny_tokenizer import load_reference_tokenizer
 
-        def module(name: str):
-            built = build_component(name, size)
-            return make_realistic(built, f"{name}.") if realistic else built
+            from realistic_weights import realistic as make_realistic
 
-        modules = TinyModules(**{name: module(name) for name in ("text_encoder", "image_encoder", "prior", "unet", "movq")})
-        tokenizer = load_reference_tokenizer(tokenizer_dir)
-        return cls(
-            KandinskyV22PriorPipeline(**modules.prior_components(tokenizer)),
-            KandinskyV22Pipeline(**modules.decoder_components()),
-        )
+            def module(name: str):
+                built = build_component(name, size)
+                return make_realistic(built, f"{name}.") if realistic else built
+
+            names = ("text_encoder", "image_encoder", "prior", "unet", "movq")
+            modules = TinyModules(**{name: module(name) for name in names})
+            tokenizer = load_reference_tokenizer(tokenizer_dir)
+            return (
+                KandinskyV22PriorPipeline(**modules.prior_components(tokenizer)),
+                KandinskyV22Pipeline(**modules.decoder_components()),
+            )
+
+        return cls(build, f"random-{size}{'-realistic' if realistic else ''}", cache_dir)
 
     @classmethod
-    def pretrained(cls, prior_dir: Path, decoder_dir: Path) -> "TorchPipelines":
-        try:
-            import refenv_compat  # noqa: F401  (this project's machines: patches AddedToken, see TESTING.md)
-        except ImportError:
-            pass
-        import torch
-        from diffusers import KandinskyV22Pipeline, KandinskyV22PriorPipeline
+    def pretrained(cls, prior_dir: Path, decoder_dir: Path, cache_dir: Optional[Path] = None) -> "TorchPipelines":
+        def build():
+            try:
+                import refenv_compat  # noqa: F401  (this project's machines: patches AddedToken, see TESTING.md)
+            except ImportError:
+                pass
+            import torch
+            from diffusers import KandinskyV22Pipeline, KandinskyV22PriorPipeline
 
-        return cls(
-            KandinskyV22PriorPipeline.from_pretrained(prior_dir, torch_dtype=torch.float32),
-            KandinskyV22Pipeline.from_pretrained(decoder_dir, torch_dtype=torch.float32),
-        )
+            return (
+                KandinskyV22PriorPipeline.from_pretrained(prior_dir, torch_dtype=torch.float32),
+                KandinskyV22Pipeline.from_pretrained(decoder_dir, torch_dtype=torch.float32),
+            )
+
+        label = "pretrained-" + hashlib.sha256(f"{Path(prior_dir).resolve()}|{Path(decoder_dir).resolve()}".encode()).hexdigest()[:16]
+        return cls(build, label, cache_dir)
+
+    def release(self) -> None:
+        """Drops the torch modules (the references stay): the memory goes back before the next set loads."""
+        self._pipes = None
+        import gc
+
+        gc.collect()
+
+    def _cache_path(self, run: tuple) -> Optional[Path]:
+        if self.cache_dir is None:
+            return None
+        digest = hashlib.sha256(json.dumps([self.label, *run]).encode("utf-8")).hexdigest()[:24]
+        return self.cache_dir / f"{self.label}-{digest}.npz"
 
     def run(self, prompt: str, seed: int, steps: int, prior_steps: int, size: int):
         """(8-bit picture H×W×3, image embedding): prior then decoder on one generator."""
+        key = (prompt, seed, steps, prior_steps, size)
+        if key in self._references:
+            return self._references[key]
+        path = self._cache_path(key)
+        if path is not None and path.is_file():
+            with np.load(path) as stored:
+                reference = (stored["picture"], stored["embeds"])
+        else:
+            reference = self._compute(*key)
+            self.computed += 1
+            if path is not None:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                partial = path.with_suffix(".partial.npz")
+                np.savez(partial, picture=reference[0], embeds=reference[1])
+                partial.replace(path)
+        self._references[key] = reference
+        return reference
+
+    def _compute(self, prompt: str, seed: int, steps: int, prior_steps: int, size: int):
         import torch
 
-        for pipe in (self.prior_pipe, self.decoder_pipe):
+        if self._pipes is None:
+            self._pipes = self._build()
+        prior_pipe, decoder_pipe = self._pipes
+        for pipe in self._pipes:
             pipe.set_progress_bar_config(disable=True)
         generator = torch.Generator().manual_seed(seed)
         with torch.no_grad():
-            prior = self.prior_pipe(
+            prior = prior_pipe(
                 prompt=prompt, num_inference_steps=prior_steps, guidance_scale=4.0, generator=generator,
                 output_type="pt", return_dict=False,
             )
-            image = self.decoder_pipe(
+            image = decoder_pipe(
                 image_embeds=prior[0], negative_image_embeds=prior[1], width=size, height=size,
                 num_inference_steps=steps, guidance_scale=4.0, generator=generator, output_type="np",
             ).images
@@ -218,28 +272,32 @@ def measure(
     prior_steps: int = 10,
     size: int = 64,
     log: Callable[[str], None] = print,
+    threads: int = 1,
 ) -> dict:
     """The figure of the set in `set_dir` (its manifest's `quality`), the time each side took, and
-    under `first` the first run's prompt, seed and two 8-bit pictures (for `write_sample`; not JSON)."""
-    pairs, cosines = [], []
-    engine_s = torch_s = 0.0
+    under `first` the first run's prompt, seed and two 8-bit pictures (for `write_sample`; not JSON).
+    Every engine run comes first, then the torch references: the CLI's sessions and the torch
+    modules are never in memory together (at full size each holds 12 to 20 GB)."""
+    runs = [(prompt, seed) for prompt in prompts for seed in seeds]
+    engine_side = []
+    started = time.time()
     with tempfile.TemporaryDirectory(prefix="kandinsky-quality-") as tmp:
-        for prompt in prompts:
-            for seed in seeds:
-                started = time.time()
-                got, got_embeds = run_engine(set_dir, prompt, seed, steps, prior_steps, size, Path(tmp))
-                engine_s += time.time() - started
-                started = time.time()
-                want, want_embeds = torch_pipes.run(prompt, seed, steps, prior_steps, size)
-                torch_s += time.time() - started
-                if got.shape != want.shape:
-                    raise ValueError(f"picture sizes differ: engine {got.shape}, torch {want.shape}")
-                pairs.append((got, want))
-                cosines.append(cosine(got_embeds, want_embeds))
-                log(
-                    f"  {prompt[:40]!r:>44} seed {seed}: PSNR {psnr(got, want):6.2f} dB, SSIM {ssim(got, want):.4f}, "
-                    f"embedding cosine {cosines[-1]:.6f}"
-                )
+        for prompt, seed in runs:
+            engine_side.append(run_engine(set_dir, prompt, seed, steps, prior_steps, size, Path(tmp), threads))
+    engine_s = time.time() - started
+    started = time.time()
+    torch_side = [torch_pipes.run(prompt, seed, steps, prior_steps, size) for prompt, seed in runs]
+    torch_s = time.time() - started
+    pairs, cosines = [], []
+    for (prompt, seed), (got, got_embeds), (want, want_embeds) in zip(runs, engine_side, torch_side):
+        if got.shape != want.shape:
+            raise ValueError(f"picture sizes differ: engine {got.shape}, torch {want.shape}")
+        pairs.append((got, want))
+        cosines.append(cosine(got_embeds, want_embeds))
+        log(
+            f"  {prompt[:40]!r:>44} seed {seed}: PSNR {psnr(got, want):6.2f} dB, SSIM {ssim(got, want):.4f}, "
+            f"embedding cosine {cosines[-1]:.6f}"
+        )
     engine = np.stack([g for g, _ in pairs])
     reference = np.stack([w for _, w in pairs])
     figure = {
@@ -322,6 +380,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quality-steps", type=int, default=None, help="decoder steps (default 10; 25 full size)")
     parser.add_argument("--quality-prior-steps", type=int, default=None, help="prior steps (default 10; 25 full size)")
     parser.add_argument("--quality-size", type=int, default=None, help="picture side in pixels (default 64; 512 full size)")
+    parser.add_argument(
+        "--quality-threads", type=int, default=1, help="threads of the CLI and of torch (default 1: steady timings)"
+    )
+    parser.add_argument(
+        "--quality-reference-cache", type=Path,
+        help="keep the fp32 torch references (pictures, embeddings) in this folder and reuse them: a full-size "
+        "reference costs minutes; the files are named by the weights and the run (delete them when the "
+        "checkpoints change in place)",
+    )
 
 
 def settings_from(args, full: bool) -> dict:
@@ -331,6 +398,7 @@ def settings_from(args, full: bool) -> dict:
         "steps": args.quality_steps or (25 if full else 10),
         "prior_steps": args.quality_prior_steps or (25 if full else 10),
         "size": args.quality_size or (512 if full else 64),
+        "threads": args.quality_threads,
     }
 
 
@@ -347,15 +415,30 @@ def add_weights_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def torch_pipelines_from(args: argparse.Namespace, parser: argparse.ArgumentParser) -> "TorchPipelines":
-    """The fp32 torch pipelines add_weights_arguments' flags name (one thread: steady timings)."""
+    """The fp32 torch pipelines add_weights_arguments' flags name."""
     if args.prior is not None and args.decoder is None:
         parser.error("--prior needs --decoder")
+    if not 1 <= args.quality_threads <= 256:
+        parser.error(f"--quality-threads must be 1 to 256, got {args.quality_threads}")
     import torch
 
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.quality_threads)
+    cache = args.quality_reference_cache
     if args.prior is not None:
-        return TorchPipelines.pretrained(args.prior, args.decoder)
-    return TorchPipelines.tiny(args.set / "tokenizer", "full" if args.full_size else "tiny", args.realistic)
+        return TorchPipelines.pretrained(args.prior, args.decoder, cache)
+    return TorchPipelines.tiny(args.set / "tokenizer", "full" if args.full_size else "tiny", args.realistic, cache)
+
+
+def export_pipelines(args: argparse.Namespace, set_dir: Path) -> "TorchPipelines":
+    """The export tool's torch side: the checkpoints it read, or the random weights it exported."""
+    import torch
+
+    torch.set_num_threads(args.quality_threads)
+    cache = args.quality_reference_cache
+    if args.size == "pretrained":
+        return TorchPipelines.pretrained(args.prior, args.decoder, cache)
+    size = "full" if args.size == "full" else "tiny"
+    return TorchPipelines.tiny(set_dir / "tokenizer", size, getattr(args, "realistic", False), cache)
 
 
 def main(argv: Optional[List[str]] = None) -> None:
@@ -375,7 +458,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     print(
         f"{args.set}: PSNR {figure['psnr']:.2f} dB, SSIM {figure['ssim']:.4f}, embedding cosine "
         f"{figure['embeddingCosine']:.6f} ({result['runs']} runs, {result['seconds']} s: engine "
-        f"{result['engineSeconds']:.1f} s, torch {result['torchSeconds']:.1f} s)"
+        f"{result['engineSeconds']:.1f} s, torch {result['torchSeconds']:.1f} s, {pipes.computed} references computed)"
     )
     if args.write:
         result["quality"] = record(args.set, result)
