@@ -21,6 +21,8 @@ export function ModelManager({ model }: Props) {
   const { info, busy, error, notice, progress, missingBytes, wanted, precision, url } = model;
   const idle = model.ready && busy === null;
   const features = info?.features ?? [];
+  // The option in use: what the menu chose (auto's pick included) once the set reopened.
+  const inUse = info?.precision.options.find((o) => o.precision === info.precision.current);
 
   return (
     <section className="panel model-manager" aria-labelledby={ids.heading} data-slot="model-manager">
@@ -109,19 +111,15 @@ export function ModelManager({ model }: Props) {
             </label>{' '}
             <span className="detail">Using {info.precision.reason}</span>
           </p>
-          {(() => {
-            // The option in use: what the menu chose (auto's pick included) once the set reopened.
-            const current = info.precision.options.find((o) => o.precision === info.precision.current);
-            return current?.quality?.sample ? (
-              <QualityCompare
-                key={`${info.modelId}:${current.precision}`}
-                precision={current.precision}
-                quality={current.quality}
-                load={model.readQualitySample}
-                disabled={!model.ready}
-              />
-            ) : null;
-          })()}
+          {inUse?.quality?.sample && (
+            <QualityCompare
+              key={`${info.modelId}:${inUse.precision}`}
+              precision={inUse.precision}
+              quality={inUse.quality}
+              load={model.readQualitySample}
+              disabled={!model.ready}
+            />
+          )}
 
           <fieldset className="features">
             <legend>What to download</legend>
