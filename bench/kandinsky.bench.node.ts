@@ -7,6 +7,7 @@
  *
  *   npx vitest run --config bench/bench.config.node.ts bench/kandinsky.bench.node.ts
  *   BENCH_SECTIONS=overhead,cfg npx vitest run ...   # some sections; the others keep their last figures
+ *   BENCH_QUALITY_TABLE=models/quality/full-size-realistic.json ...   # quantization from that table
  *
  * Figures, not pass/fail. Sections that need what this machine lacks (the full-size random set in
  * models/.random-full/fp32, enough free memory, /usr/bin/chromium, the refenv Python) record why
@@ -25,7 +26,7 @@ import { measureCapture, measureWebGpuCfg, measureWebGpuLoop } from './capture-b
 import { measureCfg, measureOverhead } from './engine-timing.node';
 import { availableBytes } from './memory.node';
 import type { Probe } from './probes.probe.node';
-import { measureTinyQuality, quantizationSection } from './quantization.node';
+import { figuresFromTable, measureTinyQuality, quantizationSection } from './quantization.node';
 import { renderMarkdown } from './report.node';
 import { FULL_DIR, fullSet, fullSetPresent, midSet, midUnetExported, REPO, tinySet } from './sets.node';
 
@@ -269,8 +270,12 @@ it.runIf(wanted.has('quantization'))(
       return;
     }
     try {
-      const figures = await measureTinyQuality(REPO);
-      record('quantization', { ...quantizationSection(download.textToImage, figures, 'tiny-random') });
+      // BENCH_QUALITY_TABLE: a quality_table.py run's figures (full size: hours); else the tiny sets.
+      const table = process.env.BENCH_QUALITY_TABLE;
+      const { figures, weights } = table
+        ? figuresFromTable(table)
+        : { figures: await measureTinyQuality(REPO), weights: 'tiny-random' as const };
+      record('quantization', { ...quantizationSection(download.textToImage, figures, weights) });
     } catch (error) {
       record('quantization', skipped(`models/export/quality.py failed: ${String(error).slice(0, 500)}`));
     }

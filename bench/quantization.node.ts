@@ -28,9 +28,19 @@ export interface QuantizationRow {
   readonly embeddingCosine: number;
 }
 
+export type QualityWeights =
+  | 'tiny-random'
+  | 'tiny-realistic'
+  | 'full-size-random'
+  | 'full-size-realistic'
+  | 'pretrained';
+
 export interface QuantizationSection {
-  /** Where the figures come from: the tiny random-weight sets here (no real weights). */
-  readonly weights: 'tiny-random' | 'pretrained';
+  /**
+   * Where the figures come from: the tiny random-weight sets (measured by the bench itself), or
+   * the weights of a models/export/quality_table.py run (BENCH_QUALITY_TABLE); no real weights here.
+   */
+  readonly weights: QualityWeights;
   /** The calibration run behind every row (prompts × seeds, steps, picture side). */
   readonly calibration: Omit<ManifestQuality, 'psnr' | 'ssim' | 'embeddingCosine'>;
   readonly rows: readonly QuantizationRow[];
@@ -83,6 +93,27 @@ export function quantizationSection(
     default: chosen,
     defaultReason: decision.reason,
   };
+}
+
+/** A models/export/quality_table.py table: per row its precision and figure; which weights. */
+interface QualityTable {
+  readonly weights: QualityWeights;
+  readonly rows: readonly { readonly precision: Precision; readonly quality: ManifestQuality }[];
+}
+
+/**
+ * The figures of a quality_table.py run (its JSON, e.g. models/quality/full-size-realistic.json):
+ * a measurement made beforehand, hours at full size on a CPU, that the bench reports beside the
+ * real set's bytes instead of measuring the tiny sets.
+ */
+export function figuresFromTable(path: string): {
+  weights: QualityWeights;
+  figures: Partial<Record<Precision, ManifestQuality>>;
+} {
+  const table = JSON.parse(readFileSync(path, 'utf8')) as QualityTable;
+  const figures: Partial<Record<Precision, ManifestQuality>> = {};
+  for (const row of table.rows) figures[row.precision] = row.quality;
+  return { weights: table.weights, figures };
 }
 
 /** The tiny sets measured, by precision: committed fixtures, or `--random-weights tiny` exports. */

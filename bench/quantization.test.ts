@@ -4,13 +4,14 @@
  * The figures of the committed quantised fixtures are read from their manifests (what `--quality`
  * recorded), so the section's rows for them are the figures the app decides by.
  */
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { type ManifestQuality, parseManifest } from '../models/manifest';
 import { DEFAULT_TARGET_PSNR } from '../workers/precision';
-import { quantizationSection } from './quantization.node';
+import { figuresFromTable, quantizationSection } from './quantization.node';
 import { renderMarkdown } from './report.node';
 
 const REPO = fileURLToPath(new URL('..', import.meta.url));
@@ -70,6 +71,40 @@ describe('quantizationSection', () => {
       quantizationSection(REAL_BYTES, { fp32: { ...like(80), seeds: 1 }, int4 }, 'tiny-random'),
     ).toThrow(/another calibration run/);
     expect(() => quantizationSection({}, { int4 }, 'tiny-random')).toThrow(/no precision/);
+  });
+
+  it('reads a quality_table.py table: its weights and each row’s figure by precision', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kandinsky-quality-table-'));
+    try {
+      const path = join(dir, 'table.json');
+      const row = (precision: string, psnr: number) => ({
+        precision,
+        bytes: 1,
+        quality: like(psnr),
+        buildSeconds: 1,
+        engineSeconds: 1,
+        torchSeconds: 1,
+      });
+      writeFileSync(
+        path,
+        JSON.stringify({
+          set: 'x',
+          weights: 'full-size-realistic',
+          seconds: 3,
+          referencesComputed: 2,
+          rows: [row('int4c6', 31), row('fp32', 90)],
+        }),
+      );
+      const { figures, weights } = figuresFromTable(path);
+      expect(weights).toBe('full-size-realistic');
+      expect(Object.keys(figures).sort()).toEqual(['fp32', 'int4c6']);
+      const section = quantizationSection(REAL_BYTES, figures, weights);
+      expect(section.weights).toBe('full-size-realistic');
+      expect(section.default.variant).toBe('int4c6'); // 31 dB holds the target: the smallest that does
+      expect(section.default.bytes).toBe(REAL_BYTES.int4c6); // the real set's bytes, not the table's
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('results.md shows the section as a table with the default', () => {

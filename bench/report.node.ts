@@ -175,7 +175,7 @@ export function renderMarkdown(results: Json): string {
     out.push(`| **total** | ${presets.map((p) => `**${gb(totals[p])}**`).join(' | ')} |`);
     out.push(
       '',
-      'int4: MatMul/Gemm and Conv weights as 4-bit blocks of 32, float16 scales; int4c6: the same with Conv weights as 6-bit blocks (models/export/precision.py). The automatic choice (workers/precision.ts) opens the smallest download whose `--check` cosine recorded in the manifest is ≥ 0.999: int4c6 where the real weights hold it; on the tiny random set its UNets measure 0.994–0.997, so there it stays fp32/fp16.',
+      "int4: MatMul/Gemm and Conv weights as 4-bit blocks of 32, float16 scales; int4c6: the same with Conv weights as 6-bit blocks (models/export/precision.py). The automatic choice (workers/precision.ts) opens the smallest download whose recorded figures hold: the end-to-end PSNR of the export tool's `--quality` (≥ 30 dB) where the manifest has one, else the `--check` cosine (≥ 0.999); the next section has the measured figures.",
     );
   }
 

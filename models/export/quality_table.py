@@ -12,7 +12,9 @@ references are computed once and reused for every row (kept on disk with
 the torch modules are dropped before the next preset loads, since at full size the fp32 modules
 (about 20 GB) and a build beside them don't fit a 24 GB machine.
 
-The JSON has per row the precision, the text-to-image bytes of the built set, the figure
+The JSON names the weights (`weights`: tiny-random, tiny-realistic, full-size-random,
+full-size-realistic or pretrained; bench/quantization.node.ts reads it with BENCH_QUALITY_TABLE)
+and has per row the precision, the text-to-image bytes of the built set, the figure
 (psnr, ssim, embeddingCosine and the calibration) and the seconds the build and the runs took.
 With `--pictures`, each row's first calibration run is saved as one side-by-side PNG (fp32
 diffusers left, the set right), as in the README's tables.
@@ -74,6 +76,13 @@ def measure_row(fp32_dir: Path, precision: str, work: Path, pipes: Q.TorchPipeli
     }
 
 
+def weights_label(args: argparse.Namespace) -> str:
+    """Which weights the figures are of, as bench/results.json's quantization section names them."""
+    if args.prior is not None:
+        return "pretrained"
+    return ("full-size" if args.full_size else "tiny") + ("-realistic" if args.realistic else "-random")
+
+
 def main(argv: Optional[List[str]] = None) -> None:
     parser = argparse.ArgumentParser(description="Size against end-to-end quality for the precision presets of an fp32 set")
     parser.add_argument("set", type=Path, help="an exported fp32 set (manifest.json beside its graphs)")
@@ -104,7 +113,7 @@ def main(argv: Optional[List[str]] = None) -> None:
             f"{row['engineSeconds']} s, torch {row['torchSeconds']} s)",
             flush=True,
         )
-        table = {"set": str(args.set), "seconds": round(time.time() - started, 1), "referencesComputed": pipes.computed, "rows": rows}
+        table = {"set": str(args.set), "weights": weights_label(args), "seconds": round(time.time() - started, 1), "referencesComputed": pipes.computed, "rows": rows}
         args.json.write_text(json.dumps(table, indent=2) + "\n", encoding="utf-8")
     shutil.rmtree(work, ignore_errors=True)
 
