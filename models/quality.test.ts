@@ -54,13 +54,19 @@ async function measure(set: string, extra: string[]): Promise<Measured> {
 }
 
 describe.skipIf(skip !== null)('export/quality.py', () => {
-  it('PSNR and SSIM give the known answers: identical, a known error, constant pictures', async () => {
+  it('PSNR, SSIM and cosine give the known answers; a zero embedding is refused', async () => {
     const out = await python([
       '-c',
       `
 import json, math
 import numpy as np
-from quality import psnr, ssim, PSNR_CAP
+from quality import cosine, psnr, ssim, PSNR_CAP
+def zero_refused():
+    try:
+        cosine(np.ones(4), np.zeros(4))
+    except ValueError as error:
+        return str(error)
+    return None
 rng = np.random.default_rng(1)
 a = rng.integers(0, 256, (32, 40, 3)).astype(np.uint8)
 b = a.astype(np.int16); b[::2] += 4; b = np.clip(b, 0, 255).astype(np.uint8)
@@ -71,15 +77,20 @@ print(json.dumps({
   "psnr": psnr(a, b), "expected": 10 * math.log10(255 ** 2 / mse),
   "flat": ssim(c1, c2), "flatExpected": (2 * 100 * 140 + 2.55 ** 2) / (100 ** 2 + 140 ** 2 + 2.55 ** 2),
   "noise": ssim(a, rng.integers(0, 256, (32, 40, 3)).astype(np.uint8)),
+  "cosine": cosine(np.array([1.0, 0.0]), np.array([1.0, 1.0])),
+  "zero": zero_refused(),
 }))
 `,
     ]);
-    const r = JSON.parse(out) as Record<string, number | number[]>;
+    const r = JSON.parse(out) as Record<string, number | number[] | string | null>;
     expect(r.same).toEqual([r.cap, 1]);
     expect(r.psnr as number).toBeCloseTo(r.expected as number, 10);
     // Two constant pictures: the variance terms are C2/C2, SSIM is the luminance term alone.
     expect(r.flat as number).toBeCloseTo(r.flatExpected as number, 10);
     expect(Math.abs(r.noise as number)).toBeLessThan(0.1); // independent noise: no structure shared
+    expect(r.cosine as number).toBeCloseTo(Math.SQRT1_2, 12);
+    // A zero embedding (the prior's output lost) is an error, not a cosine of 0.
+    expect(r.zero).toMatch(/reference's image embedding is zero/);
   });
 
   it('the fp32 tiny set gives diffusers’ pictures; the int4c6 one what its manifest records', async () => {

@@ -328,13 +328,14 @@ def build_component(name: str, size: str, seed: int = 0) -> nn.Module:
         model = CLIPVisionModelWithProjection(CLIPVisionConfig(**sizes["image_encoder"], **EAGER))
     elif name == "prior":
         model = PriorTransformer(**sizes["prior"])
-        if size == "tiny":
-            # The tests zero clip_mean and set clip_std to one, which would make the prior's
-            # post-processing an identity and leave it untested. Give them seeded values.
-            g = torch.Generator().manual_seed(1234)
-            dim = model.clip_mean.shape[1]
-            model.clip_mean = nn.Parameter(0.1 * torch.randn(1, dim, generator=g))
-            model.clip_std = nn.Parameter(0.5 + torch.rand(1, dim, generator=g))
+        # diffusers' init leaves clip_mean and clip_std at zero (its tests set clip_std to one),
+        # which makes every image embedding zero and the prior and text encoder invisible in the
+        # picture; an identity would leave the post-processing untested. Seeded values at every
+        # size (until session 8 only the tiny sets had them: a full-size set's embedding was zero).
+        g = torch.Generator().manual_seed(1234)
+        dim = model.clip_mean.shape[1]
+        model.clip_mean = nn.Parameter(0.1 * torch.randn(1, dim, generator=g))
+        model.clip_std = nn.Parameter(0.5 + torch.rand(1, dim, generator=g))
     elif name in ("unet", "unet_inpaint", "unet_depth"):
         model = UNet2DConditionModel(**_unet_kwargs(sizes, name))
     elif name in ("movq", "movq_encoder", "movq_decoder"):

@@ -113,8 +113,15 @@ def ssim(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def cosine(a: np.ndarray, b: np.ndarray) -> float:
+    """Cosine of two embeddings. A zero one has no direction: that is an error, not a cosine of 0
+    (random weights whose prior post-processing scales by zero gave every embedding zero, and
+    the figure silently no longer saw the prior)."""
     x, y = a.ravel().astype(np.float64), b.ravel().astype(np.float64)
-    return float(x @ y / (np.linalg.norm(x) * np.linalg.norm(y) + 1e-30))
+    nx, ny = np.linalg.norm(x), np.linalg.norm(y)
+    if not (nx > 0 and ny > 0):
+        which = "the set's" if not nx > 0 else "the reference's"
+        raise ValueError(f"{which} image embedding is zero (or not finite): the prior's output does not reach the picture")
+    return float(x @ y / (nx * ny))
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:
