@@ -436,6 +436,29 @@ def torch_pipelines_from(args: argparse.Namespace, parser: argparse.ArgumentPars
     return TorchPipelines.tiny(args.set / "tokenizer", "full" if args.full_size else "tiny", args.realistic, cache)
 
 
+def reference_command(args: argparse.Namespace, cache: Path) -> List[str]:
+    """This script's command line that computes the torch references add_weights_arguments' and
+    add_arguments' flags in `args` name into `cache` and exits (`--references-only`): run as its own
+    process, the torch modules' memory goes back to the system when it ends."""
+    command = [sys.executable, str(HERE / "quality.py"), str(args.set)]
+    if args.prior is not None:
+        command += ["--prior", str(args.prior), "--decoder", str(args.decoder)]
+    else:
+        command += ["--full-size" if args.full_size else "--tiny"] + (["--realistic"] if args.realistic else [])
+    for flag, value in (("--quality-prompts", args.quality_prompts), ("--quality-seeds", args.quality_seeds)):
+        if value:
+            command += [flag, *map(str, value)]
+    for flag, value in (
+        ("--quality-steps", args.quality_steps),
+        ("--quality-prior-steps", args.quality_prior_steps),
+        ("--quality-size", args.quality_size),
+        ("--quality-threads", args.quality_threads),
+    ):
+        if value is not None:
+            command += [flag, str(value)]
+    return command + ["--quality-reference-cache", str(cache), "--references-only"]
+
+
 def export_pipelines(args: argparse.Namespace, set_dir: Path) -> "TorchPipelines":
     """The export tool's torch side: the checkpoints it read, or the random weights it exported."""
     import torch
@@ -454,10 +477,22 @@ def main(argv: Optional[List[str]] = None) -> None:
     add_weights_arguments(parser)
     parser.add_argument("--write", action="store_true", help="record the figure in the set's manifest.json")
     parser.add_argument("--json", type=Path, help="also write the figure and timings to this file")
+    parser.add_argument(
+        "--references-only", action="store_true",
+        help="compute the torch references into --quality-reference-cache and stop (no set is run)",
+    )
     add_arguments(parser)
     args = parser.parse_args(argv)
     pipes = torch_pipelines_from(args, parser)
     settings = settings_from(args, full=args.full_size or args.prior is not None)
+    if args.references_only:
+        if args.quality_reference_cache is None:
+            parser.error("--references-only needs --quality-reference-cache")
+        for prompt in settings["prompts"]:
+            for seed in settings["seeds"]:
+                pipes.run(prompt, seed, settings["steps"], settings["prior_steps"], settings["size"])
+        print(f"{pipes.computed} references computed into {args.quality_reference_cache}")
+        return
     started = time.time()
     result = measure(args.set, pipes, **settings)
     result["seconds"] = round(time.time() - started, 1)

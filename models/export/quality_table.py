@@ -7,10 +7,11 @@ Each preset is built from the fp32 set's graphs (precision_search.build_set: the
 components, as the searched sets are), measured end to end by quality.measure (the set's graphs on
 the shipped CLI against the fp32 torch pipeline, the same calibration for every row) and deleted
 before the next is built, so the disk holds the fp32 set and one preset at a time. The torch
-references are computed once and reused for every row (kept on disk with
-`--quality-reference-cache`, so a table interrupted at full size resumes without recomputing them);
-the torch modules are dropped before the next preset loads, since at full size the fp32 modules
-(about 20 GB) and a build beside them don't fit a 24 GB machine.
+references are computed once, first, by `quality.py --references-only` in a process of its own,
+and every row reads them from the cache (`--quality-reference-cache`, kept, so a table interrupted
+at full size resumes without recomputing them; else one in the work folder): at full size the fp32
+torch modules (about 20 GB) and the CLI's fp32 sessions (12 GB) don't fit a 24 GB machine
+together, and a Python process doesn't give freed torch memory back to the system.
 
 The JSON names the weights (`weights`: tiny-random, tiny-realistic, full-size-random,
 full-size-realistic or pretrained; bench/quantization.node.ts reads it with BENCH_QUALITY_TABLE)
@@ -25,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -94,11 +96,19 @@ def main(argv: Optional[List[str]] = None) -> None:
     parser.add_argument("--picture-prefix", default="set", help="the pictures' file names: PREFIX-PRECISION.png")
     Q.add_arguments(parser)
     args = parser.parse_args(argv)
+    work = args.work or args.json.parent / f".{args.json.stem}-work"
+    # The torch references first, in a process of their own: the memory of the fp32 torch modules
+    # (about 20 GB at full size) goes back when it ends, before any set's sessions load. The rows
+    # then read them from the cache (the given one, or one in the work folder).
+    args.quality_reference_cache = args.quality_reference_cache or work / "references"
+    cache = args.quality_reference_cache
+    before = set(cache.glob("*.npz")) if cache.is_dir() else set()
+    started = time.time()
+    subprocess.run(Q.reference_command(args, cache), check=True)
+    references_computed = len(set(cache.glob("*.npz")) - before)
     pipes = Q.torch_pipelines_from(args, parser)
     settings = Q.settings_from(args, full=args.full_size or args.prior is not None)
-    work = args.work or args.json.parent / f".{args.json.stem}-work"
     rows: List[Dict] = []
-    started = time.time()
     for precision in args.precisions:
         row = measure_row(args.set, precision, work, pipes, settings)
         first = row.pop("_first")
@@ -113,7 +123,7 @@ def main(argv: Optional[List[str]] = None) -> None:
             f"{row['engineSeconds']} s, torch {row['torchSeconds']} s)",
             flush=True,
         )
-        table = {"set": str(args.set), "weights": weights_label(args), "seconds": round(time.time() - started, 1), "referencesComputed": pipes.computed, "rows": rows}
+        table = {"set": str(args.set), "weights": weights_label(args), "seconds": round(time.time() - started, 1), "referencesComputed": references_computed, "rows": rows}
         args.json.write_text(json.dumps(table, indent=2) + "\n", encoding="utf-8")
     shutil.rmtree(work, ignore_errors=True)
 
