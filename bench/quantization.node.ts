@@ -7,7 +7,9 @@
  *
  * No real weights are on the machines that run this: the figures are the tiny random sets' (the
  * committed fixtures tiny, tiny-int4 and tiny-int4c6, and `--random-weights tiny` exports of fp16
- * and int8), labelled `weights: "tiny-random"`; the bytes are the real set's.
+ * and int8), labelled `weights: "tiny-random"`, or, with BENCH_QUALITY_TABLE, those of a
+ * models/export/quality_table.py run (models/quality/full-size-realistic.json: the full-size
+ * realistic random weights, hours on a CPU, so measured beforehand); the bytes are the real set's.
  */
 import { execFile } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
