@@ -106,6 +106,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     started = time.time()
     subprocess.run(Q.reference_command(args, cache), check=True)
     references_computed = len(set(cache.glob("*.npz")) - before)
+    reference_seconds = round(time.time() - started, 1)
     pipes = Q.torch_pipelines_from(args, parser)
     settings = Q.settings_from(args, full=args.full_size or args.prior is not None)
     rows: List[Dict] = []
@@ -123,7 +124,14 @@ def main(argv: Optional[List[str]] = None) -> None:
             f"{row['engineSeconds']} s, torch {row['torchSeconds']} s)",
             flush=True,
         )
-        table = {"set": str(args.set), "weights": weights_label(args), "seconds": round(time.time() - started, 1), "referencesComputed": references_computed, "rows": rows}
+        table = {
+            "set": str(args.set),
+            "weights": weights_label(args),
+            "seconds": round(time.time() - started, 1),
+            "referencesComputed": references_computed,
+            "referenceSeconds": reference_seconds,
+            "rows": rows,
+        }
         args.json.write_text(json.dumps(table, indent=2) + "\n", encoding="utf-8")
     shutil.rmtree(work, ignore_errors=True)
 
