@@ -427,13 +427,20 @@ def torch_pipelines_from(args: argparse.Namespace, parser: argparse.ArgumentPars
         parser.error("--prior needs --decoder")
     if not 1 <= args.quality_threads <= 256:
         parser.error(f"--quality-threads must be 1 to 256, got {args.quality_threads}")
+    size = "full" if args.full_size else "tiny"
+    return _pipelines(args, args.prior is not None, args.set / "tokenizer", size, args.realistic)
+
+
+def _pipelines(args: argparse.Namespace, pretrained: bool, tokenizer_dir: Path, size: str, realistic: bool) -> "TorchPipelines":
+    """The torch side at `--quality-threads`, caching in `--quality-reference-cache`: the
+    checkpoints args.prior/args.decoder, or the random weights of `size`."""
     import torch
 
     torch.set_num_threads(args.quality_threads)
     cache = args.quality_reference_cache
-    if args.prior is not None:
+    if pretrained:
         return TorchPipelines.pretrained(args.prior, args.decoder, cache)
-    return TorchPipelines.tiny(args.set / "tokenizer", "full" if args.full_size else "tiny", args.realistic, cache)
+    return TorchPipelines.tiny(tokenizer_dir, size, realistic, cache)
 
 
 def reference_command(args: argparse.Namespace, cache: Path) -> List[str]:
@@ -461,14 +468,8 @@ def reference_command(args: argparse.Namespace, cache: Path) -> List[str]:
 
 def export_pipelines(args: argparse.Namespace, set_dir: Path) -> "TorchPipelines":
     """The export tool's torch side: the checkpoints it read, or the random weights it exported."""
-    import torch
-
-    torch.set_num_threads(args.quality_threads)
-    cache = args.quality_reference_cache
-    if args.size == "pretrained":
-        return TorchPipelines.pretrained(args.prior, args.decoder, cache)
     size = "full" if args.size == "full" else "tiny"
-    return TorchPipelines.tiny(set_dir / "tokenizer", size, getattr(args, "realistic", False), cache)
+    return _pipelines(args, args.size == "pretrained", set_dir / "tokenizer", size, getattr(args, "realistic", False))
 
 
 def main(argv: Optional[List[str]] = None) -> None:
