@@ -47,6 +47,11 @@ async function open(page: Page) {
   });
   await page.goto('./');
   await expect(page.getByRole('heading', { name: 'Create' })).toBeVisible();
+  // Once the adapter and the set are known, the form takes this device's defaults: on this software
+  // adapter the set's smallest size and 6 steps (device-defaults.ts). Wait for them, so that what a
+  // test does next is not overwritten by them arriving late (a slow machine's race).
+  await expect(page.getByRole('spinbutton', { name: 'Steps', exact: true })).toHaveValue('6');
+  await expect(page.getByLabel('Width (px)')).toHaveValue('256');
   return errors;
 }
 
@@ -62,7 +67,7 @@ test('the generate screen: modes by keyboard, size validation, prompt required, 
     'Depth',
     'Mix',
   ]);
-  await expect(page.getByRole('radio', { name: /Square 1:1/ })).toBeChecked();
+  await expect(page.getByRole('radio', { name: /Custom/ })).toBeChecked();
   await expect(page.getByText('1536×640')).toBeVisible();
   await page.screenshot({ path: testInfo.outputPath('generate-txt2img.png'), fullPage: true });
 
@@ -113,7 +118,6 @@ test('image → image and inpaint: pick a picture, see it cropped, paint and cle
   page,
 }, testInfo) => {
   await open(page);
-  // On this software adapter the app starts at the set's smallest size (device-defaults.ts).
   await page.getByRole('radio', { name: /Square 1:1/ }).check();
   await page.getByRole('tab', { name: 'Image → Image' }).click();
   await page.getByLabel('Choose picture…').setInputFiles({
