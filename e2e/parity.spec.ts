@@ -98,13 +98,9 @@ test('the reference cases run on onnxruntime-web WebGPU within tolerance of diff
       testCase.name,
     );
     console.log(
-      `${testCase.name} stage ms (untraced | traced): ${run.timings
-        .map((t) =>
-          Object.entries(t)
-            .map(([stage, ms]) => `${stage} ${Math.round(ms)}`)
-            .join(' '),
-        )
-        .join(' | ')}`,
+      `${testCase.name} stage ms: ${Object.entries(run.timings)
+        .map(([stage, ms]) => `${stage} ${Math.round(ms)}`)
+        .join(' ')}`,
     );
     expectWithin(
       testCase.name,
@@ -169,7 +165,13 @@ test.describe('mixing and depth recordings on onnxruntime-web WebGPU', () => {
       (name) => (globalThis as unknown as Harness).parity.runDepthCase(name),
       c.name,
     );
-    expectWithin(c.name, run, browserTolerance, depthMustCompare(c));
+    // MoVQ decodes once here (decodeOnce): its output is checked as the shipped run's pixels.
+    expectWithin(
+      c.name,
+      run,
+      browserTolerance,
+      depthMustCompare(c).filter((name) => name !== 'movq_output'),
+    );
     expect(run.stages.indexOf('depth'), 'depth reported before the prior').toBeLessThan(
       run.stages.indexOf('prior'),
     );

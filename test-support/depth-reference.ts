@@ -14,6 +14,7 @@ import type { GenerationSettings } from '../workers/engine/settings';
 import type { DepthEstimate } from '../workers/engine/stages/depth-estimator';
 import { compareFloat32 } from './compare';
 import {
+  type CompareOptions,
   type DiffusersParams,
   type RecordedTensor,
   runAndCompare,
@@ -106,6 +107,7 @@ export async function checkDepthCase(
   c: DepthPipelineCase,
   data: DepthReferenceData,
   hooks: Omit<PipelineHooks, 'trace'> = {},
+  options: CompareOptions = {},
 ): Promise<{ checks: TensorCheck[]; traced: string[]; result: PipelineResult }> {
   return runAndCompare(
     models,
@@ -115,6 +117,7 @@ export async function checkDepthCase(
       return c.tensors[recorded] ? data.tensor(c.name, recorded) : null;
     },
     hooks,
+    options,
   );
 }
 

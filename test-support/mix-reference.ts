@@ -11,6 +11,7 @@ import type { RgbaImage } from '../workers/engine/png';
 import type { GenerationSettings } from '../workers/engine/settings';
 import type { MixItem } from '../workers/engine/stages/mix';
 import {
+  type CompareOptions,
   type DiffusersParams,
   type RecordedTensor,
   runAndCompare,
@@ -89,10 +90,13 @@ export async function checkMixCase(
   models: ModelSet,
   testCase: MixCase,
   data: MixReferenceData,
+  options: CompareOptions = {},
 ): Promise<{ checks: TensorCheck[]; traced: string[]; result: PipelineResult }> {
   return runAndCompare(
     models,
     { settings: mixSettingsOf(testCase), mix: await mixItemsOf(testCase, data) },
     (name) => data.tensor(testCase, name),
+    {},
+    options,
   );
 }

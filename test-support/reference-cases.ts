@@ -9,6 +9,7 @@ import { type PipelineResult, runPipeline } from '../workers/engine/pipeline';
 import type { RgbaImage } from '../workers/engine/png';
 import type { PipelineRequest } from '../workers/engine/request';
 import type { GenerationSettings } from '../workers/engine/settings';
+import { KandinskyError } from '../workers/errors';
 import { compareFloat32 } from './compare';
 
 /** The diffusers call parameters a recorder stored with each case (snake_case, as diffusers names them). */
@@ -157,18 +158,31 @@ function untracedCheck(untraced: Float32Array, traced: Float32Array): TensorChec
   return { name: UNTRACED_CHECK, maxAbs: shapeOk ? maxAbs : Number.NaN, magnitude: 1, shapeOk };
 }
 
+/** How runAndCompare runs a request. */
+export interface CompareOptions {
+  /**
+   * Decode once, in the untraced run: the traced run stops where MoVQ would start (its trace then
+   * ends at `movq_input_latents`), and the untraced run's pixels are compared with the recorded
+   * `output_image` in place of the traced run's (no UNTRACED_CHECK, no `movq_output`). Where the
+   * decoder dominates, as MoVQ on SwiftShader does, this halves its cost; the pixels checked are
+   * those of the shipped path.
+   */
+  readonly decodeOnce?: boolean;
+}
+
 /**
  * Runs `request` through the engine twice: untraced, as the worker and the CLI run it, then tracing
  * every intermediate. Compares each traced one with the recorded tensor `recorded(name)` returns
  * (null: not recorded, not compared), and the untraced run's pixels with the traced run's
  * (UNTRACED_CHECK). Shared by every recording set (pipeline cases, mixing, depth), in Node and in
- * the browser harness.
+ * the browser harness. `result` is the traced run's, or with `decodeOnce` the untraced one's.
  */
 export async function runAndCompare(
   models: ModelSet,
   request: PipelineRequest,
   recorded: (name: string) => Promise<RecordedTensor | null>,
   hooks: Omit<PipelineHooks, 'trace'> = {},
+  { decodeOnce = false }: CompareOptions = {},
 ): Promise<{
   checks: TensorCheck[];
   traced: string[];
@@ -179,11 +193,36 @@ export async function runAndCompare(
   const { onProgress: _progressOfTracedRun, ...untracedHooks } = hooks;
   const untraced = await runPipeline(models, request, untracedHooks);
   const traced = new Map<string, { data: Float32Array | BigInt64Array; dims: readonly number[] }>();
-  const result = await runPipeline(models, request, {
-    ...hooks,
-    trace: (name, values, dims) => traced.set(name, { data: values.slice(), dims: [...dims] }),
-  });
-  const checks: TensorCheck[] = [untracedCheck(untraced.floatImages, result.floatImages)];
+  const trace = (name: string, values: Float32Array | BigInt64Array, dims: readonly number[]) =>
+    traced.set(name, { data: values.slice(), dims: [...dims] });
+  let result = untraced;
+  const checks: TensorCheck[] = [];
+  if (decodeOnce) {
+    const atDecode = new AbortController();
+    const signal = hooks.signal ? AbortSignal.any([hooks.signal, atDecode.signal]) : atDecode.signal;
+    try {
+      await runPipeline(models, request, {
+        ...hooks,
+        signal,
+        onProgress: (progress) => {
+          hooks.onProgress?.(progress);
+          if (progress.stage === 'decode') atDecode.abort();
+        },
+        trace,
+      });
+      throw new Error('The traced run went past the decoder’s start: it was to stop there');
+    } catch (error) {
+      if (!(atDecode.signal.aborted && isCancelled(error))) throw error;
+    }
+    const [first] = untraced.images;
+    traced.set('output_image', {
+      data: untraced.floatImages,
+      dims: [untraced.images.length, first?.height ?? 0, first?.width ?? 0, 3],
+    });
+  } else {
+    result = await runPipeline(models, request, { ...hooks, trace });
+    checks.push(untracedCheck(untraced.floatImages, result.floatImages));
+  }
   for (const [name, { data: values, dims }] of traced) {
     const expected = await recorded(name);
     if (!expected) continue;
@@ -199,6 +238,10 @@ export async function runAndCompare(
   return { checks, traced: [...traced.keys()], result, untracedResult: untraced };
 }
 
+function isCancelled(error: unknown): boolean {
+  return error instanceof KandinskyError && error.code === 'CANCELLED';
+}
+
 /**
  * Runs one reference case through the engine and compares every intermediate the engine traces
  * with the recorded one of the same name.
@@ -207,6 +250,13 @@ export async function checkReferenceCase(
   models: ModelSet,
   testCase: ReferenceCase,
   data: ReferenceData,
+  options: CompareOptions = {},
 ): ReturnType<typeof runAndCompare> {
-  return runAndCompare(models, await requestOf(testCase, data), (name) => data.tensor(testCase, name));
+  return runAndCompare(
+    models,
+    await requestOf(testCase, data),
+    (name) => data.tensor(testCase, name),
+    {},
+    options,
+  );
 }

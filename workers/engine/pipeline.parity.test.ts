@@ -69,3 +69,44 @@ describe.each(
     });
   },
 );
+
+/**
+ * `decodeOnce` (the browser parity's way, where MoVQ dominates): the traced run stops at the
+ * decoder's input and the shipped run's pixels are the `output_image` checked, the same numbers the
+ * traced run gives (the untraced check above proves the two runs' pixels are the same bits).
+ */
+describe('decodeOnce on the tiny set (onnxruntime-node, CPU)', () => {
+  const models = tinySet.openModelSet({ residency: 'gpu' });
+  const data = {
+    image: (path: string) => tinySet.referenceInput(path),
+    tensor: async (testCase: Parameters<FixtureSet['referenceTensor']>[0], name: string) =>
+      tinySet.referenceTensor(testCase, name),
+  };
+  it('traces up to movq_input_latents, checks the untraced pixels, and still finds a wrong picture', async () => {
+    const testCase = tinySet.reference.cases.find((c) => c.name === 'txt2img_64_x2_neg');
+    if (!testCase) throw new Error('No reference case txt2img_64_x2_neg');
+    const full = await checkReferenceCase(models, testCase, data);
+    const once = await checkReferenceCase(models, testCase, data, { decodeOnce: true });
+    expect(once.traced.at(-2)).toBe('movq_input_latents');
+    expect(once.traced.at(-1)).toBe('output_image');
+    expect(once.traced).not.toContain('movq_output');
+    expect(once.result).toBe(once.untracedResult);
+    const byName = (checks: typeof full.checks) => new Map(checks.map((c) => [c.name, c.maxAbs]));
+    const fullChecks = byName(full.checks);
+    for (const [name, maxAbs] of byName(once.checks)) expect(maxAbs, name).toBe(fullChecks.get(name));
+    expect([...byName(once.checks).keys()].sort()).toEqual(
+      [...fullChecks.keys()].filter((n) => n !== 'movq_output' && !exactCheck(n)).sort(),
+    );
+    // Against another case's recording, the shipped pixels are what fails.
+    const other = tinySet.reference.cases.find((c) => c.name === 'txt2img_64_x2_neg_separate');
+    if (!other) throw new Error('No reference case txt2img_64_x2_neg_separate');
+    const wrong = await checkReferenceCase(
+      models,
+      testCase,
+      { ...data, tensor: async (_c, name) => data.tensor(other, name) },
+      { decodeOnce: true },
+    );
+    const pixels = wrong.checks.find((c) => c.name === 'output_image');
+    expect(pixels?.maxAbs).toBeGreaterThan(nodeTolerance('output_image', 1));
+  });
+});
