@@ -147,4 +147,64 @@ describe.skipIf(skip !== null)('export/precision_search.py', () => {
       rmSync(work, { recursive: true, force: true });
     }
   }, 2_400_000); // a hang guard, not a speed check: 3 min of CPU, 10 min on a loaded machine
+
+  it("at full size's settings (--sensitivity weights --start all16): no preset probes, every kept step holds", async () => {
+    const work = mkdtempSync(join(tmpdir(), 'kandinsky-search-'));
+    try {
+      const fp32 = join(work, 'fp32');
+      const searched = join(work, 'searched');
+      await python([
+        'kandinsky_export.py',
+        '--random-weights',
+        'tiny-realistic',
+        '--components',
+        ...TEXT_TO_IMAGE,
+        '--precision',
+        'fp32',
+        '--out',
+        fp32,
+      ]);
+      const maxProbes = 8;
+      await python([
+        'precision_search.py',
+        fp32,
+        '--tiny',
+        '--realistic',
+        '--target-psnr',
+        String(TARGET),
+        '--out',
+        searched,
+        '--max-probes',
+        String(maxProbes),
+        '--sensitivity',
+        'weights',
+        '--start',
+        'all16',
+        '--no-presets',
+        ...CALIBRATION,
+      ]);
+      const report = JSON.parse(readFileSync(join(searched, 'search.json'), 'utf8')) as Report & {
+        readonly sensitivity: string;
+        readonly start: string;
+        readonly presets: Record<string, Measured>;
+      };
+      expect(report.sensitivity).toBe('weights');
+      expect(report.start).toBe('all16');
+      expect(Object.keys(report.presets)).toEqual(['all16']);
+      expect(report.probes.map((p) => p.what).filter((w) => w.includes('as a plan'))).toEqual([]);
+      expect(report.probes.length).toBeLessThanOrEqual(maxProbes);
+      // The descent ran (probes past all16 and one per graph at 8 bits) and kept only what held.
+      expect(report.kept.length).toBeGreaterThan(1);
+      for (const [k, step] of report.kept.entries()) {
+        expect(step.quality.psnr).toBeGreaterThanOrEqual(TARGET);
+        if (k > 0) expect(step.bytes).toBeLessThan(report.kept[k - 1]?.bytes ?? 0);
+      }
+      expect(report.chosen.quality.psnr).toBeGreaterThanOrEqual(TARGET);
+      const manifest = parseManifest(JSON.parse(readFileSync(join(searched, 'manifest.json'), 'utf8')));
+      expect(bytes(manifest)).toBe(report.chosen.bytes);
+      expect(report.chosen.bytes).toBeLessThan(report.kept[0]?.bytes ?? 0);
+    } finally {
+      rmSync(work, { recursive: true, force: true });
+    }
+  }, 1_200_000); // a hang guard: about 40 s of CPU
 });

@@ -18,12 +18,17 @@ with seed 0 read 3-5 dB above the full calibration near a 30 dB target: too leni
    random values of the graph's input shapes for the others): its error is the output's squared
    error over the output's energy, summed over outputs. 6 and 4 bits are taken as 16x and 256x
    that (a bit less halves the step, a quarter of the squared error), 16 bits as 2^-16 of it.
+   At full size that is a graph build and run per weight (hours); `--sensitivity weights` takes
+   instead each weight's own relative squared error at 8 bits (||int8(w) - w||^2 / ||w||^2, no
+   graph run, seconds), which says nothing of how the network amplifies it: step 2's per-graph
+   scale is then all that tells graphs apart, and the probes correct the rest.
 2. Per-graph amplification: each graph with weights at 8 bits, the others at 16 bits, measured end
    to end. The end-to-end squared error per unit of the graph's summed sensitivity scales the
    estimates of step 1 so that moves in different graphs compare.
 3. The start: the smallest of the plan presets int4, int4c6, int8 (one bits per kind, as the
    presets store them) and all weights at 16 bits, that reaches the target on the search
-   calibration. In every plan the search builds, the weights too small to quantise
+   calibration (`--start all16` takes all weights at 16 bits without measuring the presets, where
+   they are known to miss: at full size int8 gives 17 dB). In every plan the search builds, the weights too small to quantise
    (precision.small_weights: under 4096 elements) are float16 at rest, as in the fp16 preset.
 4. Greedy descent. A move lowers a unit of weights one rung each (Linear 16 -> 8 -> 4, Conv 16 ->
    8 -> 6 -> 4, Gather 16 -> 8). Units are coarse to fine: a whole graph, then its groups (block x
@@ -68,6 +73,7 @@ sys.path.insert(0, str(HERE))
 
 import numpy as np  # noqa: E402
 import onnx  # noqa: E402
+from onnx import numpy_helper  # noqa: E402
 
 import chunk_hashes  # noqa: E402
 import precision as P  # noqa: E402
@@ -133,9 +139,14 @@ def relative_error(got: Dict[str, np.ndarray], want: Dict[str, np.ndarray]) -> f
     return total
 
 
-def sensitivity(set_dir: Path, dims: dict, log: Callable[[str], None] = print):
+SENSITIVITY_MODES = ("outputs", "weights")
+START_MODES = ("auto", "all16")
+
+
+def sensitivity(set_dir: Path, dims: dict, log: Callable[[str], None] = print, mode: str = "outputs"):
     """{component: {weight: 8-bit error}}, {component: {weight: parameters}}, {component: {weight: kind}},
-    {component: graph}."""
+    {component: graph}. mode 'outputs': the graph's output error with the weight alone at 8 bits;
+    'weights': the weight's own relative error at 8 bits (no run)."""
     errors: Dict[str, Dict[str, float]] = {}
     sizes: Dict[str, Dict[str, int]] = {}
     kinds_of: Dict[str, Dict[str, str]] = {}
@@ -149,6 +160,12 @@ def sensitivity(set_dir: Path, dims: dict, log: Callable[[str], None] = print):
         sizes[component] = {i.name: int(np.prod(i.dims)) for i in model.graph.initializer if i.name in kinds}
         errors[component] = {}
         if not kinds:
+            continue
+        if mode == "weights":
+            arrays = {i.name: i for i in model.graph.initializer}
+            for name, axis in P.weight_axes(model).items():
+                errors[component][name] = P.int8_relative_error(numpy_helper.to_array(arrays[name]), axis)
+            log(f"  sensitivity {component}: {len(kinds)} weights' own error at 8 bits")
             continue
         feeds = component_feeds(component, model, dims)
         outputs = [o.name for o in model.graph.output]
@@ -297,21 +314,24 @@ def search(
     max_probes: int = DEFAULT_MAX_PROBES,
     compare_presets: bool = True,
     log: Callable[[str], None] = print,
+    sensitivity_mode: str = "outputs",
+    start_mode: str = "auto",
 ) -> dict:
     started = time.time()
     manifest = json.loads((fp32_dir / "manifest.json").read_text(encoding="utf-8"))
     precisions = {c["precision"] for c in manifest["components"].values() if c["kind"] == "onnx"}
     if precisions != {"fp32"}:
         raise SystemExit(f"{fp32_dir}: the search starts from an fp32 set, this one is {sorted(precisions)}")
-    errors, sizes, kinds_of, models = sensitivity(fp32_dir, manifest["dims"], log)
+    errors, sizes, kinds_of, models = sensitivity(fp32_dir, manifest["dims"], log, sensitivity_mode)
     sensitivity_s = time.time() - started
     with tempfile.TemporaryDirectory(prefix="kandinsky-search-") as tmp:
         prober = Prober(fp32_dir, Path(tmp) / "set", pipes, search_settings, log)
-        report = _search(prober, target, settings, errors, sizes, kinds_of, models, max_probes, compare_presets, log)
+        report = _search(prober, target, settings, errors, sizes, kinds_of, models, max_probes, compare_presets, log, start_mode)
     plans, first = report.pop("_plans"), report.pop("_first")
     build_set(fp32_dir, out_dir, plans)
     # The figure, with the answer's first calibration run saved beside it as the sample pictures.
     Q.record(out_dir, {"quality": report["chosen"]["quality"], "first": first}, log)
+    report["sensitivity"] = sensitivity_mode
     report["sensitivitySeconds"] = round(sensitivity_s, 1)
     report["seconds"] = round(time.time() - started, 1)
     report["plans"] = plans
@@ -324,7 +344,7 @@ def search(
     return report
 
 
-def _search(prober: Prober, target, settings, errors, sizes, kinds_of, models, max_probes, compare_presets, log) -> dict:
+def _search(prober: Prober, target, settings, errors, sizes, kinds_of, models, max_probes, compare_presets, log, start_mode="auto") -> dict:
     holds = lambda record: record["quality"]["psnr"] >= target  # noqa: E731
     small_of = {c: P.small_weights(m) for c, m in models.items()}
     all16 = preset_plans(kinds_of, PLAN_PRESETS["all16"], small_of)
@@ -352,7 +372,7 @@ def _search(prober: Prober, target, settings, errors, sizes, kinds_of, models, m
     # The start: the smallest plan preset that holds.
     presets = {"all16": top}
     start_name, start = "all16", all16
-    for name in ("int4", "int4c6", "int8"):
+    for name in ("int4", "int4c6", "int8") if start_mode == "auto" else ():
         plans = preset_plans(kinds_of, PLAN_PRESETS[name], small_of)
         presets[name] = prober.measure(plans, f"{name} as a plan (small weights at 16)")
         if holds(presets[name]):
@@ -502,6 +522,16 @@ def main(argv: Optional[List[str]] = None) -> None:
     )
     parser.add_argument("--search-seeds", nargs="+", type=int, help="... and these seeds (default: the calibration's)")
     parser.add_argument(
+        "--sensitivity", choices=SENSITIVITY_MODES, default="outputs",
+        help="step 1 per weight: the graph's output error with it alone at 8 bits (default; a build and run per "
+        "weight), or its own error at 8 bits ('weights': no run, for full-size sets)",
+    )
+    parser.add_argument(
+        "--start", choices=START_MODES, default="auto",
+        help="the descent's start: the smallest plan preset that holds (default), or all weights at 16 bits "
+        "without measuring the presets ('all16': where they are known to miss the target)",
+    )
+    parser.add_argument(
         "--no-presets", dest="compare_presets", action="store_false",
         help="skip measuring the presets fp16, int8, int4c6, int4 on the calibration for comparison",
     )
@@ -516,7 +546,10 @@ def main(argv: Optional[List[str]] = None) -> None:
     pipes = Q.torch_pipelines_from(args, parser)
     settings = Q.settings_from(args, full=args.full_size or args.prior is not None)
     search_settings = dict(settings, prompts=args.search_prompts or settings["prompts"], seeds=args.search_seeds or settings["seeds"])
-    search(args.set, args.out, args.target_psnr, pipes, settings, search_settings, args.max_probes, args.compare_presets)
+    search(
+        args.set, args.out, args.target_psnr, pipes, settings, search_settings, args.max_probes, args.compare_presets,
+        sensitivity_mode=args.sensitivity, start_mode=args.start,
+    )
 
 
 if __name__ == "__main__":
