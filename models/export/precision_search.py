@@ -145,8 +145,9 @@ START_MODES = ("auto", "all16")
 
 def sensitivity(set_dir: Path, dims: dict, log: Callable[[str], None] = print, mode: str = "outputs"):
     """{component: {weight: 8-bit error}}, {component: {weight: parameters}}, {component: {weight: kind}},
-    {component: graph}. mode 'outputs': the graph's output error with the weight alone at 8 bits;
-    'weights': the weight's own relative error at 8 bits (no run)."""
+    {component: graph without its weights' data} (the structure the search reads; at full size the
+    float32 graphs are 12 GB, loaded one at a time). mode 'outputs': the graph's output error with
+    the weight alone at 8 bits; 'weights': the weight's own relative error at 8 bits (no run)."""
     errors: Dict[str, Dict[str, float]] = {}
     sizes: Dict[str, Dict[str, int]] = {}
     kinds_of: Dict[str, Dict[str, str]] = {}
@@ -154,7 +155,7 @@ def sensitivity(set_dir: Path, dims: dict, log: Callable[[str], None] = print, m
     for component in COMPONENTS:
         path = set_dir / f"{component}.onnx"
         model = onnx.load(str(path))
-        models[component] = model
+        models[component] = onnx.load(str(path), load_external_data=False)
         kinds = P.weight_kinds(model)
         kinds_of[component] = kinds
         sizes[component] = {i.name: int(np.prod(i.dims)) for i in model.graph.initializer if i.name in kinds}
@@ -166,6 +167,7 @@ def sensitivity(set_dir: Path, dims: dict, log: Callable[[str], None] = print, m
             for name, axis in P.weight_axes(model).items():
                 errors[component][name] = P.int8_relative_error(numpy_helper.to_array(arrays[name]), axis)
             log(f"  sensitivity {component}: {len(kinds)} weights' own error at 8 bits")
+            del model, arrays
             continue
         feeds = component_feeds(component, model, dims)
         outputs = [o.name for o in model.graph.output]
