@@ -59,14 +59,16 @@ that holds.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import copy
 import json
+import multiprocessing
 import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Callable, Dict, List, Optional, Tuple, TypeVar
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
@@ -101,6 +103,7 @@ DEFAULT_TARGET_PSNR = 30.0  # the app's too (workers/precision.ts); models/READM
 DEFAULT_MAX_PROBES = 60
 
 Plans = Dict[str, Dict[str, int]]  # component -> {weight: bits}
+T = TypeVar("T")
 Weight = Tuple[str, str]  # (component, initializer name)
 
 
@@ -154,7 +157,7 @@ def sensitivity(set_dir: Path, dims: dict, log: Callable[[str], None] = print, m
     models: Dict[str, onnx.ModelProto] = {}
     for component in COMPONENTS:
         path = set_dir / f"{component}.onnx"
-        model = onnx.load(str(path))
+        model = onnx.load(str(path), load_external_data=mode == "outputs")
         models[component] = onnx.load(str(path), load_external_data=False)
         kinds = P.weight_kinds(model)
         kinds_of[component] = kinds
@@ -163,11 +166,9 @@ def sensitivity(set_dir: Path, dims: dict, log: Callable[[str], None] = print, m
         if not kinds:
             continue
         if mode == "weights":
-            arrays = {i.name: i for i in model.graph.initializer}
-            for name, axis in P.weight_axes(model).items():
-                errors[component][name] = P.int8_relative_error(numpy_helper.to_array(arrays[name]), axis)
+            del model
+            errors[component] = in_child(weight_errors, path)
             log(f"  sensitivity {component}: {len(kinds)} weights' own error at 8 bits")
-            del model, arrays
             continue
         feeds = component_feeds(component, model, dims)
         outputs = [o.name for o in model.graph.output]
@@ -184,6 +185,20 @@ def sensitivity(set_dir: Path, dims: dict, log: Callable[[str], None] = print, m
             errors[component][name] = float(np.mean([relative_error(results[n + k * n + j], results[j]) for j in range(n)]))
         log(f"  sensitivity {component}: {len(kinds)} weights at 8 bits")
     return errors, sizes, kinds_of, models
+
+
+def in_child(function: Callable[..., T], *args) -> T:
+    """function(*args) in a forked process: what it allocates (a full-size graph is up to 4.8 GB, and
+    Python keeps freed protobuf memory) is returned to the system before the CLI's run needs it."""
+    with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("fork")) as pool:
+        return pool.submit(function, *args).result()
+
+
+def weight_errors(path: Path) -> Dict[str, float]:
+    """{weight: its own relative squared error at 8 bits} of the graph at path."""
+    model = onnx.load(str(path))
+    arrays = {i.name: i for i in model.graph.initializer}
+    return {name: P.int8_relative_error(numpy_helper.to_array(arrays[name]), axis) for name, axis in P.weight_axes(model).items()}
 
 
 def weight_groups(component: str, model: onnx.ModelProto, kinds: Dict[str, str]) -> Dict[str, List[str]]:
@@ -227,7 +242,11 @@ def preset_plans(kinds_of: Dict[str, Dict[str, str]], bits_by_kind: Dict[str, in
 
 def build_set(fp32_dir: Path, out_dir: Path, plans: Optional[Plans], precision: str = "searched") -> dict:
     """The set in out_dir: the fp32 set's required components, graphs quantised by plan (or, with
-    plans None, at a preset precision)."""
+    plans None, at a preset precision). Built in a child process (in_child)."""
+    return in_child(_build_set, fp32_dir, out_dir, plans, precision)
+
+
+def _build_set(fp32_dir: Path, out_dir: Path, plans: Optional[Plans], precision: str) -> dict:
     manifest = json.loads((fp32_dir / "manifest.json").read_text(encoding="utf-8"))
     if out_dir.exists():
         shutil.rmtree(out_dir)
