@@ -272,10 +272,13 @@ it.runIf(wanted.has('quantization'))(
     try {
       // BENCH_QUALITY_TABLE: a quality_table.py run's figures (full size: hours); else the tiny sets.
       const table = process.env.BENCH_QUALITY_TABLE;
-      const { figures, weights } = table
+      // The real set's bytes per preset; a searched plan's from the table (the same shapes as the
+      // real set's, so the same bytes).
+      const { figures, weights, bytes } = table
         ? figuresFromTable(table)
-        : { figures: await measureTinyQuality(REPO), weights: 'tiny-random' as const };
-      record('quantization', { ...quantizationSection(download.textToImage, figures, weights) });
+        : { figures: await measureTinyQuality(REPO), weights: 'tiny-random' as const, bytes: {} };
+      const textToImage = { ...bytes, ...download.textToImage };
+      record('quantization', { ...quantizationSection(textToImage, figures, weights) });
     } catch (error) {
       record('quantization', skipped(`models/export/quality.py failed: ${String(error).slice(0, 500)}`));
     }

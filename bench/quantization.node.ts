@@ -52,7 +52,7 @@ export interface QuantizationSection {
   readonly defaultReason: string;
 }
 
-const ORDER: readonly Precision[] = ['fp32', 'fp16', 'int8', 'int4c6', 'int4'];
+const ORDER: readonly Precision[] = ['fp32', 'fp16', 'int8', 'int4c6', 'int4', 'searched'];
 
 /**
  * The section from the real set's text-to-image bytes per precision and the measured figures. The
@@ -100,7 +100,11 @@ export function quantizationSection(
 /** A models/export/quality_table.py table: per row its precision and figure; which weights. */
 interface QualityTable {
   readonly weights: QualityWeights;
-  readonly rows: readonly { readonly precision: Precision; readonly quality: ManifestQuality }[];
+  readonly rows: readonly {
+    readonly precision: Precision;
+    readonly bytes: number;
+    readonly quality: ManifestQuality;
+  }[];
 }
 
 /**
@@ -111,11 +115,17 @@ interface QualityTable {
 export function figuresFromTable(path: string): {
   weights: QualityWeights;
   figures: Partial<Record<Precision, ManifestQuality>>;
+  /** Text-to-image bytes of each row's set: a searched plan's size exists only there. */
+  bytes: Partial<Record<Precision, number>>;
 } {
   const table = JSON.parse(readFileSync(path, 'utf8')) as QualityTable;
   const figures: Partial<Record<Precision, ManifestQuality>> = {};
-  for (const row of table.rows) figures[row.precision] = row.quality;
-  return { weights: table.weights, figures };
+  const bytes: Partial<Record<Precision, number>> = {};
+  for (const row of table.rows) {
+    figures[row.precision] = row.quality;
+    bytes[row.precision] = row.bytes;
+  }
+  return { weights: table.weights, figures, bytes };
 }
 
 /** The tiny sets measured, by precision: committed fixtures, or `--random-weights tiny` exports. */

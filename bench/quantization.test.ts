@@ -107,6 +107,32 @@ describe('quantizationSection', () => {
     }
   });
 
+  it('a searched row takes the table’s bytes (no real-set export has them) and is chosen where smallest', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'kandinsky-quality-table-'));
+    try {
+      const path = join(dir, 'table.json');
+      const searchedBytes = Math.round((REAL_BYTES.fp16 ?? 0) * 0.8);
+      const rows = [
+        { precision: 'fp32', bytes: 1, quality: like(90) },
+        { precision: 'fp16', bytes: 1, quality: like(37) },
+        { precision: 'int8', bytes: 1, quality: like(17) },
+        { precision: 'searched', bytes: searchedBytes, quality: like(31) },
+      ];
+      writeFileSync(path, JSON.stringify({ weights: 'full-size-realistic', rows }));
+      const { figures, weights, bytes } = figuresFromTable(path);
+      const section = quantizationSection({ ...bytes, ...REAL_BYTES }, figures, weights);
+      expect(section.rows.map((r) => [r.variant, r.bytes])).toEqual([
+        ['fp32', REAL_BYTES.fp32],
+        ['fp16', REAL_BYTES.fp16],
+        ['int8', REAL_BYTES.int8],
+        ['searched', searchedBytes],
+      ]);
+      expect(section.default.variant).toBe('searched');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('results.md shows the section as a table with the default', () => {
     const section = quantizationSection(REAL_BYTES, { fp32: like(80), int4, int4c6 }, 'tiny-random');
     const md = renderMarkdown({ quantization: { measuredAt: '2026-12-07T00:00:00.000Z', ...section } });
