@@ -32,7 +32,8 @@ with seed 0 read 3-5 dB above the full calibration near a 30 dB target: too leni
    (precision.small_weights: under 4096 elements) are float16 at rest, as in the fp16 preset.
 4. Greedy descent. A move lowers a unit of weights one rung each (Linear 16 -> 8 -> 4, Conv 16 ->
    8 -> 6 -> 4, Gather 16 -> 8). Units are coarse to fine: a whole graph, then its groups (block x
-   kind: `down_blocks.1` convolutions, `mid_block.attentions.0` linears, ...), then single
+   kind: `down_blocks.1` convolutions, `mid_block.attentions.0` linears, a transformer layer's
+   linears, ...), then single
    weights. The next move is the one that saves most among those whose estimated squared error
    fits in what is left to the target (the last kept probe's MSE against the target's), or, where
    none fits, the one that saves most per estimated error; it is kept only if its probe still
@@ -213,15 +214,13 @@ def weight_groups(component: str, model: onnx.ModelProto, kinds: Dict[str, str])
     for name in sorted(kinds):
         path = name if not name.startswith("onnx::") else readers.get(name, name)
         parts = [p for p in path.replace("/", ".").split(".") if p]
-        for prefix in ("unet", "movq", "decoder", "text_encoder", "text_model"):
+        for prefix in ("unet", "movq", "decoder", "text_encoder", "text_model", "prior", "encoder"):
             if parts and parts[0] == prefix:
                 parts = parts[1:]
-        if parts and parts[0] in ("down_blocks", "up_blocks"):
-            block = ".".join(parts[:2])
-        elif parts and parts[0] == "mid_block":
-            block = ".".join(parts[:3])
-        else:
-            block = parts[0] if parts else name
+        # The block is the path up to its first index (`down_blocks.1`, `mid_block.attentions.0`,
+        # `layers.7`, `transformer_blocks.3`): one group per layer of a transformer stack too.
+        index = next((k for k, part in enumerate(parts) if part.isdigit()), None)
+        block = ".".join(parts[: index + 1]) if index is not None else (parts[0] if parts else name)
         groups.setdefault(f"{block} {kinds[name]}", []).append(name)
     return groups
 
