@@ -37,21 +37,41 @@ const CALIBRATION = ['--quality-prompts', 'a red cat, 4k photo', '--quality-seed
 const PRESETS = ['fp16', 'int8', 'int4c6', 'int4'] as const;
 const TEXT_TO_IMAGE = ['text_encoder', 'prior', 'image_encoder', 'unet', 'movq_decoder'];
 
+/** The tiny realistic set's text-to-image components at `precision`, written to `out`. */
+const exportTinyRealistic = (precision: string, out: string) =>
+  python([
+    'kandinsky_export.py',
+    '--random-weights',
+    'tiny-realistic',
+    '--components',
+    ...TEXT_TO_IMAGE, // the image encoder writes negative_image_embeds, which text to image needs
+    '--precision',
+    precision,
+    '--out',
+    out,
+  ]);
+
+/** precision_search.py from `fp32` to `out` at TARGET on CALIBRATION, with `flags`. */
+const search = (fp32: string, out: string, maxProbes: number, flags: string[] = []) =>
+  python([
+    'precision_search.py',
+    fp32,
+    '--tiny',
+    '--realistic',
+    '--target-psnr',
+    String(TARGET),
+    '--out',
+    out,
+    '--max-probes',
+    String(maxProbes),
+    ...flags,
+    ...CALIBRATION,
+  ]);
+
 describe.skipIf(skip !== null)('export/precision_search.py', () => {
   it('finds a set that reaches the target, no larger than the smallest preset that does', async () => {
     const work = mkdtempSync(join(tmpdir(), 'kandinsky-search-'));
-    const exportAt = (precision: string) =>
-      python([
-        'kandinsky_export.py',
-        '--random-weights',
-        'tiny-realistic',
-        '--components',
-        ...TEXT_TO_IMAGE, // the image encoder writes negative_image_embeds, which text to image needs
-        '--precision',
-        precision,
-        '--out',
-        join(work, precision),
-      ]);
+    const exportAt = (precision: string) => exportTinyRealistic(precision, join(work, precision));
     try {
       const fp32 = join(work, 'fp32');
       const searched = join(work, 'searched');
@@ -79,19 +99,7 @@ describe.skipIf(skip !== null)('export/precision_search.py', () => {
         }
         return figures;
       })();
-      await python([
-        'precision_search.py',
-        fp32,
-        '--tiny',
-        '--realistic',
-        '--target-psnr',
-        String(TARGET),
-        '--out',
-        searched,
-        '--max-probes',
-        '14',
-        ...CALIBRATION,
-      ]);
+      await search(fp32, searched, 14);
       const report = JSON.parse(readFileSync(join(searched, 'search.json'), 'utf8')) as Report;
       const manifest = parseManifest(JSON.parse(readFileSync(join(searched, 'manifest.json'), 'utf8')));
       const fp32Manifest = parseManifest(JSON.parse(readFileSync(join(fp32, 'manifest.json'), 'utf8')));
@@ -153,35 +161,14 @@ describe.skipIf(skip !== null)('export/precision_search.py', () => {
     try {
       const fp32 = join(work, 'fp32');
       const searched = join(work, 'searched');
-      await python([
-        'kandinsky_export.py',
-        '--random-weights',
-        'tiny-realistic',
-        '--components',
-        ...TEXT_TO_IMAGE,
-        '--precision',
-        'fp32',
-        '--out',
-        fp32,
-      ]);
+      await exportTinyRealistic('fp32', fp32);
       const maxProbes = 8;
-      await python([
-        'precision_search.py',
-        fp32,
-        '--tiny',
-        '--realistic',
-        '--target-psnr',
-        String(TARGET),
-        '--out',
-        searched,
-        '--max-probes',
-        String(maxProbes),
+      await search(fp32, searched, maxProbes, [
         '--sensitivity',
         'weights',
         '--start',
         'all16',
         '--no-presets',
-        ...CALIBRATION,
       ]);
       const report = JSON.parse(readFileSync(join(searched, 'search.json'), 'utf8')) as Report & {
         readonly sensitivity: string;
