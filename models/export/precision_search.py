@@ -158,8 +158,9 @@ def sensitivity(set_dir: Path, dims: dict, log: Callable[[str], None] = print, m
     models: Dict[str, onnx.ModelProto] = {}
     for component in COMPONENTS:
         path = set_dir / f"{component}.onnx"
-        model = onnx.load(str(path), load_external_data=mode == "outputs")
         models[component] = onnx.load(str(path), load_external_data=False)
+        # The weights' data only where this process runs the graphs ('outputs', the tiny sets).
+        model = onnx.load(str(path)) if mode == "outputs" else models[component]
         kinds = P.weight_kinds(model)
         kinds_of[component] = kinds
         sizes[component] = {i.name: int(np.prod(i.dims)) for i in model.graph.initializer if i.name in kinds}
@@ -167,7 +168,6 @@ def sensitivity(set_dir: Path, dims: dict, log: Callable[[str], None] = print, m
         if not kinds:
             continue
         if mode == "weights":
-            del model
             errors[component] = in_child(weight_errors, path)
             log(f"  sensitivity {component}: {len(kinds)} weights' own error at 8 bits")
             continue
