@@ -25,22 +25,23 @@ with seed 0 read 3-5 dB above the full calibration near a 30 dB target: too leni
 2. Per-graph amplification: each graph with weights at 8 bits, the others at 16 bits, measured end
    to end. The end-to-end squared error per unit of the graph's summed sensitivity scales the
    estimates of step 1 so that moves in different graphs compare.
-3. The start: the smallest of the plan presets int4, int4c6, int8 (one bits per kind, as the
-   presets store them) and all weights at 16 bits, that reaches the target on the search
-   calibration (`--start all16` takes all weights at 16 bits without measuring the presets, where
-   they are known to miss: at full size int8 gives 17 dB). In every plan the search builds, the weights too small to quantise
-   (precision.small_weights: under 4096 elements) are float16 at rest, as in the fp16 preset.
-4. Greedy descent. A move lowers a unit of weights one rung each (Linear 16 -> 8 -> 4, Conv 16 ->
-   8 -> 6 -> 4, Gather 16 -> 8). Units are coarse to fine: a whole graph, then its groups (block x
-   kind: `down_blocks.1` convolutions, `mid_block.attentions.0` linears, a transformer layer's
-   linears, ...), then single
-   weights. The next move is the one that saves most among those whose estimated squared error
-   fits in what is left to the target (the last kept probe's MSE against the target's), or, where
-   none fits, the one that saves most per estimated error; it is kept only if its probe still
-   reaches the target, and then its unit is queued for its next rung. A refused unit is split
-   into its groups (or its weights); a refused single weight stays where it is. The search stops
-   when no move is left or after --max-probes probes (default 60). Near the target one weight can
-   move PSNR by several dB either way, so the answer depends on the path (models/README.md).
+3. The start: the smallest of the plan presets int4, int4c6, int8 (one bits per kind, as the presets
+   store them) and all weights at 16 bits, that reaches the target on the search calibration
+   (`--start all16` takes all weights at 16 bits without measuring the presets, where they are known
+   to miss: at full size int8 gives 17 dB). In every plan the search builds, the weights too small
+   to quantise (precision.small_weights: under 4096 elements) are float16 at rest, as in the fp16
+   preset.
+4. Greedy descent. A move lowers a unit of weights one rung each (Linear 16 -> 8 -> 4, Conv
+   16 -> 8 -> 6 -> 4, Gather 16 -> 8). Units are coarse to fine: a whole graph, then its groups
+   (block x kind: `down_blocks.1` convolutions, `mid_block.attentions.0` linears, a transformer
+   layer's linears, ...), then single weights. The next move is the one that saves most among those
+   whose estimated squared error fits in what is left to the target (the last kept probe's MSE
+   against the target's), or, where none fits, the one that saves most per estimated error; it is
+   kept only if its probe still reaches the target, and then its unit is queued for its next rung. A
+   refused unit is split into its groups (or its weights); a refused single weight stays where it
+   is. The search stops when no move is left or after --max-probes probes (default 60). Near the
+   target one weight can move PSNR by several dB either way, so the answer depends on the path
+   (models/README.md).
 5. The last kept plan is measured on the full calibration (no new run where the search
    calibration is the full one). Where it misses the target, a bisection over the kept plans
    (the start must hold) finds a later one that holds, and the log says how far it fell back.
